@@ -1,0 +1,88 @@
+"""What a plan is made of: commands as argument lists, with their stdin kept apart."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+
+from .config import Secret
+
+MASK = "********"
+
+# sh -c scripts below are constants: every value reaches them as a positional parameter ($1...),
+# never spliced into the script text.
+_WRITE_FILE = ('umask 077 && mkdir -p -- "$(dirname -- "$1")" && cat > "$1.halb-new" && '
+               'chmod "$2" "$1.halb-new" && mv -f -- "$1.halb-new" "$1"')
+
+# Same, but the new file must pass a validator ("$@" plus the new file's path) before it
+# replaces the old one; a refused file is removed and the old one stays.
+_WRITE_VALIDATED_FILE = ('p=$1; m=$2; shift 2; umask 077 && mkdir -p -- "$(dirname -- "$p")" && '
+                         'cat > "$p.halb-new" && chmod "$m" "$p.halb-new" && '
+                         '{ "$@" "$p.halb-new" || { rm -f -- "$p.halb-new"; exit 3; }; } && '
+                         'mv -f -- "$p.halb-new" "$p"')
+
+
+@dataclass(frozen=True)
+class Command:
+    """One remote command. `stdin` carries file contents or secrets, never the command line."""
+
+    argv: tuple[str, ...]
+    why: str = ""
+    stdin: str | Secret | None = field(default=None, repr=False)
+    stdin_label: str = ""
+    retry_transient: bool = False
+    accept_codes: tuple[int, ...] = (0,)
+    shown: str = ""  # a readable stand-in for a long constant script; the log has the real line
+
+    def shell_line(self):
+        return shlex.join(self.argv)
+
+    def stdin_text(self):
+        if isinstance(self.stdin, Secret):
+            return self.stdin.value + "\n"
+        return self.stdin
+
+    def display(self):
+        """The command as a reader sees it: quoted, with stdin described, secrets never shown."""
+        line = self.shown or self.shell_line()
+        if isinstance(self.stdin, Secret):
+            line += f"  <stdin: {self.stdin}>"
+        elif self.stdin is not None:
+            line += f"  <stdin: {self.stdin_label or f'{len(self.stdin.splitlines())} lines'}>"
+        return line
+
+
+def run(*argv, why="", **kw):
+    return Command(tuple(str(a) for a in argv), why=why, **kw)
+
+
+def write_file(path, content, mode="0644", why="", label=""):
+    """Atomically replace `path` with `content` (passed on stdin)."""
+    return Command(("sh", "-c", _WRITE_FILE, "sh", path, mode), why=why,
+                   stdin=content, stdin_label=label or f"contents of {path}",
+                   shown=f"write-file {shlex.quote(path)} mode {mode}")
+
+
+def write_validated_file(path, content, mode, validator, why="", label=""):
+    return Command(("sh", "-c", _WRITE_VALIDATED_FILE, "sh", path, mode, *validator), why=why,
+                   stdin=content, stdin_label=label or f"contents of {path}",
+                   shown=f"write-file {shlex.quote(path)} mode {mode} if {shlex.join(validator)} accepts it")
+
+
+def write_secret_file(path, secret: Secret, why=""):
+    return Command(("sh", "-c", _WRITE_FILE, "sh", path, "0600"), why=why, stdin=secret,
+                   shown=f"write-file {shlex.quote(path)} mode 0600")
+
+
+class Masker:
+    """Replaces every known secret value in a text."""
+
+    def __init__(self, secrets=()):
+        self.values = sorted({s.value for s in secrets if s.value}, key=len, reverse=True)
+
+    def __call__(self, text):
+        if text is None:
+            return text
+        for value in self.values:
+            text = text.replace(value, MASK)
+        return text

@@ -1,0 +1,218 @@
+"""Every pcs spelling and package-manager command, per platform and pcs generation.
+
+pcs 0.9 (CentOS/RHEL 7) differs from pcs 0.10 (EL8) and 0.11+ (EL9, Debian 12, Ubuntu) in how
+nodes are authenticated, how a cluster is named at setup and how fence_ipmilan options are
+called. Nothing outside this module spells a pcs command.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .commands import run
+from .config import Secret
+from .errors import UserError
+
+# Default pcs generation and package manager of each platform, used until pcs is installed
+# and can tell its own version.
+PLATFORM_DEFAULTS = {
+    "centos7": ((0, 9), "yum"),
+    "el8": ((0, 10), "dnf"),
+    "el9": ((0, 11), "dnf"),
+    "debian12": ((0, 11), "apt"),
+    "ubuntu": ((0, 11), "apt"),
+}
+# Repository that carries pacemaker/pcs on RHEL rebuilds (disabled by default there).
+DNF_HA_REPO = {"el8": "ha", "el9": "highavailability"}
+
+CLUSTER_PACKAGES = {
+    # The runbook's first line; its second line lost its "yum -y install" and started with "pcs".
+    "yum": ("pacemaker", "corosync", "pcs", "fence-agents-ipmilan", "resource-agents", "haproxy"),
+    "dnf": ("pacemaker", "corosync", "pcs", "fence-agents-ipmilan", "resource-agents", "haproxy"),
+    # Debian splits crm_mon (needed by pcs) into pacemaker-cli-utils; ipmitool drives fence_ipmilan.
+    "apt": ("pacemaker", "pacemaker-cli-utils", "corosync", "pcs", "fence-agents", "ipmitool",
+            "resource-agents", "haproxy", "curl"),
+}
+CLUSTER_UNITS = ("pcsd", "corosync", "pacemaker")
+WAIT_SECONDS = 120
+
+
+def platform_from_os_release(info):
+    """Map /etc/os-release fields to one of the supported platforms, or None."""
+    os_id = info.get("ID", "")
+    like = info.get("ID_LIKE", "").split()
+    major = info.get("VERSION_ID", "").split(".")[0]
+    if os_id == "debian" and major == "12":
+        return "debian12"
+    if os_id == "ubuntu":
+        return "ubuntu"
+    if os_id in ("centos", "rhel", "rocky", "almalinux", "ol") or "rhel" in like or "fedora" in like:
+        return {"7": "centos7", "8": "el8", "9": "el9"}.get(major)
+    return None
+
+
+def parse_pcs_version(text):
+    """'0.11.5' or '0.9.169' -> (0, 11, 5); None when pcs is not there."""
+    parts = (text or "").strip().split()
+    if not parts:
+        return None
+    try:
+        return tuple(int(p) for p in parts[0].split("+")[0].split(".")[:3])
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Dialect:
+    platform: str
+    pcs_version: tuple[int, ...]
+    package_manager: str
+
+    @classmethod
+    def for_platform(cls, platform, pcs_version=None):
+        if platform not in PLATFORM_DEFAULTS:
+            raise UserError(f"unsupported platform {platform!r}")
+        default_pcs, manager = PLATFORM_DEFAULTS[platform]
+        return cls(platform, tuple(pcs_version or default_pcs), manager)
+
+    @property
+    def legacy(self):
+        """pcs 0.9: `pcs cluster auth`, `setup --name`, fence options ipaddr/login/passwd."""
+        return self.pcs_version[:2] < (0, 10)
+
+    @property
+    def label(self):
+        return f"{self.platform}, pcs {'.'.join(map(str, self.pcs_version))}"
+
+    # --- packages -----------------------------------------------------------------------
+    def cluster_packages(self, extra=()):
+        return tuple(dict.fromkeys(CLUSTER_PACKAGES[self.package_manager] + tuple(extra)))
+
+    def query_packages(self, packages):
+        if self.package_manager == "apt":
+            return run("dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\\n", *packages,
+                       accept_codes=(0, 1))
+        return run("rpm", "-q", "--qf", "%{NAME} installed\\n", *packages, accept_codes=(0, 1, 2, 3, 4, 5, 6))
+
+    def install_packages(self, packages, repo=None):
+        why = "install the cluster packages"
+        if self.package_manager == "apt":
+            return [run("apt-get", "update", "-q", why="refresh the package index"),
+                    run("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q",
+                        "--no-install-recommends", *packages, why=why)]
+        if self.package_manager == "dnf":
+            repo = repo or DNF_HA_REPO.get(self.platform)
+            enable = (f"--enablerepo={repo}",) if repo else ()
+            return [run("dnf", "-y", *enable, "install", *packages, why=why)]
+        enable = (f"--enablerepo={repo}",) if repo else ()
+        return [run("yum", "-y", *enable, "install", *packages, why=why)]
+
+    # --- services -----------------------------------------------------------------------
+    def enable_units(self, units, start=False):
+        return run("systemctl", "enable", *(("--now",) if start else ()), *units,
+                   why=f"enable {' '.join(units)} at boot" + (" and start now" if start else ""))
+
+    def disable_unit(self, unit, why):
+        return run("systemctl", "disable", "--now", unit, why=why)
+
+    # --- hacluster user and pcsd authentication -----------------------------------------
+    def set_hacluster_password(self, secret):
+        # chpasswd reads "user:password" on stdin.
+        return run("chpasswd", why="set the hacluster password (on stdin)",
+                   stdin=Secret(secret.name, f"hacluster:{secret.value}"))
+
+    @property
+    def pcsd_auth_file(self):
+        return "/var/lib/pcsd/tokens" if self.legacy else "/var/lib/pcsd/known-hosts"
+
+    def auth_nodes(self, nodes, secret):
+        """Authenticate pcsd on every node; pcs reads the password on stdin when it is no tty."""
+        if self.legacy:
+            argv = ("pcs", "cluster", "auth", *(n.name for n in nodes), "-u", "hacluster", "--force")
+        else:
+            argv = ("pcs", "host", "auth",
+                    *(w for n in nodes for w in (n.name, f"addr={n.address}")), "-u", "hacluster")
+        return run(*argv, why="authenticate pcsd on all nodes (password on stdin)", stdin=secret,
+                   retry_transient=True)
+
+    # --- cluster ------------------------------------------------------------------------
+    def setup_cluster(self, name, nodes):
+        if self.legacy:
+            argv = ("pcs", "cluster", "setup", "--start", "--enable", "--name", name,
+                    *(n.name for n in nodes))
+        else:
+            argv = ("pcs", "cluster", "setup", name,
+                    *(w for n in nodes for w in (n.name, f"addr={n.address}")),
+                    "--start", "--enable", f"--wait={WAIT_SECONDS}")
+        return run(*argv, why=f"create cluster {name} (corosync two_node quorum) and start it",
+                   retry_transient=True)
+
+    def destroy_cluster(self, why):
+        return run("pcs", "cluster", "destroy", why=why)
+
+    def start_cluster(self):
+        return run("pcs", "cluster", "start", "--all", f"--wait={WAIT_SECONDS}",
+                   why="start the cluster on all nodes", retry_transient=True)
+
+    def enable_cluster(self):
+        return run("pcs", "cluster", "enable", "--all", why="start corosync and pacemaker at boot",
+                   retry_transient=True)
+
+    def set_property(self, name, value, why):
+        return run("pcs", "property", "set", f"{name}={value}", why=why, retry_transient=True)
+
+    def unset_property(self, name, why):
+        if self.legacy:
+            return run("pcs", "property", "unset", name, why=why, retry_transient=True)
+        return run("pcs", "property", "set", f"{name}=", why=why, retry_transient=True)
+
+    # --- fencing ------------------------------------------------------------------------
+    def fence_option(self, logical):
+        """fence_ipmilan renamed its options: ipaddr/login/passwd_script became ip/username/..."""
+        if self.legacy:
+            return {"ip": "ipaddr", "username": "login", "password_script": "passwd_script"}.get(
+                logical, logical)
+        return logical
+
+    def create_stonith(self, device, agent, options, monitor):
+        return run("pcs", "stonith", "create", device, agent, *_pairs(options),
+                   "op", "monitor", f"interval={monitor}",
+                   why=f"create fence device {device}", retry_transient=True)
+
+    def update_stonith(self, device, options, why):
+        return run("pcs", "stonith", "update", device, *_pairs(options), why=why,
+                   retry_transient=True)
+
+    def avoid_node(self, resource, node):
+        return run("pcs", "constraint", "location", resource, "avoids", node,
+                   why=f"{resource} never runs on {node}, the node it fences", retry_transient=True)
+
+    def fence_node(self, node):
+        return run("pcs", "stonith", "fence", node, why=f"fence {node}")
+
+    # --- resources ----------------------------------------------------------------------
+    def create_resource(self, resource, agent, options, monitor, why):
+        return run("pcs", "resource", "create", resource, agent, *_pairs(options),
+                   "op", "monitor", f"interval={monitor}", why=why, retry_transient=True)
+
+    def update_resource(self, resource, options, why):
+        return run("pcs", "resource", "update", resource, *_pairs(options), why=why,
+                   retry_transient=True)
+
+    def update_monitor(self, resource, monitor, why):
+        return run("pcs", "resource", "update", resource, "op", "monitor", f"interval={monitor}",
+                   why=why, retry_transient=True)
+
+    def add_to_group(self, group, resource):
+        return run("pcs", "resource", "group", "add", group, resource,
+                   why=f"{resource} joins group {group}: same node, started in group order",
+                   retry_transient=True)
+
+    def wait_for_cluster(self, seconds=WAIT_SECONDS):
+        # crm_resource --wait exists on every pacemaker these pcs versions run with.
+        return run("crm_resource", "--wait", f"--timeout={seconds}s",
+                   why="wait for the cluster to settle", retry_transient=True)
+
+
+def _pairs(options):
+    return [f"{k}={v}" for k, v in options]

@@ -1,0 +1,203 @@
+"""The one place that talks SSH: connections, retries, secret masking and the run log."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import paramiko
+from fabric import Connection
+from tenacity import (RetryError, Retrying, retry_if_exception_type, stop_after_attempt,
+                      wait_exponential)
+
+from .commands import Masker
+from .errors import StepFailed, UserError
+
+# pcs and the CIB tools fail like this while pcsd or pacemaker are still starting.
+TRANSIENT_MARKERS = (
+    "Unable to connect to pcsd",
+    "Unable to communicate with",
+    "Connection refused",
+    "unable to get cib",
+    "Could not connect to the CIB",
+    "Transport endpoint is not connected",
+    "Signon to CIB failed",
+    "cib is not available",
+    "Error: cluster is not currently running on this node",
+    "Timed out",
+)
+CONNECT_ATTEMPTS = 5
+TRANSIENT_ATTEMPTS = 6
+
+
+@dataclass
+class Result:
+    stdout: str
+    stderr: str
+    exited: int
+    seconds: float
+
+
+class TransientFailure(Exception):
+    def __init__(self, result):
+        self.result = result
+
+
+class RunLog:
+    """A transcript of every command with its output, masked, one file per run."""
+
+    def __init__(self, directory, masker: Masker, name="run"):
+        self.masker = masker
+        self.lock = threading.Lock()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        self.path = directory / f"{name}-{stamp}.log"
+        self.file = open(self.path, "a", encoding="utf-8")
+        os.chmod(self.path, 0o600)
+
+    def write(self, text):
+        with self.lock:
+            self.file.write(f"{datetime.now().isoformat(timespec='seconds')} {self.masker(text)}\n")
+            self.file.flush()
+
+    def close(self):
+        self.file.close()
+
+
+class Executor:
+    def __init__(self, cluster, log: RunLog, say=print):
+        self.cluster = cluster
+        self.log = log
+        self.say = say
+        self.masker = log.masker
+        self.connections = {}
+        self.lock = threading.Lock()
+
+    # --- connections ----------------------------------------------------------------------
+    def _open(self, node):
+        ssh = self.cluster.ssh
+        kwargs = {"allow_agent": True, "look_for_keys": ssh.identity_file is None}
+        if ssh.identity_file:
+            kwargs["key_filename"] = os.path.expanduser(ssh.identity_file)
+        conn = Connection(node.address, user=node.ssh_user, port=node.ssh_port,
+                          connect_timeout=ssh.connect_timeout, connect_kwargs=kwargs)
+        client = conn.client
+        known_hosts = os.path.expanduser(ssh.known_hosts or "~/.ssh/known_hosts")
+        if os.path.exists(known_hosts):
+            client.load_host_keys(known_hosts)
+        elif ssh.accept_unknown_host_keys:
+            Path(known_hosts).parent.mkdir(parents=True, exist_ok=True)
+            Path(known_hosts).touch(mode=0o600)
+            client.load_host_keys(known_hosts)
+        # Fabric trusts unknown host keys by default; here that takes an explicit setting.
+        client.set_missing_host_key_policy(
+            paramiko.AutoAddPolicy() if ssh.accept_unknown_host_keys else paramiko.RejectPolicy())
+
+        def attempt():
+            try:
+                conn.open()
+            except paramiko.BadHostKeyException as exc:
+                raise UserError(f"{node.name} ({node.address}): host key does not match "
+                                f"{known_hosts}: {exc}") from None
+            except paramiko.AuthenticationException as exc:
+                raise UserError(f"{node.name} ({node.address}): SSH login as {node.ssh_user} "
+                                f"refused: {exc}") from None
+            except paramiko.SSHException as exc:
+                if "not found in known_hosts" in str(exc):
+                    raise UserError(
+                        f"{node.name} ({node.address}): host key unknown to {known_hosts}; "
+                        "verify it and add it (ssh-keyscan), or set "
+                        "ssh.accept_unknown_host_keys: true") from None
+                raise
+            return conn
+
+        retrying = Retrying(
+            stop=stop_after_attempt(CONNECT_ATTEMPTS),
+            wait=wait_exponential(multiplier=1, max=8),
+            retry=retry_if_exception_type((OSError, EOFError, paramiko.SSHException,
+                                           socket.timeout)),
+            before_sleep=lambda rs: self._note(
+                f"{node.name}: SSH connection failed ({rs.outcome.exception()}); "
+                f"retry {rs.attempt_number}/{CONNECT_ATTEMPTS - 1}"),
+            reraise=True)
+        try:
+            return retrying(attempt)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise UserError(f"{node.name}: cannot connect to {node.ssh_user}@{node.address}:"
+                            f"{node.ssh_port} after {CONNECT_ATTEMPTS} attempts: {exc}") from None
+
+    def connection(self, node):
+        # Each node is driven by one thread at a time, so a plain cache is enough.
+        with self.lock:
+            conn = self.connections.get(node.name)
+        if conn is None:
+            conn = self._open(node)
+            with self.lock:
+                self.connections[node.name] = conn
+        return conn
+
+    def close(self):
+        for conn in self.connections.values():
+            conn.close()
+
+    # --- commands ---------------------------------------------------------------------------
+    def _note(self, text):
+        self.log.write(text)
+        self.say(self.masker(text))
+
+    def _argv(self, command):
+        line = command.shell_line()
+        return f"sudo -n -- {line}" if self.cluster.ssh.sudo else line
+
+    def _run_once(self, node, command, sensitive):
+        conn = self.connection(node)
+        stdin = command.stdin_text()
+        started = time.monotonic()
+        result = conn.run(self._argv(command), hide=True, warn=True, pty=False,
+                          in_stream=io.StringIO(stdin or ""))
+        res = Result(result.stdout, result.stderr, result.exited, time.monotonic() - started)
+        self.log.write(f"[{node.name}] $ {command.shell_line()}  -> exit {res.exited} "
+                       f"({res.seconds:.1f}s)")
+        if not sensitive:
+            for stream, text in (("stdout", res.stdout), ("stderr", res.stderr)):
+                if text.strip():
+                    self.log.write(f"[{node.name}] {stream}:\n{text.rstrip()}")
+        else:
+            self.log.write(f"[{node.name}] (output not logged: it holds credentials)")
+        if res.exited not in command.accept_codes and command.retry_transient and any(
+                m.lower() in (res.stdout + res.stderr).lower() for m in TRANSIENT_MARKERS):
+            raise TransientFailure(res)
+        return res
+
+    def run(self, node, command, step, sensitive=False):
+        """Run one command; any exit code it does not accept stops the run with StepFailed."""
+        retrying = Retrying(
+            stop=stop_after_attempt(TRANSIENT_ATTEMPTS),
+            wait=wait_exponential(multiplier=1, min=2, max=15),
+            retry=retry_if_exception_type(TransientFailure),
+            before_sleep=lambda rs: self._note(
+                f"{node.name}: {step}: transient failure of {command.argv[0]} "
+                f"{command.argv[1] if len(command.argv) > 1 else ''}: "
+                f"{_last_line(rs.outcome.exception().result)}; "
+                f"retry {rs.attempt_number}/{TRANSIENT_ATTEMPTS - 1}"))
+        try:
+            res = retrying(self._run_once, node, command, sensitive)
+        except RetryError as exc:
+            res = exc.last_attempt.exception().result
+        if res.exited not in command.accept_codes:
+            detail = (res.stderr.strip() or res.stdout.strip() or "(no output)")
+            raise StepFailed(step, node.name, self.masker(command.display()),
+                             f"exit {res.exited}: " + self.masker(detail).replace("\n", "\n  "))
+        return res
+
+
+def _last_line(result):
+    text = (result.stderr or result.stdout).strip().splitlines()
+    return text[-1] if text else f"exit {result.exited}"

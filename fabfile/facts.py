@@ -1,0 +1,255 @@
+"""Read-only facts about a node: each probe is a command plus a pure parser of its output."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+
+from .commands import run
+from .dialects import Dialect, parse_pcs_version, platform_from_os_release
+
+OCF_AGENT_PATH = "/usr/lib/ocf/resource.d/halb/haproxy"
+FENCE_SECRET_DIR = "/etc/halb/fence"
+
+
+def fence_password_file(node_name):
+    return f"{FENCE_SECRET_DIR}/{node_name}.password"
+
+
+@dataclass(frozen=True)
+class Primitive:
+    id: str
+    agent: str  # "stonith:fence_ipmilan", "ocf:heartbeat:IPaddr2", "systemd:nginx"
+    attributes: dict
+    monitor_interval: str | None
+    group: str | None
+
+
+@dataclass(frozen=True)
+class Cib:
+    properties: dict
+    primitives: dict  # id -> Primitive
+    groups: dict  # group id -> [member ids] in order
+    avoids: frozenset  # (resource, node) pairs with a -INFINITY location constraint
+    online_nodes: frozenset
+    resource_nodes: dict  # resource id -> tuple of nodes where it is active
+
+
+@dataclass(frozen=True)
+class Corosync:
+    cluster_name: str | None
+    nodes: tuple[str, ...]
+    two_node: bool
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What one node told us. `assumed` marks facts invented for a dry run without connecting."""
+
+    platform: str | None
+    pcs_version: tuple | None
+    installed: frozenset = frozenset()
+    units: dict = field(default_factory=dict)  # unit -> (enabled, active)
+    hacluster_hash: str | None = field(default=None, repr=False)
+    authed_nodes: frozenset = frozenset()
+    corosync: Corosync | None = None
+    cib: Cib | None = None
+    files: dict = field(default_factory=dict)  # path -> sha256
+    secret_files: dict = field(default_factory=dict, repr=False)  # path -> sha256, never logged
+    assumed: bool = False
+
+    def unit_enabled(self, unit):
+        return self.units.get(unit, ("", ""))[0] == "enabled"
+
+    def unit_active(self, unit):
+        return self.units.get(unit, ("", ""))[1] == "active"
+
+
+def fresh(platform):
+    """Facts of a node that has nothing installed yet (dry run with a pinned platform)."""
+    return HostFacts(platform=platform, pcs_version=None, assumed=True)
+
+
+# --- probes: (name, command) pairs; commands never change anything --------------------------
+
+def base_probes():
+    return [
+        ("os_release", run("cat", "/etc/os-release", accept_codes=(0, 1))),
+        ("pcs_version", run("pcs", "--version", accept_codes=(0, 1, 127))),
+    ]
+
+
+def probes(dialect: Dialect, packages, files, secret_files):
+    units = CLUSTER_UNITS_AND_SERVICE
+    return [
+        ("packages", dialect.query_packages(packages)),
+        ("units", run("systemctl", "show", "--property=Id,UnitFileState,ActiveState", *units,
+                      accept_codes=(0, 1))),
+        ("hacluster", run("getent", "shadow", "hacluster", accept_codes=(0, 1, 2))),
+        ("pcsd_auth", run("cat", dialect.pcsd_auth_file, accept_codes=(0, 1))),
+        ("corosync", run("cat", "/etc/corosync/corosync.conf", accept_codes=(0, 1))),
+        ("cib", run("cibadmin", "--query", "--local", accept_codes=(0, 1, 2, 3, 102, 107, 127))),
+        ("files", run("sha256sum", "--", *files, accept_codes=(0, 1))),
+        ("secret_files", run("sha256sum", "--", *secret_files, accept_codes=(0, 1))),
+    ]
+
+
+CLUSTER_UNITS_AND_SERVICE = ("pcsd.service", "corosync.service", "pacemaker.service",
+                             "haproxy.service")
+# Outputs that must never be written to a log: password hashes and pcsd tokens.
+SENSITIVE_PROBES = {"hacluster", "pcsd_auth", "secret_files"}
+
+
+# --- parsers: pure functions of text ---------------------------------------------------------
+
+def parse_os_release(text):
+    out = {}
+    for line in (text or "").splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            out[key.strip()] = value.strip().strip('"').strip("'")
+    return out
+
+
+def parse_packages(text, manager):
+    installed = set()
+    for line in (text or "").splitlines():
+        parts = line.split()
+        if manager == "apt":
+            if len(parts) >= 2 and parts[1] == "installed":
+                installed.add(parts[0].split(":")[0])
+        elif len(parts) == 2 and parts[1] == "installed":
+            installed.add(parts[0])
+    return frozenset(installed)
+
+
+def parse_units(text):
+    units, current = {}, {}
+    for line in (text or "").splitlines() + [""]:
+        if not line.strip():
+            if "Id" in current:
+                name = current["Id"].removesuffix(".service")
+                units[name] = (current.get("UnitFileState", ""), current.get("ActiveState", ""))
+            current = {}
+            continue
+        key, _, value = line.partition("=")
+        current[key] = value
+    return units
+
+
+def parse_shadow(text):
+    fields = (text or "").strip().split(":")
+    if len(fields) < 2 or fields[1] in ("", "!", "!!", "*") or fields[1].startswith("!"):
+        return None
+    return fields[1]
+
+
+def parse_pcsd_auth(text, legacy):
+    """Nodes this node holds pcsd tokens for (known-hosts in pcs >= 0.10, tokens in 0.9)."""
+    try:
+        data = json.loads(text or "{}")
+    except json.JSONDecodeError:
+        return frozenset()
+    if legacy:
+        return frozenset((data.get("tokens") or {}).keys())
+    return frozenset((data.get("known_hosts") or {}).keys())
+
+
+def parse_corosync(text):
+    if not text or not text.strip():
+        return None
+    name = re.search(r"^\s*cluster_name\s*:\s*(\S+)", text, re.M)
+    nodes = re.findall(r"^\s*(?:name|ring0_addr)\s*:\s*(\S+)", text, re.M)
+    two_node = re.search(r"^\s*two_node\s*:\s*1", text, re.M) is not None
+    # ring0_addr repeats the name in pcs 0.9 configs; keep order, drop repeats.
+    return Corosync(name.group(1) if name else None, tuple(dict.fromkeys(nodes)), two_node)
+
+
+def parse_cib(text):
+    if not text or not text.lstrip().startswith("<"):
+        return None
+    root = ET.fromstring(text)
+    properties = {}
+    for nv in root.findall("./configuration/crm_config/cluster_property_set/nvpair"):
+        properties[nv.get("name")] = nv.get("value")
+    primitives, groups = {}, {}
+
+    def primitive(elem, group):
+        cls, provider, kind = elem.get("class"), elem.get("provider"), elem.get("type")
+        agent = ":".join(p for p in (cls, provider, kind) if p)
+        attrs = {nv.get("name"): nv.get("value")
+                 for nv in elem.findall("./instance_attributes/nvpair")}
+        monitor = next((op.get("interval") for op in elem.findall("./operations/op")
+                        if op.get("name") == "monitor"), None)
+        primitives[elem.get("id")] = Primitive(elem.get("id"), agent, attrs, monitor, group)
+
+    resources = root.find("./configuration/resources")
+    for elem in (resources if resources is not None else []):
+        if elem.tag == "primitive":
+            primitive(elem, None)
+        elif elem.tag == "group":
+            groups[elem.get("id")] = [p.get("id") for p in elem.findall("./primitive")]
+            for p in elem.findall("./primitive"):
+                primitive(p, elem.get("id"))
+    avoids = set()
+    for loc in root.findall("./configuration/constraints/rsc_location"):
+        if loc.get("score") in ("-INFINITY", "-infinity") and loc.get("node"):
+            avoids.add((loc.get("rsc"), loc.get("node")))
+    online = set()
+    active = {}
+    for state in root.findall("./status/node_state"):
+        uname = state.get("uname")
+        # Pacemaker >= 2.1.7 writes join timestamps where older versions wrote online/true.
+        crmd, in_ccm = state.get("crmd", ""), state.get("in_ccm", "")
+        if (crmd == "online" or crmd.isdigit()) and (in_ccm == "true" or in_ccm.isdigit()):
+            online.add(uname)
+        if uname not in online:
+            continue
+        for rsc in state.findall("./lrm/lrm_resources/lrm_resource"):
+            if _resource_active(rsc):
+                active.setdefault(rsc.get("id"), []).append(uname)
+    return Cib(properties, primitives, groups, frozenset(avoids), frozenset(online),
+               {k: tuple(v) for k, v in active.items()})
+
+
+def _resource_active(rsc):
+    """The last operation recorded decides: started/monitored ok -> active."""
+    ops = sorted(rsc.findall("./lrm_rsc_op"), key=lambda o: int(o.get("call-id", "0")))
+    state = False
+    for op in ops:
+        task, rc = op.get("operation"), op.get("rc-code")
+        if task in ("start", "monitor", "migrate_from", "promote", "demote") and rc == "0":
+            state = True
+        elif task == "monitor" and rc == "7":
+            state = False
+        elif task == "stop" and rc == "0":
+            state = False
+    return state
+
+
+def parse_files(text):
+    out = {}
+    for line in (text or "").splitlines():
+        parts = line.split(None, 1)
+        if len(parts) == 2 and re.fullmatch(r"[0-9a-f]{64}", parts[0]):
+            out[parts[1].lstrip("*")] = parts[0]
+    return out
+
+
+def assemble(base, details, dialect: Dialect):
+    """Turn probe outputs {name: stdout} into HostFacts."""
+    info = parse_os_release(base.get("os_release"))
+    return HostFacts(
+        platform=platform_from_os_release(info),
+        pcs_version=parse_pcs_version(base.get("pcs_version")),
+        installed=parse_packages(details.get("packages"), dialect.package_manager),
+        units=parse_units(details.get("units")),
+        hacluster_hash=parse_shadow(details.get("hacluster")),
+        authed_nodes=parse_pcsd_auth(details.get("pcsd_auth"), dialect.legacy),
+        corosync=parse_corosync(details.get("corosync")),
+        cib=parse_cib(details.get("cib")),
+        files=parse_files(details.get("files")),
+        secret_files=parse_files(details.get("secret_files")),
+    )

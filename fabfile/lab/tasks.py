@@ -1,0 +1,2 @@
+from invoke import Collection
+ns = Collection()

@@ -1,0 +1,39 @@
+"""Runbook step 7: turn STONITH on, but only once every fence device has answered.
+
+Each device is asked for its node's power status from the peer node, the node that would fence
+it, with the options stored in the CIB passed on stdin as Pacemaker itself passes them.
+"""
+
+from ..commands import run
+from . import NotReady, Plan, require_cib
+from .fence import device_id, device_options
+
+TRUE = {"true", "yes", "on", "1", "y"}
+
+
+def status_check(cluster, dialect, cib, node):
+    device = device_id(node.name)
+    stored = cib.primitives.get(device) if cib else None
+    if cib is not None and stored is None:
+        raise NotReady(f"step 'enable-stonith': fence device {device} does not exist "
+                       "(run the 'fence' step first)")
+    options = stored.attributes.items() if stored else device_options(cluster, dialect, node)
+    lines = ["action=status"] + [f"{k}={v}" for k, v in options if not k.startswith("pcmk_")]
+    return run(cluster.fencing.agent, why=f"{device} reports the power status of {node.name}",
+               stdin="\n".join(lines) + "\n", stdin_label=f"options of {device}, action=status")
+
+
+def plan(cluster, dialect, facts):
+    plan = Plan("enable-stonith")
+    primary = cluster.primary.name
+    cib = require_cib(cluster, facts, "enable-stonith")
+    current = (cib.properties.get("stonith-enabled") if cib else "false") or "true"
+    if current.lower() in TRUE:
+        plan.unchanged(primary, "stonith-enabled is already true")
+        return plan
+    for node in cluster.nodes:
+        plan.checks.append((cluster.peer_of(node.name).name,
+                            status_check(cluster, dialect, cib, node)))
+    plan.add(primary, dialect.set_property("stonith-enabled", "true",
+                                           "every fence device answered: turn STONITH on"))
+    return plan

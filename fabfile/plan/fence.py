@@ -1,0 +1,75 @@
+"""Runbook step 4: one fence device per node, each aimed at its own node only.
+
+The source listed both nodes in every device's pcmk_host_list and made each device prefer the
+node it fences; here a device fences exactly one node and avoids running there. The fence race
+of a split is settled by a static delay on the device that fences the preferred node.
+The BMC password stays out of the CIB: pcs stores a password_script that reads a root-only file.
+"""
+
+import hashlib
+
+from ..commands import write_secret_file
+from ..facts import fence_password_file
+from . import Plan, option_changes, require_cib
+
+
+def device_id(node_name):
+    return f"{node_name}-fence"
+
+
+def device_options(cluster, dialect, node):
+    """The fence device's instance attributes for `node`, spelled for the dialect."""
+    opt = dialect.fence_option
+    options = [(opt("ip"), node.bmc.address)]
+    if node.bmc.port != 623:
+        options.append(("ipport", str(node.bmc.port)))
+    options += [
+        (opt("username"), node.bmc.username),
+        (opt("password_script"), f"cat {fence_password_file(node.name)}"),
+        *cluster.fencing.options,
+        ("pcmk_host_list", node.name),
+    ]
+    if node.name == cluster.fencing.preferred_node:
+        options.append(("pcmk_delay_base", cluster.fencing.race_delay))
+    return options
+
+
+def secret_content_digest(secret):
+    return hashlib.sha256((secret.value + "\n").encode()).hexdigest()
+
+
+def plan(cluster, dialect, facts):
+    plan = Plan("fence")
+    # Every node holds every BMC password: a fence action may run from either node.
+    for host in cluster.nodes:
+        for node in cluster.nodes:
+            path = fence_password_file(node.name)
+            if facts[host.name].secret_files.get(path) == secret_content_digest(node.fence_password):
+                plan.unchanged(host.name, f"{path} holds the current BMC password of {node.name}")
+            else:
+                plan.add(host.name, write_secret_file(
+                    path, node.fence_password, why=f"BMC password of {node.name}, root-only"),
+                    phase=0)
+    cib = require_cib(cluster, facts, "fence")
+    primitives = cib.primitives if cib else {}
+    avoids = cib.avoids if cib else frozenset()
+    primary = cluster.primary.name
+    for node in cluster.nodes:
+        device = device_id(node.name)
+        desired = device_options(cluster, dialect, node)
+        current = primitives.get(device)
+        if current is None:
+            plan.add(primary, dialect.create_stonith(device, cluster.fencing.agent, desired,
+                                                     cluster.fencing.monitor_interval), phase=1)
+        else:
+            changes = option_changes(desired, current.attributes)
+            if changes:
+                plan.add(primary, dialect.update_stonith(
+                    device, changes, f"bring {device} in line with the config"), phase=1)
+            else:
+                plan.unchanged(primary, f"fence device {device} is configured for {node.name}")
+        if (device, node.name) in avoids:
+            plan.unchanged(primary, f"{device} avoids {node.name}")
+        else:
+            plan.add(primary, dialect.avoid_node(device, node.name), phase=1)
+    return plan

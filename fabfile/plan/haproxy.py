@@ -1,0 +1,81 @@
+"""Runbook step 6: HAProxy as a cluster resource, through the project's own OCF agent.
+
+Files go to the standby node first and the active node last; the running HAProxy only picks
+the new config up when the cluster reloads it, which it does because the resource's
+config_checksum parameter changes (a reloadable parameter of the agent).
+A service other than HAProxy (service.agent) is simply created in the group.
+"""
+
+import hashlib
+
+from ..commands import write_file, write_validated_file
+from ..errors import UserError
+from ..facts import OCF_AGENT_PATH
+from ..render import agent_text, render_haproxy_config
+from . import Plan, require_cib
+from .resources import ensure_grouped_resource
+
+
+def sha256(text):
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def haproxy_options(cluster, config_text):
+    hp = cluster.haproxy
+    options = [("conffile", hp.config_path), ("stats_socket", hp.stats_socket)]
+    if hp.status_url:
+        options.append(("status_url", hp.status_url))
+    options.append(("config_checksum", sha256(config_text)))
+    return options + list(cluster.service.options)
+
+
+def rollout_order(cluster, cib):
+    """Standby nodes first, the node running the service last."""
+    active = set(cib.resource_nodes.get(cluster.service.resource_id, ())) if cib else set()
+    return sorted(cluster.nodes, key=lambda n: n.name in active)
+
+
+def plan(cluster, dialect, facts, rollout_only=False):
+    plan = Plan("haproxy-config" if rollout_only else "haproxy")
+    cib = require_cib(cluster, facts, plan.step)
+    service = cluster.service
+    if not service.is_haproxy:
+        if rollout_only:
+            raise UserError(f"service.agent is {service.agent!r}: there is no HAProxy config to roll out")
+        ensure_grouped_resource(plan, cluster, dialect, cib, service.resource_id,
+                                service.resource_agent, list(service.options),
+                                service.monitor_interval, phase=0)
+        return plan
+    if rollout_only and (cib is None or service.resource_id not in cib.primitives):
+        raise UserError(f"step '{plan.step}': resource {service.resource_id} does not exist yet "
+                        "(run the 'haproxy' step first)")
+    config_text = render_haproxy_config(cluster)
+    agent = agent_text()
+    path = cluster.haproxy.config_path
+    for phase, node in enumerate(rollout_order(cluster, cib)):
+        host = facts[node.name]
+        if host.files.get(OCF_AGENT_PATH) == sha256(agent):
+            plan.unchanged(node.name, f"{OCF_AGENT_PATH} is current")
+        else:
+            plan.add(node.name, write_file(OCF_AGENT_PATH, agent, "0755",
+                                           why="install the OCF agent ocf:halb:haproxy",
+                                           label="fabfile/ocf/haproxy"), phase=phase)
+        if host.files.get(path) == sha256(config_text):
+            plan.unchanged(node.name, f"{path} is current (sha256 {sha256(config_text)[:12]})")
+        else:
+            plan.add(node.name, write_validated_file(
+                path, config_text, "0644", ("haproxy", "-c", "-q", "-f"),
+                why="install the rendered HAProxy config once haproxy -c accepts it",
+                label=f"templates/haproxy.cfg.j2 rendered, sha256 {sha256(config_text)[:12]}"),
+                phase=phase)
+        if not rollout_only:
+            if host.unit_enabled("haproxy") or host.unit_active("haproxy"):
+                plan.add(node.name, dialect.disable_unit(
+                    "haproxy", "the cluster alone starts HAProxy, on the node holding the VIP"),
+                    phase=phase)
+            else:
+                plan.unchanged(node.name, "haproxy.service is left to the cluster")
+    ensure_grouped_resource(plan, cluster, dialect, cib, service.resource_id,
+                            service.resource_agent, haproxy_options(cluster, config_text),
+                            service.monitor_interval, phase=len(cluster.nodes))
+    return plan

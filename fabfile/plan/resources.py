@@ -1,0 +1,45 @@
+"""Shared by the vip and haproxy steps: one primitive in the group, created or brought in line."""
+
+from ..errors import UserError
+from . import option_changes
+
+
+def ensure_grouped_resource(plan, cluster, dialect, cib, resource, agent, options, monitor, phase):
+    primary = cluster.primary.name
+    primitives = cib.primitives if cib else {}
+    current = primitives.get(resource)
+    if current is None:
+        plan.add(primary, dialect.create_resource(resource, agent, options, monitor,
+                                                  f"create {resource} ({agent})"), phase=phase)
+    else:
+        if current.agent != agent:
+            raise UserError(f"step '{plan.step}': resource {resource} exists as {current.agent}, "
+                            f"the config wants {agent}; remove it first "
+                            f"('pcs resource delete {resource}')")
+        changes = option_changes(options, current.attributes)
+        if changes:
+            plan.add(primary, dialect.update_resource(resource, changes,
+                                                      f"bring {resource} in line with the config"),
+                     phase=phase)
+        if not _same_interval(current.monitor_interval, monitor):
+            plan.add(primary, dialect.update_monitor(resource, monitor,
+                                                     f"monitor {resource} every {monitor}"),
+                     phase=phase)
+        if not changes and _same_interval(current.monitor_interval, monitor):
+            plan.unchanged(primary, f"{resource} is configured as {agent}")
+    if current is None or current.group != cluster.group:
+        plan.add(primary, dialect.add_to_group(cluster.group, resource), phase=phase)
+    else:
+        plan.unchanged(primary, f"{resource} is in group {cluster.group}")
+
+
+def _seconds(interval):
+    if interval is None:
+        return None
+    units = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "": 1}
+    num = interval.rstrip("abcdefghijklmnopqrstuvwxyz")
+    return float(num) * units[interval[len(num):]]
+
+
+def _same_interval(a, b):
+    return _seconds(a) == _seconds(b)

@@ -1,0 +1,71 @@
+"""Runbook step 3: create the two-node cluster, start it and enable it at boot.
+
+Two-node quorum comes from corosync's two_node, which pcs writes for a two-node cluster; the
+source's `no-quorum-policy=ignore` is only set when the config asks for it. STONITH stays off
+until the enable-stonith step has seen every fence device answer.
+"""
+
+from ..errors import UserError
+from . import Plan
+
+# The cluster name Debian and Ubuntu packages put in their default single-node corosync.conf.
+DISTRIBUTION_DEFAULT_CLUSTERS = {"debian"}
+
+
+def plan(cluster, dialect, facts):
+    plan = Plan("setup")
+    primary = cluster.primary.name
+    wanted = [n.name for n in cluster.nodes]
+    created = False
+    foreign = [(n.name, facts[n.name].corosync) for n in cluster.nodes
+               if facts[n.name].corosync and facts[n.name].corosync.cluster_name != cluster.name]
+    ours = [n.name for n in cluster.nodes
+            if facts[n.name].corosync and facts[n.name].corosync.cluster_name == cluster.name]
+    for name, conf in foreign:
+        if conf.cluster_name not in DISTRIBUTION_DEFAULT_CLUSTERS:
+            raise UserError(f"step 'setup': {name} already belongs to cluster "
+                            f"{conf.cluster_name!r}, not {cluster.name!r}; refusing to destroy it "
+                            f"(run 'pcs cluster destroy' on {name} yourself if it must go)")
+        plan.add(name, dialect.destroy_cluster(
+            f"remove the package's default single-node corosync config ({conf.cluster_name!r})"),
+            phase=0)
+    if len(ours) < len(wanted):
+        plan.add(primary, dialect.setup_cluster(cluster.name, cluster.nodes), phase=1)
+        created = True
+    else:
+        conf = facts[primary].corosync
+        if list(conf.nodes) != wanted and sorted(conf.nodes) != sorted(wanted):
+            raise UserError(f"step 'setup': cluster {cluster.name!r} on {primary} has nodes "
+                            f"{', '.join(conf.nodes)}, the config names {', '.join(wanted)}; "
+                            "changing membership is not supported")
+        plan.unchanged(primary, f"cluster {cluster.name} exists with nodes {', '.join(wanted)}"
+                       + (" (corosync two_node quorum)" if conf.two_node else ""))
+        cib = facts[primary].cib
+        offline = [n for n in wanted if cib is None or n not in cib.online_nodes]
+        if offline:
+            plan.add(primary, dialect.start_cluster(), phase=1)
+        else:
+            plan.unchanged(primary, "both nodes are online")
+        not_enabled = [n.name for n in cluster.nodes
+                       if not (facts[n.name].unit_enabled("corosync")
+                               and facts[n.name].unit_enabled("pacemaker"))]
+        if not_enabled:
+            plan.add(primary, dialect.enable_cluster(), phase=1)
+        else:
+            plan.unchanged(primary, "corosync and pacemaker start at boot on both nodes")
+
+    props = {} if created or facts[primary].cib is None else facts[primary].cib.properties
+    if created:
+        plan.add(primary, dialect.set_property(
+            "stonith-enabled", "false",
+            "keep STONITH off until enable-stonith has checked every fence device"), phase=2)
+    want_ignore = cluster.no_quorum_policy_ignore
+    if want_ignore and props.get("no-quorum-policy") != "ignore":
+        plan.add(primary, dialect.set_property(
+            "no-quorum-policy", "ignore", "asked for by quorum.no_quorum_policy_ignore"), phase=2)
+    elif not want_ignore and props.get("no-quorum-policy") == "ignore":
+        plan.add(primary, dialect.unset_property(
+            "no-quorum-policy", "quorum comes from corosync two_node, not from ignoring it"), phase=2)
+    elif not created:
+        plan.unchanged(primary, "no-quorum-policy as configured")
+    return plan

@@ -1,0 +1,25 @@
+"""Files rendered or shipped to the nodes: the HAProxy config and the OCF agent."""
+
+from pathlib import Path
+
+import jinja2
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "templates"
+AGENT = Path(__file__).resolve().parent / "ocf" / "haproxy"
+
+
+def environment():
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                              trim_blocks=True, lstrip_blocks=True, autoescape=False)
+
+
+def render_haproxy_config(cluster, template="haproxy.cfg.j2"):
+    """Render with StrictUndefined: a variable the template names but the config lacks fails."""
+    return environment().get_template(template).render(
+        cluster=cluster, vip=cluster.vip, haproxy=cluster.haproxy)
+
+
+def agent_text():
+    return AGENT.read_text()

@@ -1,0 +1,264 @@
+"""Runs runbook steps: gather facts, plan, show, apply, summarise."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from . import facts as factlib
+from .commands import Masker
+from .dialects import Dialect
+from .errors import StepFailed, UserError
+from .executor import Executor, RunLog
+from .plan import NotReady, auth, enable_stonith, fence, haproxy, install, setup, vip
+from .render import render_haproxy_config
+
+# The runbook, in order: step name -> planner.
+STEPS = {
+    "install": install.plan,
+    "auth": auth.plan,
+    "setup": setup.plan,
+    "fence": fence.plan,
+    "vip": vip.plan,
+    "haproxy": haproxy.plan,
+    "enable-stonith": enable_stonith.plan,
+}
+STEP_NAMES = tuple(STEPS)
+
+
+def haproxy_rollout(cluster, dialect, facts):
+    return haproxy.plan(cluster, dialect, facts, rollout_only=True)
+
+
+def select_steps(start=None, stop=None):
+    for name, value in (("--from", start), ("--to", stop)):
+        if value and value not in STEPS:
+            raise UserError(f"{name} {value!r}: not a step (steps: {', '.join(STEP_NAMES)})")
+    first = STEP_NAMES.index(start) if start else 0
+    last = STEP_NAMES.index(stop) if stop else len(STEP_NAMES) - 1
+    if first > last:
+        raise UserError(f"--from {start} comes after --to {stop}")
+    return list(STEP_NAMES[first:last + 1])
+
+
+@dataclass
+class Row:
+    step: str
+    host: str
+    status: str  # changed / unchanged / failed / planned
+    seconds: float
+
+
+class Runner:
+    def __init__(self, cluster, dry_run=False, force=False, log_dir="logs", out=None):
+        self.cluster = cluster
+        self.dry_run = dry_run
+        self.force = force
+        self.out = out or (lambda text: print(text, flush=True))
+        self.masker = Masker(cluster.secrets)
+        self.log = RunLog(log_dir, self.masker)
+        self.offline = dry_run and cluster.platform is not None
+        self.executor = None if self.offline else Executor(cluster, self.log, self.say)
+        self.rows: list[Row] = []
+
+    def say(self, text):
+        self.out(self.masker(text))
+
+    # --- facts ----------------------------------------------------------------------------
+    def gather(self):
+        """Facts of every node, gathered side by side; invented ones when dry-running offline."""
+        if self.offline:
+            return {n.name: factlib.fresh(self.cluster.platform) for n in self.cluster.nodes}
+        with ThreadPoolExecutor(len(self.cluster.nodes)) as pool:
+            results = dict(zip([n.name for n in self.cluster.nodes],
+                               pool.map(self._gather_node, self.cluster.nodes)))
+        return results
+
+    def _gather_node(self, node):
+        base = {name: self.executor.run(node, cmd, "facts").stdout
+                for name, cmd in factlib.base_probes()}
+        detected = factlib.platform_from_os_release(factlib.parse_os_release(base["os_release"]))
+        platform = self.cluster.platform or detected
+        if platform is None:
+            raise UserError(f"{node.name}: cannot tell the platform from /etc/os-release; "
+                            f"set 'platform' in {self.cluster.path}")
+        dialect = Dialect.for_platform(platform, factlib.parse_pcs_version(base["pcs_version"]))
+        files = [factlib.OCF_AGENT_PATH]
+        if self.cluster.haproxy:
+            files.append(self.cluster.haproxy.config_path)
+        secret_files = [factlib.fence_password_file(n.name) for n in self.cluster.nodes]
+        packages = dialect.cluster_packages(self.cluster.extra_packages + self.cluster.service.packages)
+        details = {name: self.executor.run(node, cmd, "facts",
+                                           sensitive=name in factlib.SENSITIVE_PROBES).stdout
+                   for name, cmd in factlib.probes(dialect, packages, files, secret_files)}
+        found = factlib.assemble(base, details, dialect)
+        if self.cluster.platform:
+            found = factlib.HostFacts(**{**found.__dict__, "platform": self.cluster.platform})
+        return found
+
+    def dialect(self, facts):
+        primary = facts[self.cluster.primary.name]
+        dialects = {n: Dialect.for_platform(f.platform, f.pcs_version) for n, f in facts.items()}
+        legacy = {d.legacy for d in dialects.values()}
+        if len(legacy) > 1:
+            raise UserError("the nodes run different pcs generations: "
+                            + ", ".join(f"{n}: {d.label}" for n, d in dialects.items()))
+        return Dialect.for_platform(primary.platform, primary.pcs_version)
+
+    # --- preflight --------------------------------------------------------------------------
+    def validate_haproxy_config(self):
+        """haproxy -c on the controller before the file goes anywhere (when haproxy is here)."""
+        if not self.cluster.haproxy or not shutil.which("haproxy"):
+            return
+        text = render_haproxy_config(self.cluster)
+        with tempfile.NamedTemporaryFile("w", suffix=".cfg") as handle:
+            handle.write(text)
+            handle.flush()
+            check = subprocess.run(["haproxy", "-c", "-q", "-f", handle.name],
+                                   capture_output=True, text=True)
+        if check.returncode != 0:
+            raise UserError("the rendered HAProxy config is refused by haproxy -c; no node was "
+                            f"changed:\n{check.stdout}{check.stderr}".rstrip())
+
+    # --- the run ----------------------------------------------------------------------------
+    def run(self, steps, planners=STEPS):
+        started = time.monotonic()
+        mode = "dry run" + (" (offline: nodes assumed fresh)" if self.offline else "") \
+            if self.dry_run else "apply"
+        self.say(f"cluster {self.cluster.name} from {self.cluster.path}: {mode}; "
+                 f"log {self.log.path}")
+        if self.dry_run and self.cluster.missing_secrets:
+            self.say("note: not set, a real run will refuse: "
+                     + ", ".join(self.cluster.missing_secrets))
+        if any(s in ("haproxy", "haproxy-config") for s in steps):
+            self.validate_haproxy_config()
+        try:
+            for step in steps:
+                self.run_step(step, planners[step])
+        except StepFailed as exc:
+            self.summary(time.monotonic() - started)
+            done = [r.step for r in self.rows if r.status == "changed"]
+            raise UserError(f"{exc}\nThe run stopped there. Steps before it were applied"
+                            + (f" ({', '.join(dict.fromkeys(done))} changed)" if done else "")
+                            + "; commands of the failed step that ran before the failure stay "
+                            "applied. Fix the cause and re-run: every step converges.") from None
+        finally:
+            if self.executor:
+                self.executor.close()
+            self.log.close()
+        self.summary(time.monotonic() - started)
+        return self.rows
+
+    def run_step(self, step, planner):
+        self.say(f"\n== {step}")
+        facts = self.gather()
+        dialect = self.dialect(facts)
+        try:
+            plan = planner(self.cluster, dialect, facts)
+        except NotReady as exc:
+            if self.dry_run:
+                self.say(f"   (cannot plan yet: {exc}; a real run plans it once the earlier "
+                         "steps have applied)")
+                return
+            raise
+        self.show(plan, dialect)
+        if self.dry_run:
+            for host in plan.hosts() or [self.cluster.primary.name]:
+                self.rows.append(Row(step, host, "planned" if plan.commands_for(host)
+                                     else "unchanged", 0.0))
+            return
+        self.check(plan)
+        seconds = {host: 0.0 for host in plan.hosts()}
+        failed = None
+        for phase in plan.phases:
+            with ThreadPoolExecutor(len(phase)) as pool:
+                futures = {host: pool.submit(self._apply, step, host, cmds)
+                           for host, cmds in phase}
+            for host, future in futures.items():
+                took, error = future.result()
+                seconds[host] = seconds.get(host, 0.0) + took
+                if error and failed is None:
+                    failed = (host, error)
+            if failed:
+                break
+        for host in seconds:
+            status = ("failed" if failed and failed[0] == host else
+                      "changed" if plan.commands_for(host) else "unchanged")
+            self.rows.append(Row(step, host, status, seconds[host]))
+        if failed:
+            raise failed[1]
+        if plan.empty:
+            self.say("   nothing changed")
+
+    def _apply(self, step, host, commands):
+        node = self.cluster.node(host)
+        took = 0.0
+        for command in commands:
+            self.say(f"   [{host}] {command.why or command.display()}")
+            try:
+                took += self.executor.run(node, command, step).seconds
+            except StepFailed as exc:
+                return took, exc
+        return took, None
+
+    def check(self, plan):
+        failures = []
+        for host, command in plan.checks:
+            try:
+                self.executor.run(self.cluster.node(host), command, plan.step)
+                self.say(f"   [{host}] ok: {command.why}")
+            except StepFailed as exc:
+                failures.append(f"[{host}] {command.why}: {exc.detail}")
+        if not failures:
+            return
+        text = "\n  ".join(failures)
+        if not self.force:
+            raise UserError(f"step '{plan.step}' refused: a fence device did not answer:\n  {text}\n"
+                            "Fix fencing, or pass --force to enable STONITH anyway.")
+        self.say("!" * 72)
+        self.say(f"!! --force: enabling STONITH although a fence device did not answer:\n  {text}")
+        self.say("!! The cluster may be unable to fence, and then it stops recovering.")
+        self.say("!" * 72)
+
+    # --- output -----------------------------------------------------------------------------
+    def show(self, plan, dialect):
+        self.say(f"   ({dialect.label})")
+        for host, command in plan.checks:
+            self.say(f"   [{host}] check: {command.display()}")
+            self.say(f"   {'':{len(host) + 2}}  # {command.why}")
+        for number, phase in enumerate(plan.phases, 1):
+            for host, commands in phase:
+                for command in commands:
+                    self.say(f"   {number}. [{host}] {command.display()}")
+                    if command.why:
+                        self.say(f"      {'':{len(host) + 2}} # {command.why}")
+        for host, reason in plan.reasons:
+            self.say(f"   [{host}] nothing to do, because {reason}")
+
+    def summary(self, total):
+        if not self.rows:
+            return
+        width = max(len(r.step) for r in self.rows)
+        hwidth = max(len(r.host) for r in self.rows)
+        self.say(f"\n{'step':<{width}}  {'host':<{hwidth}}  {'result':<9}  seconds")
+        for r in self.rows:
+            self.say(f"{r.step:<{width}}  {r.host:<{hwidth}}  {r.status:<9}  {r.seconds:7.1f}")
+        changed = sum(r.status in ("changed", "planned") for r in self.rows)
+        self.say(f"{changed} change(s) {'planned' if self.dry_run else 'made'}; "
+                 f"{total:.1f}s in all; log {self.log.path}")
+
+
+def main_guard(func):
+    """User errors print one message and exit 1; no traceback."""
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            sys.exit(1)
+    return wrapper
