@@ -161,9 +161,10 @@ def parse_corosync(text):
     if not text or not text.strip():
         return None
     name = re.search(r"^\s*cluster_name\s*:\s*(\S+)", text, re.M)
-    nodes = re.findall(r"^\s*(?:name|ring0_addr)\s*:\s*(\S+)", text, re.M)
+    # Node names: `name:` (pcs >= 0.10); pcs 0.9 names nodes by their ring0_addr only.
+    nodes = (re.findall(r"^\s*name\s*:\s*(\S+)", text, re.M)
+             or re.findall(r"^\s*ring0_addr\s*:\s*(\S+)", text, re.M))
     two_node = re.search(r"^\s*two_node\s*:\s*1", text, re.M) is not None
-    # ring0_addr repeats the name in pcs 0.9 configs; keep order, drop repeats.
     return Corosync(name.group(1) if name else None, tuple(dict.fromkeys(nodes)), two_node)
 
 

@@ -1,0 +1,246 @@
+"""Bring the lab up and down, whatever an earlier lab left behind."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from ..config import read_secrets
+from ..errors import UserError
+from . import image
+from . import settings as s
+
+
+def preflight():
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("the lab needs root (it creates a bridge, mounts and containers): "
+                        "run as root")
+    for tool, package in (("systemd-nspawn", "systemd-container"), ("debootstrap", "debootstrap"),
+                          ("apt-ftparchive", "apt-utils"), ("ip", "iproute2")):
+        if not shutil.which(tool):
+            problems.append(f"{tool} is missing: apt-get install {package} (or run 'make host-deps')")
+    if not os.path.exists("/sys/fs/cgroup"):
+        problems.append("no cgroup filesystem at /sys/fs/cgroup: systemd-nspawn cannot boot nodes")
+    if problems:
+        raise UserError("this host cannot run the lab:\n  " + "\n  ".join(problems))
+
+
+def _ip(*argv, check=True):
+    return subprocess.run(["ip", *argv], check=check, capture_output=True, text=True)
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except (ProcessLookupError, ValueError):
+        return False
+    except PermissionError:
+        return True
+
+
+def _read_pid(path):
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def labd_pid():
+    pid = _read_pid(s.RUN / "labd.pid")
+    return pid if pid and _pid_alive(pid) and _is_labd(pid) else None
+
+
+def _is_labd(pid):
+    try:
+        return b"fabfile.lab.daemon" in open(f"/proc/{pid}/cmdline", "rb").read()
+    except OSError:
+        return False
+
+
+def _stray_nspawn_pids():
+    """systemd-nspawn processes booting one of our node directories."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            argv = open(f"/proc/{entry}/cmdline", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"systemd-nspawn") and any(
+                a.startswith(f"--directory={s.NODES}".encode()) for a in argv):
+            found.append(int(entry))
+    return found
+
+
+def node_init_pid(node):
+    """The node's PID 1 as seen from the host, or None when it is powered off."""
+    pid = _read_pid(s.RUN / f"{node.name}.nspawn.pid")
+    if not pid or not _pid_alive(pid):
+        return None
+    try:
+        children = open(f"/proc/{pid}/task/{pid}/children").read().split()
+    except OSError:
+        return None
+    return int(children[0]) if children else None
+
+
+def node_exec(node, argv, check=False, timeout=60, input=None):
+    """Run a command inside a node (its namespaces, via nsenter): the host's own view."""
+    init = node_init_pid(node)
+    if init is None:
+        raise UserError(f"lab node {node.name} is powered off")
+    return subprocess.run(["nsenter", f"--target={init}", "--mount", "--uts", "--ipc", "--net",
+                           "--pid", "--", *argv], capture_output=True, text=True, check=check,
+                          timeout=timeout, input=input)
+
+
+def _mounted(path):
+    with open("/proc/self/mounts") as mounts:
+        return any(line.split()[1] == str(path) for line in mounts)
+
+
+def clean(say=print):
+    """Remove every trace of a lab: processes, mounts, the bridge. Safe to run at any time."""
+    pid = labd_pid()
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(60):
+            if not _pid_alive(pid):
+                break
+            time.sleep(0.5)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    for stray in _stray_nspawn_pids():
+        say(f"lab: killing leftover node process {stray}")
+        try:
+            children = open(f"/proc/{stray}/task/{stray}/children").read().split()
+            for child in children:
+                os.kill(int(child), signal.SIGKILL)
+            os.kill(stray, signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+    deadline = time.monotonic() + 20
+    while _stray_nspawn_pids() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for node in s.lab_nodes():
+        if _mounted(node.root):
+            subprocess.run(["umount", "-l", str(node.root)], check=False)
+    if _ip("link", "show", s.BRIDGE, check=False).returncode == 0:
+        _ip("link", "del", s.BRIDGE)
+    if s.RUN.exists():
+        shutil.rmtree(s.RUN)
+    if s.NODES.exists():
+        shutil.rmtree(s.NODES)
+
+
+def _bridge():
+    _ip("link", "add", s.BRIDGE, "type", "bridge")
+    addresses = [s.HOST_ADDRESS] + [n.bmc_address for n in s.lab_nodes()] + [
+        b[1] for b in s.BACKENDS]
+    for address in addresses:
+        _ip("addr", "add", f"{address}/{s.PREFIX}", "dev", s.BRIDGE)
+    _ip("link", "set", s.BRIDGE, "up")
+
+
+def _prepare_node(node):
+    for sub in ("upper", "work", "root"):
+        (node.dir / sub).mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                    f"lowerdir={s.ROOTFS},upperdir={node.dir / 'upper'},workdir={node.dir / 'work'}",
+                    str(node.root)], check=True)
+    root = node.root
+    (root / "etc/hostname").write_text(f"{node.name}\n")
+    (root / "etc/systemd/network/10-host0.network").write_text(
+        f"[Match]\nName=host0\n\n[Network]\nAddress={node.address}/{s.PREFIX}\n"
+        f"LinkLocalAddressing=no\nIPv6AcceptRA=no\n")
+    ssh_dir = root / "root/.ssh"
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
+    (ssh_dir / "authorized_keys").write_text((s.SSH_KEY.parent / f"{s.SSH_KEY.name}.pub").read_text())
+    (ssh_dir / "authorized_keys").chmod(0o600)
+
+
+def _wait_for_ssh(node, seconds=90):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((node.address, 22), timeout=2) as conn:
+                if conn.recv(4).startswith(b"SSH"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise UserError(f"lab node {node.name} did not answer SSH within {seconds}s; "
+                    f"see {s.RUN / (node.name + '.console.log')}")
+
+
+def is_up():
+    return labd_pid() is not None and all(node_init_pid(n) for n in s.lab_nodes())
+
+
+def up(say=print, rebuild=False):
+    """Bring the lab up: reuse a healthy running lab, otherwise start fresh nodes."""
+    preflight()
+    secrets = read_secrets(s.ROOT / ".env")
+    if not secrets.get("FENCE_PASSWORD") and not all(
+            secrets.get(f"FENCE_PASSWORD_{n.name.upper()}") for n in s.lab_nodes()):
+        raise UserError("FENCE_PASSWORD is not set: the lab's BMCs need it (export it or put it "
+                        "in .env; 'make demo' writes lab secrets there)")
+    image.ensure_ssh_key()
+    image.build(say)
+    if is_up() and not rebuild:
+        say("lab: already up (labd and both nodes running); nothing to do")
+        return False
+    say("lab: cleaning up what an earlier lab left behind" if s.STATE.joinpath("run").exists()
+        else "lab: starting")
+    clean(say)
+    s.KNOWN_HOSTS.unlink(missing_ok=True)
+    s.RUN.mkdir(parents=True)
+    _bridge()
+    for node in s.lab_nodes():
+        _prepare_node(node)
+    env = {**os.environ, **{k: v for k, v in secrets.items() if k.startswith("FENCE_PASSWORD")}}
+    log = open(s.RUN / "labd.log", "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "fabfile.lab.daemon"], cwd=s.ROOT, env=env,
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    (s.RUN / "labd.pid").write_text(f"{proc.pid}\n")
+    deadline = time.monotonic() + 30
+    while not (s.RUN / "labd.ready").exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise UserError(f"labd did not start; see {s.RUN / 'labd.log'}:\n"
+                            + (s.RUN / "labd.log").read_text()[-2000:])
+        time.sleep(0.2)
+    for node in s.lab_nodes():
+        _wait_for_ssh(node)
+    say("lab: up: " + ", ".join(f"{n.name} {n.address} (BMC {n.bmc_address})"
+                                for n in s.lab_nodes()))
+    return True
+
+
+def down(say=print):
+    clean(say)
+    say("lab: down (no processes, mounts or bridge left; image cache kept in "
+        f"{s.IMAGE})")
+
+
+def power_state(node):
+    return "on" if node_init_pid(node) else "off"
+
+
+def power_events():
+    path = s.RUN / "power-events.log"
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        stamp, node, what = line.split()
+        out.append((float(stamp), node, what))
+    return out

@@ -1,0 +1,184 @@
+"""labd: the lab's host-side services, one process.
+
+- one virtual BMC per node (IPMI over LAN, pyghmi), at the node's BMC address: power off is a
+  hard kill of the node's init, power on boots it again, status says whether it runs;
+- the lab's package mirror over HTTP on the bridge address;
+- two HTTP backends, each answering with its own name.
+The nodes are children of this process so that their BMC can boot them again.
+
+Run by `inv lab.up` as `python -m fabfile.lab.daemon`; BMC passwords arrive in the environment.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime
+
+from pyghmi.ipmi.bmc import Bmc
+
+from ..config import fence_password_variable
+from . import settings as s
+
+
+def log(text):
+    print(f"{datetime.now().isoformat(timespec='seconds')} {text}", flush=True)
+
+
+class NodePower:
+    """The power state of one node: its systemd-nspawn process, running or not."""
+
+    def __init__(self, node):
+        self.node = node
+        self.process = None
+        self.lock = threading.Lock()
+
+    def argv(self):
+        return ["systemd-nspawn", "--quiet", "--boot", "--register=no", "--keep-unit",
+                f"--machine={self.node.name}", f"--hostname={self.node.name}",
+                f"--directory={self.node.root}", f"--network-bridge={s.BRIDGE}",
+                "--console=passive", "--link-journal=no"]
+
+    def is_on(self):
+        return self.process is not None and self.process.poll() is None
+
+    def on(self):
+        with self.lock:
+            if self.is_on():
+                return
+            out = open(s.RUN / f"{self.node.name}.console.log", "ab")
+            self.process = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=out,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+            (s.RUN / f"{self.node.name}.nspawn.pid").write_text(f"{self.process.pid}\n")
+            event(self.node.name, "on")
+
+    def init_pid(self):
+        """The node's PID 1 as the host sees it: the nspawn process's child."""
+        if not self.is_on():
+            return None
+        pid = self.process.pid
+        try:
+            children = open(f"/proc/{pid}/task/{pid}/children").read().split()
+        except OSError:
+            return None
+        return int(children[0]) if children else None
+
+    def off(self):
+        """Power loss: SIGKILL of the node's init tears its whole PID namespace down."""
+        with self.lock:
+            if not self.is_on():
+                return
+            init = self.init_pid()
+            if init:
+                os.kill(init, signal.SIGKILL)
+            else:
+                self.process.kill()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            event(self.node.name, "off")
+
+
+def event(node, what):
+    with open(s.RUN / "power-events.log", "a") as handle:
+        handle.write(f"{time.time():.3f} {node} {what}\n")
+    log(f"{node}: power {what}")
+
+
+class NodeBmc(Bmc):
+    def __init__(self, power, authdata, address):
+        super().__init__(authdata, port=623, address=address)
+        self.power = power
+
+    def get_power_state(self):
+        return "on" if self.power.is_on() else "off"
+
+    def power_off(self):
+        self.power.off()
+        return 0
+
+    def power_shutdown(self):
+        return self.power_off()
+
+    def power_on(self):
+        self.power.on()
+        return 0
+
+    def power_cycle(self):
+        self.power.off()
+        self.power.on()
+        return 0
+
+    power_reset = power_cycle
+
+
+class Backend(http.server.BaseHTTPRequestHandler):
+    name = "backend"
+
+    def do_GET(self):
+        body = f"{self.name}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def serve(server):
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return server
+
+
+def main():
+    s.RUN.mkdir(parents=True, exist_ok=True)
+    nodes = s.lab_nodes()
+    servers = [serve(http.server.ThreadingHTTPServer(
+        (s.HOST_ADDRESS, s.REPO_PORT), functools.partial(Quiet, directory=str(s.REPO))))]
+    for name, address, port in s.BACKENDS:
+        handler = type(f"Backend_{name}", (Backend,), {"name": name})
+        servers.append(serve(http.server.ThreadingHTTPServer((address, port), handler)))
+    powers = {n.name: NodePower(n) for n in nodes}
+    for node in nodes:
+        password = (os.environ.get(fence_password_variable(node.name))
+                    or os.environ.get("FENCE_PASSWORD"))
+        if not password:
+            sys.exit(f"labd: no BMC password for {node.name} (FENCE_PASSWORD)")
+        NodeBmc(powers[node.name], {node.bmc_user: password}, node.bmc_address)
+    threading.Thread(target=Bmc.listen, daemon=True).start()
+
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    for power in powers.values():
+        power.on()
+    (s.RUN / "labd.ready").write_text(f"{os.getpid()}\n")
+    log("labd ready: BMCs, mirror and backends serving; nodes powered on")
+    while not stopping.wait(1):
+        pass
+    log("labd stopping: powering the nodes off")
+    for power in powers.values():
+        power.off()
+    for server in servers:
+        server.shutdown()
+    (s.RUN / "labd.ready").unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Where the lab lives and how it is wired; node addresses come from configs/lab.yaml."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB_CONFIG = ROOT / "configs" / "lab.yaml"
+STATE = Path("/var/lib/halb-lab")
+IMAGE = STATE / "image"  # cached: rootfs/ and repo/ (the lab's package mirror)
+ROOTFS = IMAGE / "rootfs"
+REPO = IMAGE / "repo"
+NODES = STATE / "nodes"  # per node: upper/, work/, root/ (an overlay on the image)
+RUN = STATE / "run"  # pid files, logs, BMC power events
+SSH_KEY = STATE / "id_ed25519"
+KNOWN_HOSTS = STATE / "known_hosts"
+BRIDGE = "halb0"
+HOST_ADDRESS = "192.168.56.1"
+PREFIX = 24
+REPO_PORT = 8000
+SUITE = "bookworm"
+MIRROR = "http://deb.debian.org/debian"
+BACKENDS = (("backend1", "192.168.56.21", 8080), ("backend2", "192.168.56.22", 8080))
+# The base system only; the cluster packages come from the lab's mirror at the install step.
+BASE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "procps",
+                 "iptables", "ca-certificates")
+
+
+@dataclass(frozen=True)
+class LabNode:
+    name: str
+    address: str
+    bmc_address: str
+    bmc_user: str
+
+    @property
+    def dir(self):
+        return NODES / self.name
+
+    @property
+    def root(self):
+        return self.dir / "root"
+
+
+def lab_nodes(path=LAB_CONFIG):
+    data = yaml.safe_load(Path(path).read_text())
+    nodes = tuple(LabNode(n["name"], n["address"], n["bmc"]["address"], n["bmc"]["username"])
+                  for n in data["nodes"])
+    network = ipaddress.ip_network(f"{HOST_ADDRESS}/{PREFIX}", strict=False)
+    for node in nodes:
+        for addr in (node.address, node.bmc_address):
+            if ipaddress.ip_address(addr) not in network:
+                raise ValueError(f"{path}: {node.name}: {addr} is outside the lab network {network}")
+    return nodes
+
+
+def vip(path=LAB_CONFIG):
+    return yaml.safe_load(Path(path).read_text())["vip"]["ip"]
