@@ -375,7 +375,7 @@ def load(path, env=None, require_secrets=True):
                          check=lambda v: None if 1 <= v <= max_prefix else
                          f"{v} is not a prefix length for IPv{vip_addr.version} (1-{max_prefix})")
     subnet = ipaddress.ip_network(f"{vip_ip}/{netmask}", strict=False)
-    for i, node in enumerate(nodes):
+    for node in nodes:
         try:
             node_addr = ipaddress.ip_address(node.address)
         except ValueError:

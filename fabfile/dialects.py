@@ -27,12 +27,14 @@ DNF_HA_REPO = {"el8": "ha", "el9": "highavailability"}
 
 CLUSTER_PACKAGES = {
     # The runbook's first line; its second line lost its "yum -y install" and started with "pcs".
-    "yum": ("pacemaker", "corosync", "pcs", "fence-agents-ipmilan", "resource-agents", "haproxy"),
-    "dnf": ("pacemaker", "corosync", "pcs", "fence-agents-ipmilan", "resource-agents", "haproxy"),
+    "yum": ("pacemaker", "corosync", "pcs", "fence-agents-ipmilan", "resource-agents"),
+    "dnf": ("pacemaker", "corosync", "pcs", "fence-agents-ipmilan", "resource-agents"),
     # Debian splits crm_mon (needed by pcs) into pacemaker-cli-utils; ipmitool drives fence_ipmilan.
     "apt": ("pacemaker", "pacemaker-cli-utils", "corosync", "pcs", "fence-agents", "ipmitool",
-            "resource-agents", "haproxy", "curl"),
+            "resource-agents"),
 }
+# HAProxy, and curl for the OCF agent's status URL check (in the base system of EL).
+HAPROXY_PACKAGES = {"yum": ("haproxy",), "dnf": ("haproxy",), "apt": ("haproxy", "curl")}
 CLUSTER_UNITS = ("pcsd", "corosync", "pacemaker")
 WAIT_SECONDS = 120
 
@@ -85,8 +87,11 @@ class Dialect:
         return f"{self.platform}, pcs {'.'.join(map(str, self.pcs_version))}"
 
     # --- packages -----------------------------------------------------------------------
-    def cluster_packages(self, extra=()):
-        return tuple(dict.fromkeys(CLUSTER_PACKAGES[self.package_manager] + tuple(extra)))
+    def cluster_packages(self, haproxy=True, extra=()):
+        found = CLUSTER_PACKAGES[self.package_manager]
+        if haproxy:
+            found += HAPROXY_PACKAGES[self.package_manager]
+        return tuple(dict.fromkeys(found + tuple(extra)))
 
     def query_packages(self, packages):
         if self.package_manager == "apt":
@@ -191,9 +196,11 @@ class Dialect:
         return run("pcs", "stonith", "fence", node, why=f"fence {node}")
 
     # --- resources ----------------------------------------------------------------------
-    def create_resource(self, resource, agent, options, monitor, why):
+    def create_resource(self, resource, agent, options, monitor, group, why):
+        # Created straight into the group: never started alone on a node without the VIP.
         return run("pcs", "resource", "create", resource, agent, *_pairs(options),
-                   "op", "monitor", f"interval={monitor}", why=why, retry_transient=True)
+                   "op", "monitor", f"interval={monitor}", "--group", group, why=why,
+                   retry_transient=True)
 
     def update_resource(self, resource, options, why):
         return run("pcs", "resource", "update", resource, *_pairs(options), why=why,

@@ -14,8 +14,7 @@ from pathlib import Path
 import paramiko
 from fabric import Config, Connection
 from fabric.runners import Remote
-from tenacity import (RetryError, Retrying, retry_if_exception_type, stop_after_attempt,
-                      wait_exponential)
+from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from .commands import Masker
 from .errors import StepFailed, UserError

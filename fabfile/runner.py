@@ -75,9 +75,8 @@ class Runner:
         if self.offline:
             return {n.name: factlib.fresh(self.cluster.platform) for n in self.cluster.nodes}
         with ThreadPoolExecutor(len(self.cluster.nodes)) as pool:
-            results = dict(zip([n.name for n in self.cluster.nodes],
-                               pool.map(self._gather_node, self.cluster.nodes)))
-        return results
+            found = list(pool.map(self._gather_node, self.cluster.nodes))
+        return {node.name: facts for node, facts in zip(self.cluster.nodes, found, strict=True)}
 
     def _gather_node(self, node):
         base = {name: self.executor.run(node, cmd, "facts").stdout
@@ -92,7 +91,8 @@ class Runner:
         if self.cluster.haproxy:
             files.append(self.cluster.haproxy.config_path)
         secret_files = [factlib.fence_password_file(n.name) for n in self.cluster.nodes]
-        packages = dialect.cluster_packages(self.cluster.extra_packages + self.cluster.service.packages)
+        packages = dialect.cluster_packages(self.cluster.service.is_haproxy,
+                                            self.cluster.extra_packages + self.cluster.service.packages)
         details = {name: self.executor.run(node, cmd, "facts",
                                            sensitive=name in factlib.SENSITIVE_PROBES).stdout
                    for name, cmd in factlib.probes(dialect, packages, files, secret_files)}

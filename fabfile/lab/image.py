@@ -12,10 +12,10 @@ import shutil
 import subprocess
 import time
 
-from ..dialects import CLUSTER_PACKAGES
+from ..dialects import CLUSTER_PACKAGES, HAPROXY_PACKAGES
 from . import settings as s
 
-MIRROR_PACKAGES = CLUSTER_PACKAGES["apt"]
+MIRROR_PACKAGES = CLUSTER_PACKAGES["apt"] + HAPROXY_PACKAGES["apt"]
 RECIPE = f"{s.SUITE} {s.BASE_PACKAGES} {MIRROR_PACKAGES} {s.REPO_PORT} v3"
 STAMP = s.IMAGE / "stamp"
 

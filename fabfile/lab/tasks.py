@@ -44,7 +44,8 @@ def clean(c):
 @task
 def status(c):
     """Show labd, each node's power and address, the cluster status and a request via the VIP."""
-    print(f"labd: {'running, pid %d' % control.labd_pid() if control.labd_pid() else 'not running'}")
+    pid = control.labd_pid()
+    print(f"labd: {f'running, pid {pid}' if pid else 'not running'}")
     nodes = s.lab_nodes()
     for node in nodes:
         print(f"{node.name}: power {control.power_state(node)}, address {node.address}, "

@@ -5,7 +5,8 @@ from . import Plan
 
 def plan(cluster, dialect, facts):
     plan = Plan("install")
-    packages = dialect.cluster_packages(cluster.extra_packages + cluster.service.packages)
+    packages = dialect.cluster_packages(cluster.service.is_haproxy,
+                                        cluster.extra_packages + cluster.service.packages)
     for node in cluster.nodes:
         host = facts[node.name]
         missing = [p for p in packages if p not in host.installed]

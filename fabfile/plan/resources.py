@@ -9,8 +9,9 @@ def ensure_grouped_resource(plan, cluster, dialect, cib, resource, agent, option
     primitives = cib.primitives if cib else {}
     current = primitives.get(resource)
     if current is None:
-        plan.add(primary, dialect.create_resource(resource, agent, options, monitor,
-                                                  f"create {resource} ({agent})"), phase=phase)
+        plan.add(primary, dialect.create_resource(
+            resource, agent, options, monitor, cluster.group,
+            f"create {resource} ({agent}) in group {cluster.group}"), phase=phase)
     else:
         if current.agent != agent:
             raise UserError(f"step '{plan.step}': resource {resource} exists as {current.agent}, "
@@ -27,7 +28,9 @@ def ensure_grouped_resource(plan, cluster, dialect, cib, resource, agent, option
                      phase=phase)
         if not changes and _same_interval(current.monitor_interval, monitor):
             plan.unchanged(primary, f"{resource} is configured as {agent}")
-    if current is None or current.group != cluster.group:
+    if current is None:
+        return
+    if current.group != cluster.group:
         plan.add(primary, dialect.add_to_group(cluster.group, resource), phase=phase)
     else:
         plan.unchanged(primary, f"{resource} is in group {cluster.group}")

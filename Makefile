@@ -1,0 +1,46 @@
+# `make demo`: a working two-node HAProxy cluster in the embedded lab.
+# `make test`: the whole suite, lab included (root on Debian 12).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST_PACKAGES := systemd-container debootstrap apt-utils iproute2 ipmitool haproxy resource-agents curl
+
+.PHONY: demo test unit lint host-deps venv down
+
+demo: venv host-deps .env
+	$(BIN)/inv lab.up
+	$(BIN)/inv setup-cluster --config configs/lab.yaml
+	$(BIN)/inv lab.status
+
+test: venv host-deps .env lint
+	./.ci/pytest
+
+unit: venv
+	$(BIN)/pytest tests/unit
+
+lint: venv
+	$(BIN)/ruff check .
+
+down: venv
+	$(BIN)/inv lab.down
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+# What the lab needs on the host, from Debian's packages; installs only what is missing.
+host-deps:
+	@missing=$$(for p in $(HOST_PACKAGES); do \
+	  dpkg-query -W -f '$${db:Status-Status}\n' $$p 2>/dev/null | grep -qx installed || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing host packages: $$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+# Lab secrets, made once; a real cluster's secrets come from the operator (see .env.example).
+.env:
+	@umask 077; $(PYTHON) -c 'import secrets; t = secrets.token_urlsafe; print(f"HACLUSTER_PASSWORD={t(18)}\nFENCE_PASSWORD={t(12)}")' > $@
+	@echo "wrote lab secrets to .env"

@@ -1,0 +1,29 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fabfile import config
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = ROOT / "configs"
+SECRETS = {"HACLUSTER_PASSWORD": "hc-Secret-42", "FENCE_PASSWORD": "bmc-Secret-17"}
+
+
+@pytest.fixture
+def write_config(tmp_path):
+    """Write a config (a dict, or the lab config changed by a function) and return its path."""
+    def write(change=None, base="lab.yaml", name="cluster.yaml"):
+        data = yaml.safe_load((CONFIGS / base).read_text())
+        if callable(change):
+            change(data)
+        elif change is not None:
+            data = change
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
+        return path
+    return write
+
+
+def load_example(name, env=None):
+    return config.load(CONFIGS / name, env=SECRETS if env is None else env)

@@ -1,0 +1,79 @@
+"""Test harness of the plan layer: raw probe outputs in, planned commands out. No hosts."""
+
+import hashlib
+import warnings
+from pathlib import Path
+
+from fabfile import facts as factlib
+from fabfile.dialects import Dialect
+from fabfile.facts import OCF_AGENT_PATH, fence_password_file
+from fabfile.plan.haproxy import sha256
+from fabfile.render import agent_text, render_haproxy_config
+from fabfile.runner import STEPS
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import crypt
+
+RAW = Path(__file__).resolve().parents[1] / "fixtures" / "raw"
+
+
+def current_checksum(cluster):
+    return sha256(render_haproxy_config(cluster)) if cluster.haproxy else ""
+
+
+def raw_facts(cluster, name, edits=None, stale=()):
+    """Facts of every node from tests/fixtures/raw/NAME/<node>/<probe>.txt.
+
+    CURRENT in a fixture stands for the checksum of the config as rendered today; the files,
+    the hacluster hash and the BMC password files are made to match the test's secrets unless
+    listed in `stale`. `edits` maps node -> probe -> [(old, new), ...] text replacements.
+    """
+    out = {}
+    for node in cluster.nodes:
+        folder = RAW / name / node.name
+        texts = {p.stem: p.read_text() for p in folder.glob("*.txt")}
+        for probe, replacements in ((edits or {}).get(node.name) or {}).items():
+            for old, new in replacements:
+                assert old in texts.get(probe, ""), f"fixture edit: {old!r} not in {probe}"
+                texts[probe] = texts[probe].replace(old, new)
+        texts = {k: v.replace("CURRENT", current_checksum(cluster)) for k, v in texts.items()}
+        if "hacluster" not in stale:
+            salt = crypt.mksalt(crypt.METHOD_SHA512)
+            texts["hacluster"] = f"hacluster:{crypt.crypt(cluster.hacluster_password.value, salt)}:19000::::::\n"
+        if "files" not in stale:
+            texts["files"] = f"{sha256(agent_text())}  {OCF_AGENT_PATH}\n"
+            if cluster.haproxy:
+                texts["files"] += f"{current_checksum(cluster)}  {cluster.haproxy.config_path}\n"
+        if "secret_files" not in stale:
+            texts["secret_files"] = "".join(
+                f"{hashlib.sha256((n.fence_password.value + chr(10)).encode()).hexdigest()}  "
+                f"{fence_password_file(n.name)}\n" for n in cluster.nodes)
+        base = {k: texts.get(k, "") for k in ("os_release", "pcs_version")}
+        platform = factlib.platform_from_os_release(factlib.parse_os_release(base["os_release"]))
+        dialect = Dialect.for_platform(cluster.platform or platform,
+                                       factlib.parse_pcs_version(base["pcs_version"]))
+        found = factlib.assemble(base, texts, dialect)
+        if cluster.platform:
+            found = factlib.HostFacts(**{**found.__dict__, "platform": cluster.platform})
+        out[node.name] = found
+    return out
+
+
+def fresh_facts(cluster):
+    return {n.name: factlib.fresh(cluster.platform) for n in cluster.nodes}
+
+
+def dialect_of(cluster, facts):
+    primary = facts[cluster.primary.name]
+    return Dialect.for_platform(primary.platform, primary.pcs_version)
+
+
+def plan_step(step, cluster, facts, planner=None):
+    return (planner or STEPS[step])(cluster, dialect_of(cluster, facts), facts)
+
+
+def lines(plan):
+    """'host: command' for every planned command, in order."""
+    return [f"{host}: {cmd.display()}" for phase in plan.phases for host, cmds in phase
+            for cmd in cmds]

@@ -1,0 +1,85 @@
+"""The plan layer, pyinfra-style: tests/fixtures/plans/*.yaml hold facts in and commands out."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fabfile import config
+from fabfile.errors import UserError
+from fabfile.runner import STEPS, haproxy_rollout
+
+from .conftest import CONFIGS, SECRETS
+from .planning import current_checksum, fresh_facts, lines, plan_step, raw_facts
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+CASES = sorted((FIXTURES / "plans").glob("*.yaml"))
+PLANNERS = {**STEPS, "haproxy-config": haproxy_rollout}
+
+
+def load_cluster(name):
+    path = FIXTURES / "configs" / name
+    return config.load(path if path.exists() else CONFIGS / name, env=SECRETS)
+
+
+def facts_for(cluster, case):
+    if case["facts"] == "fresh":
+        return fresh_facts(cluster)
+    return raw_facts(cluster, case["facts"], case.get("edits"), case.get("stale", ()))
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_plan_case(path):
+    case = yaml.safe_load(path.read_text())
+    cluster = load_cluster(case["config"])
+    facts = facts_for(cluster, case)
+    planner = PLANNERS[case["step"]]
+    if "error" in case:
+        with pytest.raises(UserError, match=case["error"]):
+            plan_step(case["step"], cluster, facts, planner)
+        return
+    plan = plan_step(case["step"], cluster, facts, planner)
+    checksum = current_checksum(cluster)
+    expected = [e.format(checksum=checksum, checksum12=checksum[:12]) for e in case["expect"]]
+    assert lines(plan) == expected
+    checks = [f"{host}: {cmd.display()}" for host, cmd in plan.checks]
+    assert checks == case.get("checks", [])
+
+
+CONVERGED = [("lab.yaml", "debian12-converged"), ("example-centos7.yaml", "centos7-converged")]
+
+
+@pytest.mark.parametrize("step", list(PLANNERS))
+@pytest.mark.parametrize("config_name,raw", CONVERGED, ids=["debian12", "centos7"])
+def test_converged_cluster_plans_nothing(config_name, raw, step):
+    cluster = load_cluster(config_name)
+    plan = plan_step(step, cluster, raw_facts(cluster, raw), PLANNERS[step])
+    assert plan.empty, lines(plan)
+    assert plan.checks == []
+    assert plan.reasons, "a step with nothing to do says why"
+    assert all(reason for _, reason in plan.reasons)
+
+
+def test_steps_need_a_running_cluster():
+    cluster = load_cluster("lab.yaml")
+    facts = raw_facts(cluster, "debian12-converged", {"node1": {"cib": [("<cib ", "not xml <cib ")]}})
+    with pytest.raises(UserError, match="run the 'setup' step first"):
+        plan_step("fence", cluster, facts)
+
+
+def test_rollout_refused_without_the_resource():
+    cluster = load_cluster("lab.yaml")
+    facts = raw_facts(cluster, "debian12-converged",
+                      {"node1": {"cib": [('<primitive id="haproxy"', '<primitive id="web"')]}})
+    with pytest.raises(UserError, match="run the 'haproxy' step first"):
+        plan_step("haproxy-config", cluster, facts, haproxy_rollout)
+
+
+def test_rollout_goes_to_the_active_node_last():
+    """With HAProxy active on node2, node1 is the standby and is written first."""
+    cluster = load_cluster("lab.yaml")
+    facts = raw_facts(cluster, "debian12-converged", stale=["files"])
+    cib = facts["node1"].cib
+    cib.resource_nodes["haproxy"] = ("node2",)
+    hosts = [line.split(":")[0] for line in lines(plan_step("haproxy", cluster, facts))]
+    assert hosts[:2] == ["node1", "node1"] and hosts[2:4] == ["node2", "node2"]
