@@ -43,9 +43,12 @@ class Secret:
 
 @dataclass(frozen=True)
 class Bmc:
+    """How the fence agent reaches the node's power: an IPMI BMC, or a hypervisor plus `plug`."""
+
     address: str
     port: int
     username: str
+    plug: str | None = None  # the VM's name for hypervisor fence agents (fence_virsh, ...)
 
 
 @dataclass(frozen=True)
@@ -340,7 +343,7 @@ def load(path, env=None, require_secrets=True):
         reader.mapping(raw, where, ["name", "address", "ssh_user", "ssh_port", "bmc"])
         node_name = reader.get(raw, "name", where, str, check=_check_name)
         bmc_raw = reader.mapping(reader.get(raw, "bmc", where, dict), f"{where}.bmc",
-                                 ["address", "port", "username"])
+                                 ["address", "port", "username", "plug"])
         nodes.append(Node(
             name=node_name,
             address=reader.get(raw, "address", where, str, check=_check_address),
@@ -350,6 +353,7 @@ def load(path, env=None, require_secrets=True):
                 address=reader.get(bmc_raw, "address", f"{where}.bmc", str, check=_check_address),
                 port=reader.get(bmc_raw, "port", f"{where}.bmc", int, default=623, check=_check_port),
                 username=reader.get(bmc_raw, "username", f"{where}.bmc", str, check=_check_name),
+                plug=reader.get(bmc_raw, "plug", f"{where}.bmc", str, default=None, check=_check_name),
             ),
             # A per-node password wins over the shared FENCE_PASSWORD.
             fence_password=secret(fence_password_variable(node_name)
@@ -359,7 +363,8 @@ def load(path, env=None, require_secrets=True):
         values = [getattr(n, attr) for n in nodes]
         if len(set(v.lower() for v in values)) != len(values):
             reader.fail(f"nodes[1].{attr}", f"{values[1]!r} is used by both nodes")
-    if nodes[0].bmc.address == nodes[1].bmc.address and nodes[0].bmc.port == nodes[1].bmc.port:
+    if (nodes[0].bmc.address, nodes[0].bmc.port, nodes[0].bmc.plug) == (
+            nodes[1].bmc.address, nodes[1].bmc.port, nodes[1].bmc.plug):
         reader.fail("nodes[1].bmc.address", "both nodes name the same BMC: each node needs its own")
     node_names = [n.name for n in nodes]
 
@@ -411,7 +416,8 @@ def load(path, env=None, require_secrets=True):
         status_timeout=reader.get(fence_raw, "status_timeout", "fencing", int, default=30),
     )
     reserved = {"ip", "ipaddr", "ipport", "username", "login", "password", "passwd",
-                "password_script", "passwd_script", "pcmk_host_list", "pcmk_delay_base"}
+                "password_script", "passwd_script", "pcmk_host_list", "pcmk_delay_base",
+                "plug", "port"}
     for key, _ in fencing.options:
         if key in reserved:
             reader.fail(f"fencing.options.{key}", "is set from the node's bmc and secrets; "

@@ -175,8 +175,8 @@ class Dialect:
     def fence_option(self, logical):
         """fence_ipmilan renamed its options: ipaddr/login/passwd_script became ip/username/..."""
         if self.legacy:
-            return {"ip": "ipaddr", "username": "login", "password_script": "passwd_script"}.get(
-                logical, logical)
+            return {"ip": "ipaddr", "username": "login", "password_script": "passwd_script",
+                    "plug": "port"}.get(logical, logical)
         return logical
 
     def create_stonith(self, device, agent, options, monitor):

@@ -26,6 +26,7 @@ def device_options(cluster, dialect, node):
     options += [
         (opt("username"), node.bmc.username),
         (opt("password_script"), f"cat {fence_password_file(node.name)}"),
+        *([(opt("plug"), node.bmc.plug)] if node.bmc.plug else []),
         *cluster.fencing.options,
         ("pcmk_host_list", node.name),
     ]

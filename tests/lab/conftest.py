@@ -1,0 +1,145 @@
+"""The embedded lab, driven through the same commands a user types (inv lab.up, inv setup-cluster).
+
+Checks look at the nodes from the host (nsenter into their namespaces), at the BMCs over IPMI
+and at the VIP over HTTP: nothing here is mocked.
+"""
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from fabfile.config import read_secrets
+from fabfile.lab import control
+from fabfile.lab import settings as s
+
+ROOT = Path(__file__).resolve().parents[2]
+INV = [sys.executable, "-m", "invoke"]
+TIMINGS = {}
+
+pytestmark = pytest.mark.lab
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/lab" in str(item.fspath):
+            item.add_marker(pytest.mark.lab)
+
+
+def inv(*args, timeout=1200):
+    """Run an Invoke task as a user would; returns (exit code, combined output, seconds)."""
+    started = time.monotonic()
+    proc = subprocess.run([*INV, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    took = time.monotonic() - started
+    output = proc.stdout + proc.stderr
+    print(f"\n$ inv {' '.join(args)}  ({took:.1f}s, exit {proc.returncode})\n{output[-4000:]}")
+    return proc.returncode, output, took
+
+
+def nodes():
+    return {n.name: n for n in s.lab_nodes()}
+
+
+def run_in(node_name, *argv, check=True, timeout=60):
+    result = control.node_exec(nodes()[node_name], list(argv), timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{node_name}: {' '.join(argv)} -> {result.returncode}\n"
+                             f"{result.stdout}{result.stderr}")
+    return result
+
+
+def crm_mon(node_name):
+    """Cluster status as Pacemaker reports it, parsed from crm_mon's XML."""
+    out = run_in(node_name, "crm_mon", "-1", "--output-as=xml").stdout
+    root = ET.fromstring(out)
+    online = {n.get("name") for n in root.iter("node") if n.get("online") == "true"}
+    resources = {}
+    for rsc in root.iter("resource"):
+        resources[rsc.get("id")] = {
+            "agent": rsc.get("resource_agent"),
+            "active": rsc.get("active") == "true",
+            "nodes": [n.get("name") for n in rsc.findall("node")],
+        }
+    failures = [f.attrib for f in root.iter("failure")]
+    return {"online": online, "resources": resources, "failures": failures, "xml": out}
+
+
+def vip_holders():
+    vip = s.vip()
+    held = []
+    for name, node in nodes().items():
+        if control.power_state(node) != "on":
+            continue
+        out = run_in(name, "ip", "-o", "-4", "addr", "show", "dev", "host0").stdout
+        if f" {vip}/" in out:
+            held.append(name)
+    return held
+
+
+def http_via_vip(timeout=3):
+    with urllib.request.urlopen(f"http://{s.vip()}/", timeout=timeout) as reply:
+        return reply.status, reply.read().decode().strip()
+
+
+def wait_for(predicate, seconds, what, interval=1.0):
+    deadline = time.monotonic() + seconds
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except Exception as exc:  # the cluster is moving: keep asking until the deadline
+            last = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {seconds}s waiting for {what} (last: {last!r})")
+
+
+def secrets():
+    return read_secrets(ROOT / ".env")
+
+
+def ipmi(node_name, *command):
+    node = nodes()[node_name]
+    password = secrets().get(f"FENCE_PASSWORD_{node_name.upper()}") or secrets()["FENCE_PASSWORD"]
+    env = {**os.environ, "IPMI_PASSWORD": password}
+    return subprocess.run(["ipmitool", "-I", "lanplus", "-H", node.bmc_address, "-U",
+                           node.bmc_user, "-E", *command], capture_output=True, text=True,
+                          env=env, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def lab():
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root (systemd-nspawn, bridge, mounts)")
+    rc, out, took = inv("lab.up", "--fresh")
+    assert rc == 0, out
+    TIMINGS["lab.up --fresh (image build included when not cached)"] = took
+    return out
+
+
+@pytest.fixture(scope="session")
+def bare_nodes(lab):
+    """What the nodes had before the first converge: no cluster packages at all."""
+    return {name: run_in(name, "sh", "-c", "command -v pcs pacemakerd corosync haproxy",
+                         check=False).stdout.split() for name in nodes()}
+
+
+@pytest.fixture(scope="session")
+def converged(bare_nodes):
+    rc, out, took = inv("setup-cluster", "--config", "configs/lab.yaml")
+    TIMINGS["setup-cluster from bare nodes"] = took
+    assert rc == 0, out
+    return out
+
+
+def pytest_terminal_summary(terminalreporter):
+    if TIMINGS:
+        terminalreporter.section("lab timings")
+        for what, took in TIMINGS.items():
+            terminalreporter.write_line(f"{what}: {took:.1f}s")

@@ -1,0 +1,71 @@
+"""From bare nodes, setup-cluster converges to a fenced two-node HAProxy cluster."""
+
+import re
+
+from .conftest import TIMINGS, crm_mon, http_via_vip, inv, run_in, secrets, vip_holders
+
+
+def test_nodes_start_bare(bare_nodes):
+    assert bare_nodes == {"node1": [], "node2": []}
+
+
+def test_both_nodes_online(converged):
+    assert crm_mon("node1")["online"] == {"node1", "node2"}
+
+
+def test_stonith_enabled_with_a_device_per_node_started_on_the_peer(converged):
+    props = run_in("node1", "crm_attribute", "--type", "crm_config", "--name", "stonith-enabled",
+                   "--query").stdout
+    assert "value=true" in props
+    resources = crm_mon("node1")["resources"]
+    for node in ("node1", "node2"):
+        peer = "node2" if node == "node1" else "node1"
+        device = resources[f"{node}-fence"]
+        assert device["agent"] == "stonith:fence_ipmilan"
+        assert device["active"] and device["nodes"] == [peer]
+        attrs = run_in("node1", "pcs", "stonith", "config", f"{node}-fence").stdout
+        assert f"pcmk_host_list={node}" in attrs
+
+
+def test_vip_and_haproxy_together_on_exactly_one_node(converged):
+    holders = vip_holders()
+    assert len(holders) == 1
+    resources = crm_mon("node1")["resources"]
+    assert resources["vip"]["nodes"] == holders
+    assert resources["haproxy"]["nodes"] == holders
+    assert resources["haproxy"]["agent"] == "ocf:halb:haproxy"
+
+
+def test_http_through_the_vip_reaches_both_backends(converged):
+    answers = {http_via_vip()[1] for _ in range(6)}
+    assert answers == {"backend1", "backend2"}
+
+
+def test_no_failed_actions(converged):
+    assert crm_mon("node1")["failures"] == []
+
+
+def test_secrets_stay_out_of_the_cib_output_and_log(converged):
+    values = [v for k, v in secrets().items()
+              if k in ("HACLUSTER_PASSWORD", "FENCE_PASSWORD") or k.startswith("FENCE_PASSWORD_")]
+    cib = run_in("node1", "cibadmin", "--query").stdout
+    log_path = re.search(r"log (\S+\.log)", converged).group(1)
+    log_text = open(log_path).read()
+    for value in values:
+        assert value not in cib
+        assert value not in converged
+        assert value not in log_text
+    assert "password_script" in cib and "/etc/halb/fence/" in cib
+
+
+def test_second_run_changes_nothing(converged):
+    rc, out, took = inv("setup-cluster", "--config", "configs/lab.yaml")
+    TIMINGS["setup-cluster on a converged cluster"] = took
+    assert rc == 0, out
+    assert "0 change(s) made" in out
+    rows = re.findall(r"^(\S+)\s+(node\d)\s+(changed|unchanged|failed)\s", out, re.M)
+    assert len(rows) >= 7 and {r[2] for r in rows} == {"unchanged"}
+    # Every step tells why it did nothing.
+    for step in ("install", "auth", "setup", "fence", "vip", "haproxy", "enable-stonith"):
+        section = out.split(f"== {step}\n", 1)[1].split("\n== ", 1)[0]
+        assert "nothing to do, because" in section

@@ -1,0 +1,40 @@
+"""Fencing is real: the active node is powered off through its virtual BMC, the service moves."""
+
+import time
+
+from fabfile.lab import control
+
+from .conftest import TIMINGS, crm_mon, http_via_vip, ipmi, nodes, run_in, vip_holders, wait_for
+
+
+def test_fencing_the_active_node_moves_the_service_and_it_comes_back(converged):
+    active = vip_holders()[0]
+    peer = "node2" if active == "node1" else "node1"
+    assert "Chassis Power is on" in ipmi(active, "chassis", "power", "status").stdout
+    since = time.time()
+
+    run_in(peer, "pcs", "stonith", "fence", active, timeout=120)
+
+    # The BMC really cut the power: the node's init is gone and IPMI says off.
+    assert any(node == active and what == "off" and stamp >= since
+               for stamp, node, what in control.power_events())
+    assert control.power_state(nodes()[active]) == "off"
+    assert "Chassis Power is off" in ipmi(active, "chassis", "power", "status").stdout
+
+    wait_for(lambda: vip_holders() == [peer], 90, f"the VIP on {peer}")
+    moved = time.time() - since
+    status = wait_for(lambda: (lambda st: st if st["resources"]["haproxy"]["nodes"] == [peer]
+                               else None)(crm_mon(peer)), 90, f"haproxy on {peer}")
+    assert active not in status["online"]
+    assert wait_for(lambda: http_via_vip()[0] == 200, 60, "HTTP through the VIP")
+    history = run_in(peer, "pcs", "stonith", "history", "show", active).stdout
+    assert "successful" in history
+    TIMINGS["fence to VIP answering on the peer"] = moved
+
+    # Powered on again through its BMC, the node boots and rejoins the cluster.
+    assert ipmi(active, "chassis", "power", "on").returncode == 0
+    back = time.time()
+    wait_for(lambda: crm_mon(peer)["online"] == {"node1", "node2"}, 240, f"{active} back online")
+    TIMINGS["power on to node back in the cluster"] = time.time() - back
+    assert wait_for(lambda: http_via_vip()[0] == 200, 60, "HTTP through the VIP")
+    assert len(vip_holders()) == 1
