@@ -9,15 +9,15 @@ TEMPLATES = ROOT / "templates"
 AGENT = Path(__file__).resolve().parent / "ocf" / "haproxy"
 
 
-def environment():
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+def environment(directory=TEMPLATES):
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(directory)),
                               undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                               trim_blocks=True, lstrip_blocks=True, autoescape=False)
 
 
-def render_haproxy_config(cluster, template="haproxy.cfg.j2"):
+def render_haproxy_config(cluster, template="haproxy.cfg.j2", directory=TEMPLATES):
     """Render with StrictUndefined: a variable the template names but the config lacks fails."""
-    return environment().get_template(template).render(
+    return environment(directory).get_template(template).render(
         cluster=cluster, vip=cluster.vip, haproxy=cluster.haproxy)
 
 

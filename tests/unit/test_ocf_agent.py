@@ -1,0 +1,157 @@
+"""The OCF agent against a real haproxy: exit codes, idempotence, reload, and ocf-tester."""
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from fabfile.render import AGENT
+
+OCF_SUCCESS, OCF_ERR_GENERIC, OCF_ERR_INSTALLED, OCF_ERR_CONFIGURED, OCF_NOT_RUNNING = 0, 1, 5, 6, 7
+
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("haproxy") and os.path.exists("/usr/lib/ocf/lib/heartbeat/ocf-shellfuncs")),
+    reason="haproxy and resource-agents are not installed (make host-deps installs them)")
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+CONFIG = """global
+    stats socket {dir}/admin.sock mode 600 level admin expose-fd listeners
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend web
+    bind 127.0.0.1:{port}
+    http-request return status 200 content-type text/plain string "{answer}"
+frontend health
+    bind 127.0.0.1:{health}
+    monitor-uri /healthz
+"""
+
+
+class Agent:
+    def __init__(self, tmp_path, **params):
+        self.dir = tmp_path
+        self.port, self.health = free_port(), free_port()
+        self.conffile = tmp_path / "haproxy.cfg"
+        self.write_config("v1")
+        self.params = {"binary": "/usr/sbin/haproxy", "conffile": str(self.conffile),
+                       "pidfile": str(tmp_path / "haproxy.pid"),
+                       "stats_socket": str(tmp_path / "admin.sock"),
+                       "status_url": f"http://127.0.0.1:{self.health}/healthz", **params}
+
+    def write_config(self, answer):
+        self.conffile.write_text(CONFIG.format(dir=self.dir, port=self.port, health=self.health,
+                                               answer=answer))
+
+    def __call__(self, action, timeout=30):
+        env = {"PATH": os.environ["PATH"], "OCF_ROOT": "/usr/lib/ocf", "HA_RSCTMP": str(self.dir),
+               "OCF_RESOURCE_INSTANCE": "test-haproxy", "OCF_RESKEY_CRM_meta_timeout": "20000",
+               **{f"OCF_RESKEY_{k}": v for k, v in self.params.items()}}
+        result = subprocess.run([str(AGENT), action], env=env, capture_output=True, text=True,
+                                timeout=timeout)
+        return result.returncode, result.stdout + result.stderr
+
+    def get(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=3) as reply:
+            return reply.read().decode()
+
+    def pid(self):
+        return int((self.dir / "haproxy.pid").read_text().split()[0])
+
+
+@pytest.fixture
+def agent(tmp_path):
+    made = Agent(tmp_path)
+    yield made
+    made("stop")
+
+
+def test_start_stop_are_idempotent_and_monitor_follows(agent):
+    assert agent("monitor")[0] == OCF_NOT_RUNNING
+    assert agent("start")[0] == OCF_SUCCESS
+    assert agent.get() == "v1"  # start returned only once HAProxy serves
+    assert agent("start")[0] == OCF_SUCCESS
+    assert agent("monitor")[0] == OCF_SUCCESS
+    assert agent("stop")[0] == OCF_SUCCESS
+    assert agent("stop")[0] == OCF_SUCCESS
+    assert agent("monitor")[0] == OCF_NOT_RUNNING
+
+
+def test_missing_binary(tmp_path):
+    agent = Agent(tmp_path, binary=str(tmp_path / "no-haproxy"))
+    for action in ("validate-all", "start"):
+        rc, out = agent(action)
+        assert rc == OCF_ERR_INSTALLED, out
+    assert agent("stop")[0] == OCF_SUCCESS  # nothing runs, so stopping succeeds
+
+
+def test_invalid_config(agent):
+    agent.conffile.write_text("frontend broken\n    bind 127.0.0.1:notaport\n")
+    for action in ("validate-all", "start"):
+        rc, out = agent(action)
+        assert rc == OCF_ERR_CONFIGURED, out
+    assert agent("monitor")[0] == OCF_NOT_RUNNING
+
+
+def test_port_already_taken(agent):
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", agent.port))
+        squatter.listen()
+        rc, out = agent("start")
+    assert rc == OCF_ERR_GENERIC, out
+    assert "bind" in out.lower()
+    assert agent("monitor")[0] == OCF_NOT_RUNNING
+
+
+def test_monitor_fails_when_haproxy_stops_answering(agent):
+    assert agent("start")[0] == OCF_SUCCESS
+    os.kill(agent.pid(), 19)  # SIGSTOP: the process exists but answers nothing
+    try:
+        assert agent("monitor")[0] == OCF_ERR_GENERIC
+    finally:
+        os.kill(agent.pid(), 18)  # SIGCONT
+
+
+def test_reload_serves_the_new_config_from_a_new_process(agent):
+    assert agent("start")[0] == OCF_SUCCESS
+    before = agent.pid()
+    agent.write_config("v2")
+    assert agent("reload")[0] == OCF_SUCCESS
+    assert agent.pid() != before
+    assert agent.get() == "v2"
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{before}") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not os.path.exists(f"/proc/{before}"), "the old process finished its work and left"
+
+
+def test_reload_refuses_an_invalid_config_and_keeps_serving(agent):
+    assert agent("start")[0] == OCF_SUCCESS
+    before = agent.pid()
+    agent.conffile.write_text("this is not haproxy\n")
+    assert agent("reload")[0] == OCF_ERR_CONFIGURED
+    assert agent.pid() == before and agent.get() == "v1"
+
+
+@pytest.mark.skipif(not shutil.which("ocf-tester"), reason="ocf-tester (resource-agents) missing")
+def test_ocf_tester_passes(tmp_path):
+    agent = Agent(tmp_path)
+    args = [w for k, v in agent.params.items() for w in ("-o", f"{k}={v}")]
+    result = subprocess.run(["ocf-tester", "-n", "test-haproxy", *args, str(AGENT)],
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "HA_RSCTMP": str(tmp_path)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "passed all tests" in result.stdout + result.stderr
