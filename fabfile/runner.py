@@ -65,6 +65,7 @@ class Runner:
         self.offline = dry_run and cluster.platform is not None
         self.executor = None if self.offline else Executor(cluster, self.log, self.say)
         self.rows: list[Row] = []
+        self.fact_seconds: dict[str, float] = {}  # per host, for the step being run
 
     def say(self, text):
         self.out(self.masker(text))
@@ -79,6 +80,13 @@ class Runner:
         return {node.name: facts for node, facts in zip(self.cluster.nodes, found, strict=True)}
 
     def _gather_node(self, node):
+        started = time.monotonic()
+        try:
+            return self._probe_node(node)
+        finally:
+            self.fact_seconds[node.name] = time.monotonic() - started
+
+    def _probe_node(self, node):
         base = {name: self.executor.run(node, cmd, "facts").stdout
                 for name, cmd in factlib.base_probes()}
         detected = factlib.platform_from_os_release(factlib.parse_os_release(base["os_release"]))
@@ -132,6 +140,8 @@ class Runner:
             if self.dry_run else "apply"
         self.say(f"cluster {self.cluster.name} from {self.cluster.path}: {mode}; "
                  f"log {self.log.path}")
+        if self.cluster.ssh.sudo:
+            self.say("commands run through sudo -n on the nodes (ssh.sudo)")
         if self.dry_run and self.cluster.missing_secrets:
             self.say("note: not set, a real run will refuse: "
                      + ", ".join(self.cluster.missing_secrets))
@@ -173,7 +183,8 @@ class Runner:
                                      else "unchanged", 0.0))
             return
         self.check(plan)
-        seconds = {host: 0.0 for host in plan.hosts()}
+        # A host's time in a step: reading its facts, then applying its commands.
+        seconds = {host: self.fact_seconds.get(host, 0.0) for host in plan.hosts()}
         failed = None
         for phase in plan.phases:
             with ThreadPoolExecutor(len(phase)) as pool:

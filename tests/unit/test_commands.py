@@ -1,0 +1,67 @@
+"""Quoting of hostile values, and secrets kept off command lines."""
+
+import subprocess
+
+import pytest
+
+from fabfile.commands import Masker, run, write_file, write_secret_file
+from fabfile.config import Secret
+from fabfile.dialects import Dialect
+
+HOSTILE = ["$(touch {marker})", "`touch {marker}`", "a; touch {marker}", "x' && touch {marker} '",
+           'quote " and space', "new\\nline", "*", "--help", "&& reboot"]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_option_values_reach_the_program_verbatim(value, tmp_path):
+    marker = tmp_path / "pwned"
+    value = value.format(marker=marker)
+    cmd = Dialect.for_platform("debian12").create_resource(
+        "web", "systemd:nginx", [("opt", value)], "10s", "halb", "create")
+    # Run the exact line through a shell, with printf standing in for pcs.
+    line = run("printf", "%s\\n", *cmd.argv[1:]).shell_line()
+    out = subprocess.run(["sh", "-c", line], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == list(cmd.argv[1:])
+    assert f"opt={value}" in out.splitlines()
+    assert not marker.exists()
+
+
+def test_written_file_content_travels_on_stdin(tmp_path):
+    target = tmp_path / "dir" / "file.cfg"
+    content = "$(touch oops)\n'quoted' \"text\"\n"
+    cmd = write_file(str(target), content, "0640")
+    subprocess.run(["sh", "-c", cmd.shell_line()], input=cmd.stdin_text(), text=True, check=True)
+    assert target.read_text() == content
+    assert oct(target.stat().st_mode & 0o777) == "0o640"
+    assert content not in cmd.shell_line()
+
+
+def test_secret_file_is_root_only_and_secret_never_on_the_line(tmp_path):
+    secret = Secret("FENCE_PASSWORD", "s3cr3t; reboot")
+    target = tmp_path / "fence" / "node1.password"
+    cmd = write_secret_file(str(target), secret)
+    assert secret.value not in cmd.shell_line() and secret.value not in cmd.display()
+    subprocess.run(["sh", "-c", cmd.shell_line()], input=cmd.stdin_text(), text=True, check=True)
+    assert target.read_text() == secret.value + "\n"
+    assert target.stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize("platform", ["centos7", "el8", "el9", "debian12"])
+def test_passwords_go_on_stdin_for_every_dialect(platform):
+    dialect = Dialect.for_platform(platform)
+    secret = Secret("HACLUSTER_PASSWORD", "pw-123")
+    from fabfile.config import Bmc, Node
+    nodes = [Node(f"n{i}", f"10.0.0.{i}", "root", 22, Bmc("10.0.1.1", 623, "a"), secret)
+             for i in (1, 2)]
+    for cmd in (dialect.set_hacluster_password(secret), dialect.auth_nodes(nodes, secret)):
+        assert "pw-123" not in cmd.shell_line()
+        assert "pw-123" not in cmd.display()
+        assert "-p" not in cmd.argv
+        assert "pw-123" in cmd.stdin_text()
+    assert dialect.set_hacluster_password(secret).stdin_text() == "hacluster:pw-123\n"
+
+
+def test_masker_hides_every_secret_longest_first():
+    mask = Masker([Secret("A", "abc"), Secret("B", "abcdef"), Secret("C", "")])
+    assert mask("x abcdef y abc z") == "x ******** y ******** z"
+    assert mask(None) is None
