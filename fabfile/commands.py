@@ -11,13 +11,15 @@ MASK = "********"
 
 # sh -c scripts below are constants: every value reaches them as a positional parameter ($1...),
 # never spliced into the script text.
-_WRITE_FILE = ('umask 077 && mkdir -p -- "$(dirname -- "$1")" && cat > "$1.halb-new" && '
+# New directories are world-readable (Pacemaker's controller reads agents as hacluster); the
+# new file is private until chmod gives it its mode.
+_WRITE_FILE = ('umask 022 && mkdir -p -- "$(dirname -- "$1")" && (umask 077 && cat > "$1.halb-new") && '
                'chmod "$2" "$1.halb-new" && mv -f -- "$1.halb-new" "$1"')
 
 # Same, but the new file must pass a validator ("$@" plus the new file's path) before it
 # replaces the old one; a refused file is removed and the old one stays.
-_WRITE_VALIDATED_FILE = ('p=$1; m=$2; shift 2; umask 077 && mkdir -p -- "$(dirname -- "$p")" && '
-                         'cat > "$p.halb-new" && chmod "$m" "$p.halb-new" && '
+_WRITE_VALIDATED_FILE = ('p=$1; m=$2; shift 2; umask 022 && mkdir -p -- "$(dirname -- "$p")" && '
+                         '(umask 077 && cat > "$p.halb-new") && chmod "$m" "$p.halb-new" && '
                          '{ "$@" "$p.halb-new" || { rm -f -- "$p.halb-new"; exit 3; }; } && '
                          'mv -f -- "$p.halb-new" "$p"')
 

@@ -33,6 +33,8 @@ def test_written_file_content_travels_on_stdin(tmp_path):
     subprocess.run(["sh", "-c", cmd.shell_line()], input=cmd.stdin_text(), text=True, check=True)
     assert target.read_text() == content
     assert oct(target.stat().st_mode & 0o777) == "0o640"
+    # Pacemaker's controller reads agents as hacluster: new directories stay traversable.
+    assert oct(target.parent.stat().st_mode & 0o777) == "0o755"
     assert content not in cmd.shell_line()
 
 
