@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from . import facts as factlib
 from .commands import Masker
 from .dialects import Dialect
-from .errors import StepFailed, UserError
+from .errors import ConfigError, StepFailed, UserError
 from .executor import Executor, RunLog
 from .plan import NotReady, auth, enable_stonith, fence, haproxy, install, setup, vip
 from .render import render_haproxy_config
@@ -66,6 +67,15 @@ class Runner:
         self.executor = None if self.offline else Executor(cluster, self.log, self.say)
         self.rows: list[Row] = []
         self.fact_seconds: dict[str, float] = {}  # per host, for the step being run
+
+    def resolve_nodes(self):
+        """Every node address must resolve before the first connection."""
+        for i, node in enumerate(self.cluster.nodes):
+            try:
+                socket.getaddrinfo(node.address, node.ssh_port, proto=socket.IPPROTO_TCP)
+            except OSError as exc:
+                raise ConfigError(self.cluster.path, f"nodes[{i}].address",
+                                  f"{node.address!r} does not resolve: {exc.strerror or exc}") from None
 
     def say(self, text):
         self.out(self.masker(text))
@@ -145,6 +155,8 @@ class Runner:
         if self.dry_run and self.cluster.missing_secrets:
             self.say("note: not set, a real run will refuse: "
                      + ", ".join(self.cluster.missing_secrets))
+        if not self.offline:
+            self.resolve_nodes()
         if any(s in ("haproxy", "haproxy-config") for s in steps):
             self.validate_haproxy_config()
         try:

@@ -20,7 +20,7 @@ from fabfile.lab import settings as s
 
 ROOT = Path(__file__).resolve().parents[2]
 INV = [sys.executable, "-m", "invoke"]
-TIMINGS = {}
+TIMINGS = {}  # figures printed at the end of the run: what -> text
 
 pytestmark = pytest.mark.lab
 
@@ -119,7 +119,7 @@ def lab():
         pytest.skip("the lab needs root (systemd-nspawn, bridge, mounts)")
     rc, out, took = inv("lab.up", "--fresh")
     assert rc == 0, out
-    TIMINGS["lab.up --fresh (image build included when not cached)"] = took
+    TIMINGS["lab.up --fresh (image build included when not cached)"] = f"{took:.1f}s"
     return out
 
 
@@ -133,7 +133,7 @@ def bare_nodes(lab):
 @pytest.fixture(scope="session")
 def converged(bare_nodes):
     rc, out, took = inv("setup-cluster", "--config", "configs/lab.yaml")
-    TIMINGS["setup-cluster from bare nodes"] = took
+    TIMINGS["setup-cluster from bare nodes"] = f"{took:.1f}s"
     assert rc == 0, out
     return out
 
@@ -142,4 +142,4 @@ def pytest_terminal_summary(terminalreporter):
     if TIMINGS:
         terminalreporter.section("lab timings")
         for what, took in TIMINGS.items():
-            terminalreporter.write_line(f"{what}: {took:.1f}s")
+            terminalreporter.write_line(f"{what}: {took}")

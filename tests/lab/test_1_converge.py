@@ -2,6 +2,10 @@
 
 import re
 
+import yaml
+
+from fabfile.lab import settings as s
+
 from .conftest import TIMINGS, crm_mon, http_via_vip, inv, run_in, secrets, vip_holders
 
 
@@ -60,7 +64,7 @@ def test_secrets_stay_out_of_the_cib_output_and_log(converged):
 
 def test_second_run_changes_nothing(converged):
     rc, out, took = inv("setup-cluster", "--config", "configs/lab.yaml")
-    TIMINGS["setup-cluster on a converged cluster"] = took
+    TIMINGS["setup-cluster on a converged cluster"] = f"{took:.1f}s"
     assert rc == 0, out
     assert "0 change(s) made" in out
     rows = re.findall(r"^(\S+)\s+(node\d)\s+(changed|unchanged|failed)\s", out, re.M)
@@ -69,3 +73,22 @@ def test_second_run_changes_nothing(converged):
     for step in ("install", "auth", "setup", "fence", "vip", "haproxy", "enable-stonith"):
         section = out.split(f"== {step}\n", 1)[1].split("\n== ", 1)[0]
         assert "nothing to do, because" in section
+
+
+def test_unknown_host_keys_are_refused_by_default(converged, tmp_path):
+    data = yaml.safe_load(s.LAB_CONFIG.read_text())
+    data["ssh"]["known_hosts"] = str(tmp_path / "known_hosts")
+    data["ssh"]["accept_unknown_host_keys"] = False
+    (tmp_path / "known_hosts").write_text("")
+    path = tmp_path / "strict.yaml"
+    path.write_text(yaml.safe_dump(data))
+    rc, out, _ = inv("install", "--config", str(path))
+    assert rc == 1
+    assert "host key unknown" in out and "ssh.accept_unknown_host_keys" in out
+    assert "Traceback" not in out
+
+
+def test_dry_run_on_the_converged_lab_plans_nothing(converged):
+    rc, out, _ = inv("setup-cluster", "--dry-run")
+    assert rc == 0, out
+    assert "0 change(s) planned" in out

@@ -4,7 +4,7 @@ import time
 
 from fabfile.lab import control
 
-from .conftest import TIMINGS, crm_mon, http_via_vip, ipmi, nodes, run_in, vip_holders, wait_for
+from .conftest import TIMINGS, crm_mon, http_via_vip, inv, ipmi, nodes, run_in, vip_holders, wait_for
 
 
 def test_fencing_the_active_node_moves_the_service_and_it_comes_back(converged):
@@ -29,12 +29,33 @@ def test_fencing_the_active_node_moves_the_service_and_it_comes_back(converged):
     assert wait_for(lambda: http_via_vip()[0] == 200, 60, "HTTP through the VIP")
     history = run_in(peer, "pcs", "stonith", "history", "show", active).stdout
     assert "successful" in history
-    TIMINGS["fence to VIP answering on the peer"] = moved
+    TIMINGS["fence to VIP answering on the peer"] = f"{moved:.1f}s"
 
     # Powered on again through its BMC, the node boots and rejoins the cluster.
     assert ipmi(active, "chassis", "power", "on").returncode == 0
     back = time.time()
     wait_for(lambda: crm_mon(peer)["online"] == {"node1", "node2"}, 240, f"{active} back online")
-    TIMINGS["power on to node back in the cluster"] = time.time() - back
+    TIMINGS["power on to node back in the cluster"] = f"{time.time() - back:.1f}s"
     assert wait_for(lambda: http_via_vip()[0] == 200, 60, "HTTP through the VIP")
     assert len(vip_holders()) == 1
+
+
+def test_enable_stonith_refuses_a_silent_fence_device_and_a_rerun_converges(converged):
+    run_in("node1", "pcs", "property", "set", "stonith-enabled=false")
+    # node2 checks node1's device (it would fence node1): give it a wrong BMC password.
+    run_in("node2", "sh", "-c", "echo wrong-password > /etc/halb/fence/node1.password")
+    try:
+        rc, out, _ = inv("enable-stonith")
+        assert rc == 1
+        assert "refused" in out and "node1-fence" in out and "--force" in out
+        assert "Traceback" not in out
+        props = run_in("node1", "crm_attribute", "--type", "crm_config", "--name",
+                       "stonith-enabled", "--query").stdout
+        assert "value=false" in props
+    finally:
+        rc, out, _ = inv("setup-cluster", "--from", "fence")
+    assert rc == 0, out
+    assert "[node2] BMC password of node1, root-only" in out  # the fence step repaired it
+    props = run_in("node1", "crm_attribute", "--type", "crm_config", "--name",
+                   "stonith-enabled", "--query").stdout
+    assert "value=true" in props

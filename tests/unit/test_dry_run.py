@@ -134,3 +134,14 @@ def test_examples_name_the_source_cluster():
     assert [(n["name"], n["address"], n["bmc"]["address"]) for n in data["nodes"]] == [
         ("HOST-1", "10.0.0.2", "HOST-1-ipmi"), ("HOST-2", "10.0.0.3", "HOST-2-ipmi")]
     assert (data["vip"]["ip"], data["vip"]["cidr_netmask"]) == ("10.0.0.4", 25)
+
+
+def test_unresolvable_node_address_stops_before_connecting(write_config, tmp_path):
+    def unresolvable(data):
+        data["nodes"][1]["address"] = "no-such-node.invalid"
+    cluster = config.load(write_config(unresolvable), env=SECRETS)
+    runner = Runner(cluster, log_dir=tmp_path / "logs", out=lambda _: None)
+    with pytest.raises(config.ConfigError) as info:
+        runner.run(["install"])
+    assert info.value.field == "nodes[1].address" and "does not resolve" in str(info.value)
+    assert runner.executor.connections == {}
