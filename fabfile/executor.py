@@ -89,6 +89,7 @@ class Executor:
         self.masker = log.masker
         self.connections = {}
         self.lock = threading.Lock()
+        self.transient_wait = wait_exponential(multiplier=1, min=2, max=15)
 
     # --- connections ----------------------------------------------------------------------
     def _open(self, node):
@@ -192,7 +193,7 @@ class Executor:
         """Run one command; any exit code it does not accept stops the run with StepFailed."""
         retrying = Retrying(
             stop=stop_after_attempt(TRANSIENT_ATTEMPTS),
-            wait=wait_exponential(multiplier=1, min=2, max=15),
+            wait=self.transient_wait,
             retry=retry_if_exception_type(TransientFailure),
             before_sleep=lambda rs: self._note(
                 f"{node.name}: {step}: transient failure of {command.argv[0]} "

@@ -1,0 +1,95 @@
+"""The SSH edge: retries of transient pcs failures, stop on anything else, masking, the log.
+
+A stand-in connection replays recorded results; everything else is the real executor.
+"""
+
+from types import SimpleNamespace
+
+import pytest
+from tenacity import wait_none
+
+from fabfile.commands import Masker, run
+from fabfile.errors import StepFailed
+from fabfile.executor import TRANSIENT_ATTEMPTS, Executor, RunLog
+
+from .conftest import load_example
+
+
+class ReplayConnection:
+    def __init__(self, *results):
+        self.results = list(results)
+        self.lines = []
+
+    def run(self, line, **kwargs):
+        self.lines.append(line)
+        stdout, stderr, exited = self.results.pop(0)
+        return SimpleNamespace(stdout=stdout, stderr=stderr, exited=exited)
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def executor(tmp_path):
+    cluster = load_example("lab.yaml")
+    log = RunLog(tmp_path, Masker(cluster.secrets))
+    made = Executor(cluster, log, say=lambda _: None)
+    made.transient_wait = wait_none()
+    yield made
+    log.close()
+
+
+def test_transient_pcs_failure_is_retried_then_succeeds(executor):
+    conn = executor.connections["node1"] = ReplayConnection(
+        ("", "Error: unable to get cib\n", 1),
+        ("", "Error: Unable to connect to pcsd: Connection refused\n", 1),
+        ("ok\n", "", 0))
+    result = executor.run(executor.cluster.node("node1"),
+                          run("pcs", "property", "set", "x=1", retry_transient=True), "setup")
+    assert result.stdout == "ok\n" and len(conn.lines) == 3
+    log = executor.log.path.read_text()
+    assert log.count("transient failure of pcs property") == 2
+
+
+def test_transient_retries_are_bounded(executor):
+    executor.connections["node1"] = ReplayConnection(
+        *[("", "Error: unable to get cib\n", 1)] * TRANSIENT_ATTEMPTS)
+    with pytest.raises(StepFailed, match="unable to get cib"):
+        executor.run(executor.cluster.node("node1"),
+                     run("pcs", "status", retry_transient=True), "setup")
+
+
+def test_other_failures_stop_at_once_naming_host_step_and_command(executor):
+    conn = executor.connections["node2"] = ReplayConnection(("", "Error: bad option\n", 1))
+    with pytest.raises(StepFailed) as info:
+        executor.run(executor.cluster.node("node2"),
+                     run("pcs", "resource", "create", "x", retry_transient=True), "vip")
+    assert len(conn.lines) == 1
+    message = str(info.value)
+    assert "step 'vip' failed on node2" in message
+    assert "pcs resource create x" in message and "Error: bad option" in message
+
+
+def test_secrets_in_remote_output_are_masked_everywhere(executor):
+    secret = executor.cluster.hacluster_password.value
+    executor.connections["node1"] = ReplayConnection(("", f"Error: password {secret} refused\n", 1))
+    with pytest.raises(StepFailed) as info:
+        executor.run(executor.cluster.node("node1"),
+                     run("chpasswd", stdin=executor.cluster.hacluster_password), "auth")
+    assert secret not in str(info.value) and "********" in str(info.value)
+    assert secret not in executor.log.path.read_text()
+
+
+def test_secret_stdin_never_reaches_the_command_line(executor):
+    conn = executor.connections["node1"] = ReplayConnection(("", "", 0))
+    executor.run(executor.cluster.node("node1"),
+                 run("chpasswd", stdin=executor.cluster.hacluster_password), "auth")
+    assert conn.lines == ["chpasswd"]
+
+
+def test_sensitive_probe_output_is_not_logged(executor):
+    executor.connections["node1"] = ReplayConnection(("hacluster:$6$salt$hash:1::::::\n", "", 0))
+    executor.run(executor.cluster.node("node1"), run("getent", "shadow", "hacluster"), "facts",
+                 sensitive=True)
+    log = executor.log.path.read_text()
+    assert "$6$salt$hash" not in log and "output not logged" in log
