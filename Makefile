@@ -3,7 +3,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-HOST_PACKAGES := systemd-container debootstrap apt-utils iproute2 ipmitool haproxy resource-agents curl
+HOST_PACKAGES := systemd-container debootstrap apt-utils iproute2 openssh-client ipmitool haproxy \
+                 resource-agents curl
 
 .PHONY: demo test unit lint host-deps venv down
 
@@ -26,8 +27,10 @@ down: venv
 
 venv: $(VENV)/.installed
 
+# Debian's python3 makes virtual environments only with python3-venv installed.
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
