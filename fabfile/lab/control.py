@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import secrets as secrets_module
 import shutil
 import signal
 import socket
@@ -181,6 +183,22 @@ def _wait_for_ssh(node, seconds=90):
                     f"see {s.RUN / (node.name + '.console.log')}")
 
 
+def _secrets_digest(values, salt):
+    """A salted digest of the BMC passwords labd serves, to notice when .env changes them."""
+    text = salt + "\n" + "\n".join(f"{k}={v}" for k, v in sorted(values.items()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _read_salt():
+    path = s.RUN / "bmc-secrets.salt"
+    return path.read_text() if path.exists() else ""
+
+
+def _read_digest():
+    path = s.RUN / "bmc-secrets.sha256"
+    return path.read_text() if path.exists() else None
+
+
 def is_up():
     return labd_pid() is not None and all(node_init_pid(n) for n in s.lab_nodes())
 
@@ -195,18 +213,24 @@ def up(say=print, rebuild=False):
                         "in .env; 'make demo' writes lab secrets there)")
     image.ensure_ssh_key()
     image.build(say)
+    bmc_secrets = {k: v for k, v in secrets.items() if k.startswith("FENCE_PASSWORD")}
     if is_up() and not rebuild:
-        say("lab: already up (labd and both nodes running); nothing to do")
-        return False
+        if _secrets_digest(bmc_secrets, _read_salt()) == _read_digest():
+            say("lab: already up (labd and both nodes running); nothing to do")
+            return False
+        say("lab: the BMC passwords in .env changed since the lab started: starting it again")
     say("lab: cleaning up what an earlier lab left behind" if s.STATE.joinpath("run").exists()
         else "lab: starting")
     clean(say)
     s.KNOWN_HOSTS.unlink(missing_ok=True)
-    s.RUN.mkdir(parents=True)
+    s.RUN.mkdir(parents=True, mode=0o700)
     _bridge()
     for node in s.lab_nodes():
         _prepare_node(node)
-    env = {**os.environ, **{k: v for k, v in secrets.items() if k.startswith("FENCE_PASSWORD")}}
+    env = {**os.environ, **bmc_secrets}
+    salt = secrets_module.token_hex(16)
+    (s.RUN / "bmc-secrets.salt").write_text(salt)
+    (s.RUN / "bmc-secrets.sha256").write_text(_secrets_digest(bmc_secrets, salt))
     log = open(s.RUN / "labd.log", "ab")
     proc = subprocess.Popen([sys.executable, "-m", "fabfile.lab.daemon"], cwd=s.ROOT, env=env,
                             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

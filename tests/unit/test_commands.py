@@ -67,3 +67,15 @@ def test_masker_hides_every_secret_longest_first():
     mask = Masker([Secret("A", "abc"), Secret("B", "abcdef"), Secret("C", "")])
     assert mask("x abcdef y abc z") == "x ******** y ******** z"
     assert mask(None) is None
+
+
+@pytest.mark.parametrize("validator,replaced", [(("true",), True), (("false",), False)])
+def test_validated_file_replaces_the_old_one_only_when_accepted(tmp_path, validator, replaced):
+    from fabfile.commands import write_validated_file
+    target = tmp_path / "haproxy.cfg"
+    target.write_text("old\n")
+    cmd = write_validated_file(str(target), "new\n", "0644", validator)
+    result = subprocess.run(["sh", "-c", cmd.shell_line()], input=cmd.stdin_text(), text=True)
+    assert (result.returncode == 0) is replaced
+    assert target.read_text() == ("new\n" if replaced else "old\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["haproxy.cfg"]  # no half-written leftovers
