@@ -5,15 +5,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST_PACKAGES := systemd-container debootstrap apt-utils iproute2 openssh-client ipmitool haproxy \
                  resource-agents curl
+# Only the tests need these: vagrant checks the Vagrantfile offline (no box is downloaded).
+TEST_PACKAGES := vagrant
 
-.PHONY: demo test unit lint host-deps venv down
+.PHONY: demo test unit lint host-deps test-deps venv down
 
 demo: venv host-deps .env
 	$(BIN)/inv lab.up
 	$(BIN)/inv setup-cluster --config configs/lab.yaml
 	$(BIN)/inv lab.status
 
-test: venv host-deps .env lint
+test: venv host-deps test-deps .env lint
 	./.ci/pytest
 
 unit: venv
@@ -35,8 +37,9 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # What the lab needs on the host, from Debian's packages; installs only what is missing.
-host-deps:
-	@missing=$$(for p in $(HOST_PACKAGES); do \
+host-deps test-deps: PACKAGES = $(if $(filter test-deps,$@),$(TEST_PACKAGES),$(HOST_PACKAGES))
+host-deps test-deps:
+	@missing=$$(for p in $(PACKAGES); do \
 	  dpkg-query -W -f '$${db:Status-Status}\n' $$p 2>/dev/null | grep -qx installed || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing host packages: $$missing"; \
