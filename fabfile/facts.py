@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from .commands import run
 from .dialects import Dialect, parse_pcs_version, platform_from_os_release
+from .errors import UserError
 
 OCF_AGENT_PATH = "/usr/lib/ocf/resource.d/halb/haproxy"
 FENCE_SECRET_DIR = "/etc/halb/fence"
@@ -239,11 +240,29 @@ def parse_files(text):
     return out
 
 
+def dialect_for(base, pinned_platform=None):
+    """The node's dialect from the base probes; a platform pinned in the config wins.
+    None when the platform cannot be told."""
+    platform = pinned_platform or platform_from_os_release(parse_os_release(base.get("os_release")))
+    if platform is None:
+        return None
+    return Dialect.for_platform(platform, parse_pcs_version(base.get("pcs_version")))
+
+
+def cluster_dialect(cluster, facts):
+    """The dialect cluster-wide commands are spelled in: the primary node's, once both nodes
+    are known to speak the same pcs generation."""
+    dialects = {n: Dialect.for_platform(f.platform, f.pcs_version) for n, f in facts.items()}
+    if len({d.legacy for d in dialects.values()}) > 1:
+        raise UserError("the nodes run different pcs generations: "
+                        + ", ".join(f"{n}: {d.label}" for n, d in dialects.items()))
+    return dialects[cluster.primary.name]
+
+
 def assemble(base, details, dialect: Dialect):
     """Turn probe outputs {name: stdout} into HostFacts."""
-    info = parse_os_release(base.get("os_release"))
     return HostFacts(
-        platform=platform_from_os_release(info),
+        platform=dialect.platform,
         pcs_version=parse_pcs_version(base.get("pcs_version")),
         installed=parse_packages(details.get("packages"), dialect.package_manager),
         units=parse_units(details.get("units")),

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from . import facts as factlib
 from .commands import Masker
-from .dialects import Dialect
 from .errors import ConfigError, StepFailed, UserError
 from .executor import Executor, RunLog
 from .plan import NotReady, auth, enable_stonith, fence, haproxy, install, setup, vip
@@ -99,12 +98,10 @@ class Runner:
     def _probe_node(self, node):
         base = {name: self.executor.run(node, cmd, "facts").stdout
                 for name, cmd in factlib.base_probes()}
-        detected = factlib.platform_from_os_release(factlib.parse_os_release(base["os_release"]))
-        platform = self.cluster.platform or detected
-        if platform is None:
+        dialect = factlib.dialect_for(base, self.cluster.platform)
+        if dialect is None:
             raise UserError(f"{node.name}: cannot tell the platform from /etc/os-release; "
                             f"set 'platform' in {self.cluster.path}")
-        dialect = Dialect.for_platform(platform, factlib.parse_pcs_version(base["pcs_version"]))
         files = [factlib.OCF_AGENT_PATH]
         if self.cluster.haproxy:
             files.append(self.cluster.haproxy.config_path)
@@ -114,19 +111,7 @@ class Runner:
         details = {name: self.executor.run(node, cmd, "facts",
                                            sensitive=name in factlib.SENSITIVE_PROBES).stdout
                    for name, cmd in factlib.probes(dialect, packages, files, secret_files)}
-        found = factlib.assemble(base, details, dialect)
-        if self.cluster.platform:
-            found = factlib.HostFacts(**{**found.__dict__, "platform": self.cluster.platform})
-        return found
-
-    def dialect(self, facts):
-        primary = facts[self.cluster.primary.name]
-        dialects = {n: Dialect.for_platform(f.platform, f.pcs_version) for n, f in facts.items()}
-        legacy = {d.legacy for d in dialects.values()}
-        if len(legacy) > 1:
-            raise UserError("the nodes run different pcs generations: "
-                            + ", ".join(f"{n}: {d.label}" for n, d in dialects.items()))
-        return Dialect.for_platform(primary.platform, primary.pcs_version)
+        return factlib.assemble(base, details, dialect)
 
     # --- preflight --------------------------------------------------------------------------
     def validate_haproxy_config(self):
@@ -179,7 +164,7 @@ class Runner:
     def run_step(self, step, planner):
         self.say(f"\n== {step}")
         facts = self.gather()
-        dialect = self.dialect(facts)
+        dialect = factlib.cluster_dialect(self.cluster, facts)
         try:
             plan = planner(self.cluster, dialect, facts)
         except NotReady as exc:

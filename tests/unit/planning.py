@@ -5,7 +5,6 @@ import warnings
 from pathlib import Path
 
 from fabfile import facts as factlib
-from fabfile.dialects import Dialect
 from fabfile.facts import OCF_AGENT_PATH, fence_password_file
 from fabfile.plan.haproxy import sha256
 from fabfile.render import agent_text, render_haproxy_config
@@ -50,13 +49,7 @@ def raw_facts(cluster, name, edits=None, stale=()):
                 f"{hashlib.sha256((n.fence_password.value + chr(10)).encode()).hexdigest()}  "
                 f"{fence_password_file(n.name)}\n" for n in cluster.nodes)
         base = {k: texts.get(k, "") for k in ("os_release", "pcs_version")}
-        platform = factlib.platform_from_os_release(factlib.parse_os_release(base["os_release"]))
-        dialect = Dialect.for_platform(cluster.platform or platform,
-                                       factlib.parse_pcs_version(base["pcs_version"]))
-        found = factlib.assemble(base, texts, dialect)
-        if cluster.platform:
-            found = factlib.HostFacts(**{**found.__dict__, "platform": cluster.platform})
-        out[node.name] = found
+        out[node.name] = factlib.assemble(base, texts, factlib.dialect_for(base, cluster.platform))
     return out
 
 
@@ -64,13 +57,8 @@ def fresh_facts(cluster):
     return {n.name: factlib.fresh(cluster.platform) for n in cluster.nodes}
 
 
-def dialect_of(cluster, facts):
-    primary = facts[cluster.primary.name]
-    return Dialect.for_platform(primary.platform, primary.pcs_version)
-
-
 def plan_step(step, cluster, facts, planner=None):
-    return (planner or STEPS[step])(cluster, dialect_of(cluster, facts), facts)
+    return (planner or STEPS[step])(cluster, factlib.cluster_dialect(cluster, facts), facts)
 
 
 def lines(plan):
