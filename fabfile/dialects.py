@@ -35,7 +35,6 @@ CLUSTER_PACKAGES = {
 }
 # HAProxy, and curl for the OCF agent's status URL check (in the base system of EL).
 HAPROXY_PACKAGES = {"yum": ("haproxy",), "dnf": ("haproxy",), "apt": ("haproxy", "curl")}
-CLUSTER_UNITS = ("pcsd", "corosync", "pacemaker")
 WAIT_SECONDS = 120
 
 
@@ -192,9 +191,6 @@ class Dialect:
         return run("pcs", "constraint", "location", resource, "avoids", node,
                    why=f"{resource} never runs on {node}, the node it fences", retry_transient=True)
 
-    def fence_node(self, node):
-        return run("pcs", "stonith", "fence", node, why=f"fence {node}")
-
     # --- resources ----------------------------------------------------------------------
     def create_resource(self, resource, agent, options, monitor, group, why):
         # Created straight into the group: never started alone on a node without the VIP.
@@ -214,11 +210,6 @@ class Dialect:
         return run("pcs", "resource", "group", "add", group, resource,
                    why=f"{resource} joins group {group}: same node, started in group order",
                    retry_transient=True)
-
-    def wait_for_cluster(self, seconds=WAIT_SECONDS):
-        # crm_resource --wait exists on every pacemaker these pcs versions run with.
-        return run("crm_resource", "--wait", f"--timeout={seconds}s",
-                   why="wait for the cluster to settle", retry_transient=True)
 
 
 def _pairs(options):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..commands import Command
 from ..errors import UserError
 
 
@@ -74,7 +73,3 @@ def require_cib(cluster, facts, step):
 def option_changes(desired, current):
     """The (name, value) pairs of `desired` that `current` (a dict) does not already hold."""
     return [(k, v) for k, v in desired if current.get(k) != v]
-
-
-def describe_commands(cmds):
-    return [c.display() for c in cmds if isinstance(c, Command)]
