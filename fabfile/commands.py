@@ -11,14 +11,11 @@ MASK = "********"
 
 # sh -c scripts below are constants: every value reaches them as a positional parameter ($1...),
 # never spliced into the script text.
-# New directories are world-readable (Pacemaker's controller reads agents as hacluster); the
-# new file is private until chmod gives it its mode.
-_WRITE_FILE = ('umask 022 && mkdir -p -- "$(dirname -- "$1")" && (umask 077 && cat > "$1.halb-new") && '
-               'chmod "$2" "$1.halb-new" && mv -f -- "$1.halb-new" "$1"')
-
-# Same, but the new file must pass a validator ("$@" plus the new file's path) before it
-# replaces the old one; a refused file is removed and the old one stays.
-_WRITE_VALIDATED_FILE = ('p=$1; m=$2; shift 2; umask 022 && mkdir -p -- "$(dirname -- "$p")" && '
+# Write a file atomically: it replaces the old one only once a validator ("$@" plus the new
+# file's path; `true` when there is nothing to check) accepts it, and a refused file is removed.
+# New directories are world-readable (Pacemaker's controller reads agents as hacluster); the new
+# file is private until chmod gives it its mode.
+_WRITE_FILE = ('p=$1; m=$2; shift 2; umask 022 && mkdir -p -- "$(dirname -- "$p")" && '
                          '(umask 077 && cat > "$p.halb-new") && chmod "$m" "$p.halb-new" && '
                          '{ "$@" "$p.halb-new" || { rm -f -- "$p.halb-new"; exit 3; }; } && '
                          'mv -f -- "$p.halb-new" "$p"')
@@ -58,22 +55,20 @@ def run(*argv, why="", **kw):
     return Command(tuple(str(a) for a in argv), why=why, **kw)
 
 
-def write_file(path, content, mode="0644", why="", label=""):
-    """Atomically replace `path` with `content` (passed on stdin)."""
-    return Command(("sh", "-c", _WRITE_FILE, "sh", path, mode), why=why,
-                   stdin=content, stdin_label=label or f"contents of {path}",
-                   shown=f"write-file {shlex.quote(path)} mode {mode}")
+def write_file(path, content, mode="0644", why="", label="", validator=None):
+    """Atomically replace `path` with `content` (a text or a Secret, passed on stdin)."""
+    check = f" if {shlex.join(validator)} accepts it" if validator else ""
+    return Command(("sh", "-c", _WRITE_FILE, "sh", path, mode, *(validator or ("true",))),
+                   why=why, stdin=content, stdin_label=label or f"contents of {path}",
+                   shown=f"write-file {shlex.quote(path)} mode {mode}{check}")
 
 
 def write_validated_file(path, content, mode, validator, why="", label=""):
-    return Command(("sh", "-c", _WRITE_VALIDATED_FILE, "sh", path, mode, *validator), why=why,
-                   stdin=content, stdin_label=label or f"contents of {path}",
-                   shown=f"write-file {shlex.quote(path)} mode {mode} if {shlex.join(validator)} accepts it")
+    return write_file(path, content, mode, why, label, validator)
 
 
 def write_secret_file(path, secret: Secret, why=""):
-    return Command(("sh", "-c", _WRITE_FILE, "sh", path, "0600"), why=why, stdin=secret,
-                   shown=f"write-file {shlex.quote(path)} mode 0600")
+    return write_file(path, secret, "0600", why)
 
 
 class Masker:

@@ -181,6 +181,12 @@ def fence_password_variable(node_name):
     return "FENCE_PASSWORD_" + re.sub(r"[^A-Za-z0-9]", "_", node_name).upper()
 
 
+def fence_password_source(env, node_name):
+    """The variable holding a node's BMC password: its own if set, else FENCE_PASSWORD."""
+    own = fence_password_variable(node_name)
+    return own if env.get(own) else "FENCE_PASSWORD"
+
+
 class _Reader:
     """Walks the YAML tree, turning every problem into a ConfigError with a dotted field path."""
 
@@ -355,9 +361,7 @@ def load(path, env=None, require_secrets=True):
                 username=reader.get(bmc_raw, "username", f"{where}.bmc", str, check=_check_name),
                 plug=reader.get(bmc_raw, "plug", f"{where}.bmc", str, default=None, check=_check_name),
             ),
-            # A per-node password wins over the shared FENCE_PASSWORD.
-            fence_password=secret(fence_password_variable(node_name)
-                                  if env.get(fence_password_variable(node_name)) else "FENCE_PASSWORD"),
+            fence_password=secret(fence_password_source(env, node_name)),
         ))
     for attr in ("name", "address"):
         values = [getattr(n, attr) for n in nodes]

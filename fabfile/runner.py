@@ -66,6 +66,7 @@ class Runner:
         self.executor = None if self.offline else Executor(cluster, self.log, self.say)
         self.rows: list[Row] = []
         self.fact_seconds: dict[str, float] = {}  # per host, for the step being run
+        self.facts = None  # still true until a step changes something
 
     def resolve_nodes(self):
         """Every node address must resolve before the first connection."""
@@ -163,7 +164,11 @@ class Runner:
 
     def run_step(self, step, planner):
         self.say(f"\n== {step}")
-        facts = self.gather()
+        if self.facts is None:
+            self.facts = self.gather()
+        else:
+            self.fact_seconds = {}  # read for an earlier step that changed nothing
+        facts = self.facts
         dialect = factlib.cluster_dialect(self.cluster, facts)
         try:
             plan = planner(self.cluster, dialect, facts)
@@ -180,6 +185,8 @@ class Runner:
                                      else "unchanged", 0.0))
             return
         self.check(plan)
+        if not plan.empty:
+            self.facts = None  # the nodes are about to change: the next step reads them again
         # A host's time in a step: reading its facts, then applying its commands.
         seconds = {host: self.fact_seconds.get(host, 0.0) for host in plan.hosts()}
         failed = None

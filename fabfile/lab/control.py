@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from ..config import read_secrets
+from ..config import fence_password_source, read_secrets
 from ..errors import UserError
 from . import image
 from . import settings as s
@@ -87,11 +87,8 @@ def node_init_pid(node):
     pid = _read_pid(s.RUN / f"{node.name}.nspawn.pid")
     if not pid or not _pid_alive(pid):
         return None
-    try:
-        children = open(f"/proc/{pid}/task/{pid}/children").read().split()
-    except OSError:
-        return None
-    return int(children[0]) if children else None
+    children = s.child_pids(pid)
+    return children[0] if children else None
 
 
 def node_exec(node, argv, check=False, timeout=60, input=None):
@@ -123,11 +120,10 @@ def clean(say=print):
     for stray in _stray_nspawn_pids():
         say(f"lab: killing leftover node process {stray}")
         try:
-            children = open(f"/proc/{stray}/task/{stray}/children").read().split()
-            for child in children:
-                os.kill(int(child), signal.SIGKILL)
+            for child in s.child_pids(stray):
+                os.kill(child, signal.SIGKILL)
             os.kill(stray, signal.SIGKILL)
-        except (OSError, ValueError):
+        except OSError:
             pass
     deadline = time.monotonic() + 20
     while _stray_nspawn_pids() and time.monotonic() < deadline:
@@ -207,8 +203,7 @@ def up(say=print, rebuild=False):
     """Bring the lab up: reuse a healthy running lab, otherwise start fresh nodes."""
     preflight()
     secrets = read_secrets(s.ROOT / ".env")
-    if not secrets.get("FENCE_PASSWORD") and not all(
-            secrets.get(f"FENCE_PASSWORD_{n.name.upper()}") for n in s.lab_nodes()):
+    if not all(secrets.get(fence_password_source(secrets, n.name)) for n in s.lab_nodes()):
         raise UserError("FENCE_PASSWORD is not set: the lab's BMCs need it (export it or put it "
                         "in .env; 'make demo' writes lab secrets there)")
     image.ensure_ssh_key()

@@ -23,7 +23,7 @@ from datetime import datetime
 
 from pyghmi.ipmi.bmc import Bmc
 
-from ..config import fence_password_variable
+from ..config import fence_password_source
 from . import settings as s
 
 
@@ -62,12 +62,8 @@ class NodePower:
         """The node's PID 1 as the host sees it: the nspawn process's child."""
         if not self.is_on():
             return None
-        pid = self.process.pid
-        try:
-            children = open(f"/proc/{pid}/task/{pid}/children").read().split()
-        except OSError:
-            return None
-        return int(children[0]) if children else None
+        children = s.child_pids(self.process.pid)
+        return children[0] if children else None
 
     def off(self):
         """Power loss: SIGKILL of the node's init tears its whole PID namespace down."""
@@ -156,8 +152,7 @@ def main():
         servers.append(serve(http.server.ThreadingHTTPServer((address, port), handler)))
     powers = {n.name: NodePower(n) for n in nodes}
     for node in nodes:
-        password = (os.environ.get(fence_password_variable(node.name))
-                    or os.environ.get("FENCE_PASSWORD"))
+        password = os.environ.get(fence_password_source(os.environ, node.name))
         if not password:
             sys.exit(f"labd: no BMC password for {node.name} (FENCE_PASSWORD)")
         NodeBmc(powers[node.name], {node.bmc_user: password}, node.bmc_address)

@@ -58,5 +58,13 @@ def lab_nodes(path=LAB_CONFIG):
     return nodes
 
 
+def child_pids(pid):
+    """Children of a process; a node's init is the only child of its systemd-nspawn."""
+    try:
+        return [int(c) for c in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+    except OSError:
+        return []
+
+
 def vip(path=LAB_CONFIG):
     return yaml.safe_load(Path(path).read_text())["vip"]["ip"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from fabfile.config import read_secrets
+from fabfile.config import fence_password_source, read_secrets
 from fabfile.lab import control
 from fabfile.lab import settings as s
 
@@ -106,7 +106,7 @@ def secrets():
 
 def ipmi(node_name, *command):
     node = nodes()[node_name]
-    password = secrets().get(f"FENCE_PASSWORD_{node_name.upper()}") or secrets()["FENCE_PASSWORD"]
+    password = secrets()[fence_password_source(secrets(), node_name)]
     env = {**os.environ, "IPMI_PASSWORD": password}
     return subprocess.run(["ipmitool", "-I", "lanplus", "-H", node.bmc_address, "-U",
                            node.bmc_user, "-E", *command], capture_output=True, text=True,

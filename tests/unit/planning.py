@@ -1,11 +1,11 @@
 """Test harness of the plan layer: raw probe outputs in, planned commands out. No hosts."""
 
-import hashlib
 import warnings
 from pathlib import Path
 
 from fabfile import facts as factlib
 from fabfile.facts import OCF_AGENT_PATH, fence_password_file
+from fabfile.plan.fence import secret_content_digest
 from fabfile.plan.haproxy import sha256
 from fabfile.render import agent_text, render_haproxy_config
 from fabfile.runner import STEPS
@@ -46,8 +46,8 @@ def raw_facts(cluster, name, edits=None, stale=()):
                 texts["files"] += f"{current_checksum(cluster)}  {cluster.haproxy.config_path}\n"
         if "secret_files" not in stale:
             texts["secret_files"] = "".join(
-                f"{hashlib.sha256((n.fence_password.value + chr(10)).encode()).hexdigest()}  "
-                f"{fence_password_file(n.name)}\n" for n in cluster.nodes)
+                f"{secret_content_digest(n.fence_password)}  {fence_password_file(n.name)}\n"
+                for n in cluster.nodes)
         base = {k: texts.get(k, "") for k in ("os_release", "pcs_version")}
         out[node.name] = factlib.assemble(base, texts, factlib.dialect_for(base, cluster.platform))
     return out
