@@ -5,8 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST_PACKAGES := systemd-container debootstrap apt-utils iproute2 openssh-client ipmitool haproxy \
                  resource-agents curl
-# Only the tests need these: vagrant checks the Vagrantfile offline (no box is downloaded).
-TEST_PACKAGES := vagrant
+# Only the tests need these: vagrant checks the Vagrantfile offline (no box is downloaded);
+# ocf-tester validates the agent's meta-data with xmllint.
+TEST_PACKAGES := vagrant libxml2-utils
 
 .PHONY: demo test unit lint host-deps test-deps venv down
 

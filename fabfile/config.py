@@ -90,6 +90,28 @@ class Fencing:
 
 
 @dataclass(frozen=True)
+class Failover:
+    """How fast corosync declares a silent node dead: `token` ms without the token, then
+    `consensus` ms to agree on the new membership. Detection takes about token + consensus."""
+
+    profile: str
+    token_ms: int
+    consensus_ms: int
+
+
+# profile -> (token ms, consensus ms, race delay when fencing.race_delay is not set)
+FAILOVER_PROFILES = {
+    # About 2.2 s to detect a dead node. Survives short stalls (a loaded 2-core VM, a link
+    # blip under a second) but not longer ones: those become a fence and a failover.
+    "fast": (1000, 1200, "2s"),
+    # corosync 3's own default token: ~6.6 s to detect, tolerant of busy or lossy networks.
+    "conservative": (3000, 3600, "10s"),
+}
+# Below this a node drops out of the membership on scheduling hiccups and config reloads alone.
+MIN_TOKEN_MS = 300
+
+
+@dataclass(frozen=True)
 class Server:
     name: str
     address: str
@@ -152,6 +174,7 @@ class Cluster:
     vip: Vip
     fencing: Fencing
     group: str
+    failover: Failover
     service: Service
     haproxy: HAProxy | None
     no_quorum_policy_ignore: bool
@@ -262,6 +285,19 @@ def _check_interval(value):
     return None if INTERVAL_RE.match(value) else f"{value!r} is not a duration such as 10s or 500ms"
 
 
+def duration_ms(value):
+    """'1500ms', '1.5s', '2s', '1m' or an integer (milliseconds) -> milliseconds, or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|min)", str(value).strip())
+    if not match:
+        return None
+    scale = {"ms": 1, "s": 1000, "m": 60000, "min": 60000}[match.group(2)]
+    return round(float(match.group(1)) * scale)
+
+
 def _check_package(value):
     return None if re.match(r"^[A-Za-z0-9][A-Za-z0-9.+_-]*$", value) else f"{value!r} is not a package name"
 
@@ -308,7 +344,7 @@ def load(path, env=None, require_secrets=True):
         data = {}
     env = read_secrets() if env is None else env
     reader.mapping(data, "", ["cluster", "platform", "ssh", "nodes", "vip", "fencing", "group",
-                              "service", "haproxy", "quorum", "install"])
+                              "service", "haproxy", "quorum", "install", "failover"])
     missing = []
 
     def secret(name):
@@ -402,6 +438,8 @@ def load(path, env=None, require_secrets=True):
                                     check=_check_interval),
     )
 
+    failover = _failover(reader, reader.get(data, "failover", "", dict, default={}))
+
     fence_raw = reader.mapping(reader.get(data, "fencing", "", dict), "fencing",
                                ["agent", "options", "preferred_node", "race_delay",
                                 "monitor_interval", "status_timeout"])
@@ -413,8 +451,8 @@ def load(path, env=None, require_secrets=True):
         preferred_node=reader.get(fence_raw, "preferred_node", "fencing", str, default=node_names[0],
                                   check=lambda v: None if v in node_names else
                                   f"{v!r} is not one of the nodes ({', '.join(node_names)})"),
-        race_delay=reader.get(fence_raw, "race_delay", "fencing", str, default="10s",
-                              check=_check_interval),
+        race_delay=reader.get(fence_raw, "race_delay", "fencing", str,
+                              default=FAILOVER_PROFILES[failover.profile][2], check=_check_interval),
         monitor_interval=reader.get(fence_raw, "monitor_interval", "fencing", str, default="60s",
                                     check=_check_interval),
         status_timeout=reader.get(fence_raw, "status_timeout", "fencing", int, default=30),
@@ -472,7 +510,7 @@ def load(path, env=None, require_secrets=True):
                           "(see .env.example)")
     return Cluster(
         path=str(path), name=name, platform=platform, nodes=tuple(nodes), ssh=ssh, vip=vip,
-        fencing=fencing, group=group, service=service, haproxy=haproxy,
+        fencing=fencing, group=group, failover=failover, service=service, haproxy=haproxy,
         no_quorum_policy_ignore=reader.get(quorum_raw, "no_quorum_policy_ignore", "quorum", bool,
                                            default=False),
         extra_packages=extra,
@@ -480,6 +518,35 @@ def load(path, env=None, require_secrets=True):
                                 check=_check_name),
         hacluster_password=hacluster, missing_secrets=missing,
     )
+
+
+def _failover(reader, raw):
+    reader.mapping(raw, "failover", ["profile", "token", "consensus"])
+    profile = reader.get(raw, "profile", "failover", str, default="conservative",
+                         check=lambda v: None if v in FAILOVER_PROFILES else
+                         f"{v!r} is not a profile ({', '.join(FAILOVER_PROFILES)})")
+    token_default, _, _ = FAILOVER_PROFILES[profile]
+
+    def milliseconds(key, default):
+        value = raw.get(key)
+        if value is None:
+            return default
+        ms = duration_ms(value)
+        if ms is None:
+            reader.fail(f"failover.{key}", f"{value!r} is not a duration such as 1000ms or 1.5s "
+                        "(a bare number means milliseconds)")
+        return ms
+
+    token = milliseconds("token", token_default)
+    if token < MIN_TOKEN_MS:
+        reader.fail("failover.token", f"{token} ms is below {MIN_TOKEN_MS} ms: nodes would drop "
+                    "out of the membership (and be fenced) on scheduling stalls and reloads")
+    consensus = milliseconds("consensus", round(token * 1.2)
+                             if "token" in raw else FAILOVER_PROFILES[profile][1])
+    if consensus < round(token * 1.2):
+        reader.fail("failover.consensus", f"{consensus} ms is below 1.2 x token "
+                    f"({round(token * 1.2)} ms), the least corosync accepts")
+    return Failover(profile, token, consensus)
 
 
 def _haproxy(reader, raw, vip):

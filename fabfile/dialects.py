@@ -36,6 +36,37 @@ CLUSTER_PACKAGES = {
 # HAProxy, and curl for the OCF agent's status URL check (in the base system of EL).
 HAPROXY_PACKAGES = {"yum": ("haproxy",), "dnf": ("haproxy",), "apt": ("haproxy", "curl")}
 WAIT_SECONDS = 120
+COROSYNC_CONF = "/etc/corosync/corosync.conf"
+
+# Changing totem timings on a running cluster reloads corosync, and a reload can drop a node
+# out of the membership for a moment: with STONITH on, the peer fences it. So the change runs
+# in a window with resources held in place (maintenance-mode) and fencing off, waits until every
+# node has been a member for `settle` seconds in a row, then puts both properties back as they
+# were, whatever happened in between. Values arrive as positional parameters; "$@" is the
+# command that writes the new totem options on every node.
+_TOTEM_WINDOW = r"""stonith=$1; maintenance=$2; members=$3; settle=$4; shift 4
+trap '' HUP PIPE
+pcs property set maintenance-mode=true || exit 1
+rc=1
+if pcs property set stonith-enabled=false && "$@" && pcs cluster reload corosync; then
+  rc=5; stable=0; waited=0
+  while [ "$waited" -lt 120 ]; do
+    if [ "$(crm_node -l 2>/dev/null | grep -c ' member$')" -ge "$members" ]; then
+      stable=$((stable + 1)); else stable=0; fi
+    if [ "$stable" -ge "$settle" ]; then rc=0; break; fi
+    sleep 1; waited=$((waited + 1))
+  done
+  [ "$rc" -eq 0 ] || echo "corosync reloaded, but $members nodes were not members for $settle s in a row within 120 s" >&2
+fi
+if ! { pcs property set stonith-enabled="$stonith" && pcs property set maintenance-mode="$maintenance"; }; then
+  echo "could not end the window: set stonith-enabled=$stonith and maintenance-mode=$maintenance by hand" >&2
+  exit 4
+fi
+exit "$rc"
+"""
+# pcs 0.9 has no `cluster config update`: the new corosync.conf comes on stdin, pcs syncs it.
+_REPLACE_COROSYNC_CONF = ('p=$1; cat > "$p.halb-new" && mv -f -- "$p.halb-new" "$p" && '
+                          'pcs cluster sync')
 
 
 def platform_from_os_release(info):
@@ -140,16 +171,39 @@ class Dialect:
                    retry_transient=True)
 
     # --- cluster ------------------------------------------------------------------------
-    def setup_cluster(self, name, nodes):
+    def setup_cluster(self, name, nodes, failover):
         if self.legacy:
             argv = ("pcs", "cluster", "setup", "--start", "--enable", "--name", name,
-                    *(n.name for n in nodes))
+                    *(n.name for n in nodes), "--token", str(failover.token_ms),
+                    "--consensus", str(failover.consensus_ms))
         else:
             argv = ("pcs", "cluster", "setup", name,
                     *(w for n in nodes for w in (n.name, f"addr={n.address}")),
+                    "totem", f"token={failover.token_ms}", f"consensus={failover.consensus_ms}",
                     "--start", "--enable", f"--wait={WAIT_SECONDS}")
-        return run(*argv, why=f"create cluster {name} (corosync two_node quorum) and start it",
-                   retry_transient=True)
+        return run(*argv, why=f"create cluster {name} (corosync two_node quorum, "
+                   f"{failover.profile} failover timings) and start it", retry_transient=True)
+
+    def change_totem(self, failover, properties, members, new_corosync_conf=None):
+        """Change token and consensus on a running cluster without fencing anyone."""
+        if self.legacy:
+            update = ("sh", "-c", _REPLACE_COROSYNC_CONF, "sh", COROSYNC_CONF)
+        else:
+            update = ("pcs", "cluster", "config", "update", "totem",
+                      f"token={failover.token_ms}", f"consensus={failover.consensus_ms}")
+        detect_s = (failover.token_ms + failover.consensus_ms) / 1000
+        settle = max(3, round(3 * detect_s))
+        stonith = properties.get("stonith-enabled", "true")
+        maintenance = properties.get("maintenance-mode", "false")
+        return run("sh", "-c", _TOTEM_WINDOW, "sh", stonith, maintenance, str(members), str(settle),
+                   *update, stdin=new_corosync_conf, stdin_label="the new corosync.conf",
+                   why=f"corosync token {failover.token_ms} ms, consensus {failover.consensus_ms} ms "
+                       f"({failover.profile} profile): resources held and fencing paused while "
+                       f"corosync reloads, until {members} nodes stay members for {settle} s",
+                   shown=f"totem-window stonith-enabled={stonith} maintenance-mode={maintenance} "
+                         f"-- {' '.join(update[:2]) if self.legacy else ' '.join(update)}"
+                         + (" (corosync.conf on stdin, pcs cluster sync)" if self.legacy else "")
+                         + " && pcs cluster reload corosync")
 
     def destroy_cluster(self, why):
         return run("pcs", "cluster", "destroy", why=why)

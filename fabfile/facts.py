@@ -43,6 +43,9 @@ class Corosync:
     cluster_name: str | None
     nodes: tuple[str, ...]
     two_node: bool
+    token_ms: int | None = None  # None: not written, corosync's default applies
+    consensus_ms: int | None = None
+    text: str = field(default="", repr=False)  # the file itself, for dialects that rewrite it
 
 
 @dataclass(frozen=True)
@@ -166,7 +169,38 @@ def parse_corosync(text):
     nodes = (re.findall(r"^\s*name\s*:\s*(\S+)", text, re.M)
              or re.findall(r"^\s*ring0_addr\s*:\s*(\S+)", text, re.M))
     two_node = re.search(r"^\s*two_node\s*:\s*1", text, re.M) is not None
-    return Corosync(name.group(1) if name else None, tuple(dict.fromkeys(nodes)), two_node)
+    totem = _section(text, "totem")
+
+    def totem_ms(key):
+        # Top-level keys of the totem section only, not those of its interface subsections.
+        found = re.search(rf"^\s*{key}\s*:\s*([0-9]+)\s*$", _without_subsections(totem), re.M)
+        return int(found.group(1)) if found else None
+
+    return Corosync(name.group(1) if name else None, tuple(dict.fromkeys(nodes)), two_node,
+                    totem_ms("token"), totem_ms("consensus"), text)
+
+
+def _section(text, name):
+    """The body of a top-level `name { ... }` section of corosync.conf, nested braces counted."""
+    start = re.search(rf"^\s*{name}\s*\{{", text, re.M)
+    if not start:
+        return ""
+    depth, pos = 1, start.end()
+    for i in range(pos, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[i], 0)
+        if depth == 0:
+            return text[pos:i]
+    return text[pos:]
+
+
+def _without_subsections(body):
+    out, depth = [], 0
+    for char in body:
+        depth += char == "{"
+        if depth == 0:
+            out.append(char)
+        depth -= char == "}" and depth > 0
+    return "".join(out)
 
 
 def parse_cib(text):

@@ -15,6 +15,7 @@ from . import facts as factlib
 from .commands import Masker
 from .errors import ConfigError, StepFailed, UserError
 from .executor import Executor, RunLog
+from .lab import network as lab_network
 from .plan import NotReady, auth, enable_stonith, fence, haproxy, install, setup, vip
 from .render import render_haproxy_config
 
@@ -69,13 +70,17 @@ class Runner:
         self.facts = None  # still true until a step changes something
 
     def resolve_nodes(self):
-        """Every node address must resolve before the first connection."""
+        """Every node address must resolve before the first connection, and an address in the
+        embedded lab's network is only reached while the lab's bridge is up."""
+        resolved = []
         for i, node in enumerate(self.cluster.nodes):
             try:
-                socket.getaddrinfo(node.address, node.ssh_port, proto=socket.IPPROTO_TCP)
+                found = socket.getaddrinfo(node.address, node.ssh_port, proto=socket.IPPROTO_TCP)
             except OSError as exc:
                 raise ConfigError(self.cluster.path, f"nodes[{i}].address",
                                   f"{node.address!r} does not resolve: {exc.strerror or exc}") from None
+            resolved += [info[4][0] for info in found]
+        lab_network.guard(resolved)
 
     def say(self, text):
         self.out(self.masker(text))

@@ -131,6 +131,8 @@ def clean(say=print):
     for node in s.lab_nodes():
         if _mounted(node.root):
             subprocess.run(["umount", "-l", str(node.root)], check=False)
+    for node in s.lab_nodes():
+        _remove_cgroup(s.node_cgroup(node.name))
     if _ip("link", "show", s.BRIDGE, check=False).returncode == 0:
         _ip("link", "del", s.BRIDGE)
     if s.RUN.exists():
@@ -139,8 +141,23 @@ def clean(say=print):
         shutil.rmtree(s.NODES)
 
 
+def _remove_cgroup(path):
+    """A node's cgroup and the ones systemd-nspawn made inside it, deepest first."""
+    if path is None or not path.is_dir():
+        return
+    for sub in sorted((p for p in path.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        try:
+            sub.rmdir()
+        except OSError:
+            pass
+    try:
+        path.rmdir()
+    except OSError:
+        pass
+
+
 def _bridge():
-    _ip("link", "add", s.BRIDGE, "type", "bridge")
+    _ip("link", "add", s.BRIDGE, "address", s.BRIDGE_MAC, "type", "bridge")
     addresses = [s.HOST_ADDRESS] + [n.bmc_address for n in s.lab_nodes()] + [
         b[1] for b in s.BACKENDS]
     for address in addresses:
@@ -251,7 +268,57 @@ def down(say=print):
 
 
 def power_state(node):
-    return "on" if node_init_pid(node) else "off"
+    if not node_init_pid(node):
+        return "off"
+    return "on, frozen" if is_frozen(node) else "on"
+
+
+def _host_link(node):
+    """The host's end of the node's network cable (systemd-nspawn --network-bridge)."""
+    return f"vb-{node.name}"[:15]
+
+
+def crash(node):
+    """Power loss as the cluster sees it: the node's network goes dark and every process on it
+    dies at once, so no connection is closed politely. Its BMC then says off."""
+    init = node_init_pid(node)
+    if init is None:
+        raise UserError(f"lab node {node.name} is already powered off")
+    _ip("link", "set", _host_link(node), "down", check=False)
+    os.kill(init, signal.SIGKILL)
+    s.record_power_event(node.name, "crash")
+
+
+def _freeze_file(node):
+    cgroup = s.node_cgroup(node.name)
+    if cgroup is None or not (cgroup / "cgroup.freeze").exists():
+        raise UserError(f"lab node {node.name} has no cgroup of its own to freeze "
+                        "(it was booted by an older labd: run inv lab.up --fresh)")
+    return cgroup / "cgroup.freeze"
+
+
+def is_frozen(node):
+    cgroup = s.node_cgroup(node.name)
+    try:
+        return (cgroup / "cgroup.freeze").read_text().strip() == "1"
+    except (OSError, TypeError):
+        return False
+
+
+def freeze(node):
+    """A hung node: every process stops where it is, the network stays up and the BMC still
+    says on. Only fencing (a power off through the BMC) or thaw ends it."""
+    if node_init_pid(node) is None:
+        raise UserError(f"lab node {node.name} is powered off")
+    _freeze_file(node).write_text("1\n")
+    s.record_power_event(node.name, "freeze")
+
+
+def thaw(node):
+    if node_init_pid(node) is None:
+        raise UserError(f"lab node {node.name} is powered off")
+    _freeze_file(node).write_text("0\n")
+    s.record_power_event(node.name, "thaw")
 
 
 def power_events():

@@ -18,7 +18,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from datetime import datetime
 
 from pyghmi.ipmi.bmc import Bmc
@@ -53,8 +52,18 @@ class NodePower:
             if self.is_on():
                 return
             out = open(s.RUN / f"{self.node.name}.console.log", "ab")
+            cgroup = s.node_cgroup(self.node.name)
+            if cgroup:
+                cgroup.mkdir(parents=True, exist_ok=True)
+                (cgroup / "cgroup.freeze").write_text("0\n")  # a frozen node powers on thawed
+
+            def join_cgroup():
+                if cgroup:
+                    (cgroup / "cgroup.procs").write_text(f"{os.getpid()}\n")
+
             self.process = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=out,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+                                            stderr=subprocess.STDOUT, start_new_session=True,
+                                            preexec_fn=join_cgroup)
             (s.RUN / f"{self.node.name}.nspawn.pid").write_text(f"{self.process.pid}\n")
             event(self.node.name, "on")
 
@@ -84,8 +93,7 @@ class NodePower:
 
 
 def event(node, what):
-    with open(s.RUN / "power-events.log", "a") as handle:
-        handle.write(f"{time.time():.3f} {node} {what}\n")
+    s.record_power_event(node, what)
     log(f"{node}: power {what}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,10 @@ RUN = STATE / "run"  # pid files, logs, BMC power events
 SSH_KEY = STATE / "id_ed25519"
 KNOWN_HOSTS = STATE / "known_hosts"
 BRIDGE = "halb0"
+# A bridge without its own MAC takes the lowest MAC of its ports and changes it when that port
+# goes (a node crashes): the survivor's ARP entries for the BMCs then point nowhere for ~30 s
+# and its first fence attempt fails. A fixed, locally administered MAC keeps them valid.
+BRIDGE_MAC = "02:68:61:6c:62:00"
 HOST_ADDRESS = "192.168.56.1"
 PREFIX = 24
 REPO_PORT = 8000
@@ -50,12 +55,35 @@ def lab_nodes(path=LAB_CONFIG):
     data = yaml.safe_load(Path(path).read_text())
     nodes = tuple(LabNode(n["name"], n["address"], n["bmc"]["address"], n["bmc"]["username"])
                   for n in data["nodes"])
-    network = ipaddress.ip_network(f"{HOST_ADDRESS}/{PREFIX}", strict=False)
     for node in nodes:
         for addr in (node.address, node.bmc_address):
-            if ipaddress.ip_address(addr) not in network:
-                raise ValueError(f"{path}: {node.name}: {addr} is outside the lab network {network}")
+            if ipaddress.ip_address(addr) not in network():
+                raise ValueError(f"{path}: {node.name}: {addr} is outside the lab network {network()}")
     return nodes
+
+
+def network():
+    return ipaddress.ip_network(f"{HOST_ADDRESS}/{PREFIX}", strict=False)
+
+
+def cgroup_root():
+    """The cgroup v2 hierarchy: /sys/fs/cgroup, or its 'unified' part on a hybrid host."""
+    for root in (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/unified")):
+        if (root / "cgroup.controllers").exists():
+            return root
+    return None
+
+
+def node_cgroup(name):
+    """Each node runs in a cgroup of its own, so that it can be frozen as a whole."""
+    root = cgroup_root()
+    return root / "halb-lab" / name if root else None
+
+
+def record_power_event(node, what):
+    """power-events.log: one line per power change (on, off, crash, freeze, thaw)."""
+    with open(RUN / "power-events.log", "a") as handle:
+        handle.write(f"{time.time():.3f} {node} {what}\n")
 
 
 def child_pids(pid):

@@ -9,7 +9,7 @@ from invoke import Collection, task
 from invoke.exceptions import Exit
 
 from ..errors import UserError
-from . import control
+from . import control, network
 from . import settings as s
 
 
@@ -18,6 +18,16 @@ def _guard(func, *args, **kwargs):
         return func(*args, **kwargs)
     except UserError as exc:
         raise Exit(f"error: {exc}", code=1) from None
+
+
+def _node(name):
+    names = {n.name: n for n in s.lab_nodes()}
+    if name not in names:
+        raise UserError(f"no lab node {name!r} (nodes: {', '.join(names)})")
+    return names[name]
+
+
+NODE_HELP = {"node": "lab node name (node1 or node2)"}
 
 
 @task(help={"fresh": "throw away running nodes and boot bare ones from the image"})
@@ -50,7 +60,8 @@ def status(c):
     for node in nodes:
         print(f"{node.name}: power {control.power_state(node)}, address {node.address}, "
               f"BMC {node.bmc_address}")
-    running = [n for n in nodes if control.power_state(n) == "on"]
+    _guard(network.require_up)
+    running = [n for n in nodes if control.power_state(n) == "on"]  # a frozen node cannot answer
     if running:
         out = control.node_exec(running[0], ["pcs", "status"])
         print(out.stdout.rstrip() or out.stderr.rstrip() or "(pcs status printed nothing)")
@@ -62,17 +73,37 @@ def status(c):
         print(f"GET http://{vip}/ -> no answer ({exc})")
 
 
-@task(help={"node": "node name (node1 or node2)"})
+@task(help=NODE_HELP)
 def ssh(c, node):
     """Open a root shell on a lab node over SSH."""
-    names = {n.name: n for n in s.lab_nodes()}
-    if node not in names:
-        raise Exit(f"error: no lab node {node!r} (nodes: {', '.join(names)})", code=1)
+    target = _guard(_node, node)
+    _guard(network.require_up)
     argv = ["ssh", "-i", str(s.SSH_KEY), "-o", f"UserKnownHostsFile={s.KNOWN_HOSTS}",
-            "-o", "StrictHostKeyChecking=accept-new", f"root@{names[node].address}"]
+            "-o", "StrictHostKeyChecking=accept-new", f"root@{target.address}"]
     if os.isatty(0):
         os.execvp("ssh", argv)
     raise Exit(code=subprocess.call(argv))
 
 
-ns = Collection(up, down, clean, status, ssh)
+@task(help=NODE_HELP)
+def crash(c, node):
+    """Power loss of a lab node: its link goes dark and all its processes die at once."""
+    _guard(lambda: control.crash(_node(node)))
+    print(f"lab: {node} crashed (power lost; its BMC says off until something powers it on)")
+
+
+@task(help=NODE_HELP)
+def freeze(c, node):
+    """Hang a lab node: all its processes stop, its BMC still says on (fencing must cut it)."""
+    _guard(lambda: control.freeze(_node(node)))
+    print(f"lab: {node} frozen (BMC says on; inv lab.thaw {node} resumes it)")
+
+
+@task(help=NODE_HELP)
+def thaw(c, node):
+    """Resume a frozen lab node."""
+    _guard(lambda: control.thaw(_node(node)))
+    print(f"lab: {node} thawed")
+
+
+ns = Collection(up, down, clean, status, ssh, crash, freeze, thaw)

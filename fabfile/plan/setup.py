@@ -5,6 +5,8 @@ source's `no-quorum-policy=ignore` is only set when the config asks for it. STON
 until the enable-stonith step has seen every fence device answer.
 """
 
+import re
+
 from ..errors import UserError
 from . import Plan
 
@@ -30,7 +32,8 @@ def plan(cluster, dialect, facts):
             f"remove the package's default single-node corosync config ({conf.cluster_name!r})"),
             phase=0)
     if len(ours) < len(wanted):
-        plan.add(primary, dialect.setup_cluster(cluster.name, cluster.nodes), phase=1)
+        plan.add(primary, dialect.setup_cluster(cluster.name, cluster.nodes, cluster.failover),
+                 phase=1)
         created = True
     else:
         conf = facts[primary].corosync
@@ -55,6 +58,8 @@ def plan(cluster, dialect, facts):
             plan.unchanged(primary, "corosync and pacemaker start at boot on both nodes")
 
     props = {} if created or facts[primary].cib is None else facts[primary].cib.properties
+    if not created:
+        _totem(plan, cluster, dialect, facts[primary], props)
     if created:
         plan.add(primary, dialect.set_property(
             "stonith-enabled", "false",
@@ -69,3 +74,36 @@ def plan(cluster, dialect, facts):
     elif not created:
         plan.unchanged(primary, "no-quorum-policy as configured")
     return plan
+
+
+def _totem(plan, cluster, dialect, primary_facts, props):
+    want = cluster.failover
+    conf = primary_facts.corosync
+    have = (conf.token_ms, conf.consensus_ms)
+    if have == (want.token_ms, want.consensus_ms):
+        plan.unchanged(cluster.primary.name, f"corosync token {want.token_ms} ms and consensus "
+                       f"{want.consensus_ms} ms ({want.profile} profile)")
+        return
+    new_conf = with_totem(conf.text, want.token_ms, want.consensus_ms) if dialect.legacy else None
+    plan.add(cluster.primary.name, dialect.change_totem(want, props, len(cluster.nodes), new_conf),
+             phase=2)
+
+
+def with_totem(text, token_ms, consensus_ms):
+    """corosync.conf with the top-level token and consensus of its totem section set."""
+    match = re.search(r"^(\s*)totem\s*\{[^\n]*\n", text, re.M)
+    if not match:
+        raise UserError("step 'setup': corosync.conf has no totem section")
+    indent = match.group(1) + "    "
+    head, rest = text[:match.end()], text[match.end():]
+    depth, end = 1, len(rest)
+    for i, char in enumerate(rest):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if depth == 0:
+            end = i
+            break
+    lines = [line for line in rest[:end].split("\n")
+             if not re.match(r"^\s*(token|consensus)\s*:", line)]
+    body = "\n".join(lines)
+    return (head + f"{indent}token: {token_ms}\n{indent}consensus: {consensus_ms}\n" + body
+            + rest[end:])

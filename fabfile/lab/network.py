@@ -1,0 +1,51 @@
+"""The lab's network must be up before anything sends a packet to it.
+
+Without the bridge, the host routes the lab's addresses (192.168.56.0/24) out of its default
+route to whatever answers there. Every lab probe, SSH connection and HTTP request asks first.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+
+from ..errors import UserError
+from . import settings as s
+
+LAB_DOWN = "the lab is down: run inv lab.up"
+
+
+def bridge_is_up():
+    """The lab bridge exists, is up and holds the host's lab address."""
+    try:
+        out = subprocess.run(["ip", "-j", "addr", "show", "dev", s.BRIDGE], capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    if out.returncode != 0:
+        return False
+    try:
+        links = json.loads(out.stdout or "[]")
+    except json.JSONDecodeError:
+        return False
+    return any("UP" in link.get("flags", ()) and any(
+        a.get("local") == s.HOST_ADDRESS for a in link.get("addr_info", ())) for link in links)
+
+
+def in_lab(address):
+    try:
+        return ipaddress.ip_address(address) in s.network()
+    except ValueError:
+        return False
+
+
+def require_up():
+    if not bridge_is_up():
+        raise UserError(LAB_DOWN)
+
+
+def guard(addresses):
+    """Refuse to send anything to lab addresses while the lab's bridge is down."""
+    if any(in_lab(a) for a in addresses):
+        require_up()
