@@ -8,7 +8,10 @@ from invoke import Collection, task
 from invoke.exceptions import Exit
 
 from fabfile import config as cfg
+from fabfile import drill as drilllib
 from fabfile.errors import UserError
+from fabfile.lab import control as lab_control
+from fabfile.lab import network as lab_network
 from fabfile.lab import tasks as lab_tasks
 from fabfile.runner import STEP_NAMES, STEPS, Runner, haproxy_rollout, select_steps
 
@@ -73,6 +76,49 @@ def haproxy_config(c, config=DEFAULT_CONFIG, dry_run=False, log_dir="logs"):
     _run(["haproxy-config"], config, dry_run, log_dir, planners={"haproxy-config": haproxy_rollout})
 
 
+@task(auto_shortflags=False, help={
+    "config": COMMON_HELP["config"],
+    "fault": "what to break: " + "; ".join(f"{k}: {v}" for k, v in drilllib.FAULTS.items()),
+    "rounds": "how many rounds (default 1)",
+    "victim": "'active' (the node holding the VIP, default) or a node name",
+    "port": "port of the service on the VIP (default: the first HAProxy frontend, else 80)",
+    "path": "URL path to GET (default /)",
+    "interval_ms": "milliseconds between requests (default 100)",
+    "timeout_ms": "timeout of one request in milliseconds (default 500)",
+    "json": "print the rounds and the summary as JSON instead of a table",
+    "i_accept_a_crash": "on a real cluster, allow '--fault crash' to crash the victim's kernel",
+    "log_dir": COMMON_HELP["log_dir"],
+})
+def drill(c, config=DEFAULT_CONFIG, fault="crash", rounds=1, victim="active", port=None, path="/",
+          interval_ms=100, timeout_ms=500, json=False, i_accept_a_crash=False, log_dir="logs"):
+    """Break the node that serves (crash, freeze, fence, standby, move) and measure the outage."""
+    try:
+        cluster = cfg.load(config, require_secrets=False)
+        lab = lab_control.Faults() if lab_control.Faults.serves(cluster) else None
+        lab_network.guard([cluster.vip.ip] + [n.address for n in cluster.nodes])
+        if lab is None and fault == "crash" and not i_accept_a_crash:
+            raise UserError("--fault crash on a real cluster crashes the kernel of the victim "
+                            "(echo c > /proc/sysrq-trigger): pass --i-accept-a-crash to do it")
+        if port is None:
+            port = cluster.haproxy.frontends[0].port if cluster.haproxy else 80
+        say = (lambda text: None) if json else (lambda text: print(text, flush=True))
+        if lab is None and fault in drilllib.POWER_FAULTS:
+            say(f"drill: {fault} will power off the victim {rounds} time(s); each time it is "
+                "powered on again through its own fence device")
+        runner = drilllib.Drill(cluster, fault, int(rounds), victim, int(port), path,
+                                int(interval_ms) / 1000, int(timeout_ms) / 1000, lab=lab, say=say,
+                                log_dir=log_dir)
+        rounds_done = runner.run()
+    except UserError as exc:
+        raise Exit(f"error: {exc}", code=1) from None
+    summary = drilllib.summarise(rounds_done)
+    if json:
+        print(drilllib.as_json(rounds_done, summary, {"config": config, "fault": fault,
+                                                       "cluster": cluster.name}))
+    else:
+        print(drilllib.table(rounds_done, summary))
+
+
 ns = Collection(install, auth, setup, fence, vip, haproxy, enable_stonith, setup_cluster,
-                haproxy_config)
+                haproxy_config, drill)
 ns.add_collection(lab_tasks.ns, name="lab")

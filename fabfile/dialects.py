@@ -265,6 +265,36 @@ class Dialect:
                    why=f"{resource} joins group {group}: same node, started in group order",
                    retry_transient=True)
 
+    # --- status and drills (read-only, or the planned faults of `inv drill`) ---------------
+    def cluster_status_xml(self):
+        # Pacemaker 1.1 (pcs 0.9) spells XML output --as-xml; 2.0 and later --output-as=xml.
+        flag = "--as-xml" if self.legacy else "--output-as=xml"
+        return run("crm_mon", "-1", flag, accept_codes=(0, 1, 102, 107))
+
+    def fence_history(self, node):
+        return run("stonith_admin", "--history", node, "--output-as=xml",
+                   accept_codes=(0, 1, 102, 107))
+
+    def standby(self, node, on=True):
+        verb = ("" if on else "un") + "standby"
+        if self.legacy:
+            return run("pcs", "cluster", verb, node, why=f"{verb} {node}")
+        return run("pcs", "node", verb, node, why=f"{verb} {node}")
+
+    def move_group(self, group, node):
+        return run("pcs", "resource", "move", group, node, why=f"move {group} to {node}")
+
+    def clear_group(self, group):
+        # pcs 0.11 removes the constraint a move made by itself; older pcs leaves it.
+        return run("pcs", "resource", "clear", group, accept_codes=(0, 1),
+                   why=f"drop the constraints a move of {group} left")
+
+    def fence_node(self, node):
+        return run("pcs", "stonith", "fence", node, why=f"fence {node}")
+
+    def cleanup_resources(self):
+        return run("pcs", "resource", "cleanup", why="forget failed operations")
+
 
 def _pairs(options):
     return [f"{k}={v}" for k, v in options]

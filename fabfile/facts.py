@@ -307,3 +307,63 @@ def assemble(base, details, dialect: Dialect):
         files=parse_files(details.get("files")),
         secret_files=parse_files(details.get("secret_files")),
     )
+
+
+# --- live cluster status (drills and lab checks) ---------------------------------------------
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    online: frozenset
+    standby: frozenset
+    unclean: frozenset
+    resources: dict  # resource id -> tuple of nodes it is active on
+    failures: int
+
+
+def parse_crm_mon(text):
+    """crm_mon's XML (Pacemaker 1.1 --as-xml or 2.x --output-as=xml); None when it is no status."""
+    try:
+        root = ET.fromstring(text or "")
+    except ET.ParseError:
+        return None
+    nodes = root.find("nodes")
+    if nodes is None:
+        return None
+    online, standby, unclean = set(), set(), set()
+    for node in nodes.findall("node"):
+        name = node.get("name")
+        if node.get("online") == "true":
+            online.add(name)
+        if node.get("standby") == "true":
+            standby.add(name)
+        if node.get("unclean") == "true":
+            unclean.add(name)
+    resources = {}
+    top = root.find("resources")
+    for rsc in (top.iter("resource") if top is not None else ()):
+        running = tuple(n.get("name") for n in rsc.findall("node"))
+        resources[rsc.get("id")] = running if rsc.get("active") == "true" else ()
+    failures = len(list(root.iter("failure")))
+    return ClusterStatus(frozenset(online), frozenset(standby), frozenset(unclean), resources,
+                         failures)
+
+
+@dataclass(frozen=True)
+class FenceEvent:
+    target: str
+    action: str
+    status: str  # success, failed, pending
+    delegate: str | None  # the node that ran the fence agent
+    origin: str | None
+    completed: str | None
+
+
+def parse_fence_history(text):
+    """stonith_admin --history NODE --output-as=xml -> [FenceEvent], oldest first as listed."""
+    try:
+        root = ET.fromstring(text or "")
+    except ET.ParseError:
+        return []
+    return [FenceEvent(e.get("target"), e.get("action"), e.get("status"), e.get("delegate"),
+                       e.get("origin"), e.get("completed"))
+            for e in root.iter("fence_event")]

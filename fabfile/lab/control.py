@@ -330,3 +330,31 @@ def power_events():
         stamp, node, what = line.split()
         out.append((float(stamp), node, what))
     return out
+
+
+class Faults:
+    """The lab's faults by node name, for `inv drill`."""
+
+    def __init__(self):
+        self.nodes = {n.name: n for n in s.lab_nodes()}
+
+    def crash(self, name):
+        crash(self.nodes[name])
+
+    def freeze(self, name):
+        freeze(self.nodes[name])
+
+    def thaw(self, name):
+        thaw(self.nodes[name])
+
+    def is_frozen(self, name):
+        return is_frozen(self.nodes[name])
+
+    def power_state(self, name):
+        return "off" if node_init_pid(self.nodes[name]) is None else "on"
+
+    @staticmethod
+    def serves(cluster):
+        """True when the config names the lab's own nodes."""
+        lab = {(n.name, n.address) for n in s.lab_nodes()}
+        return {(n.name, n.address) for n in cluster.nodes} == lab

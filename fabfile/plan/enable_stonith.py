@@ -4,9 +4,8 @@ Each device is asked for its node's power status from the peer node, the node th
 it, with the options stored in the CIB passed on stdin as Pacemaker itself passes them.
 """
 
-from ..commands import run
 from . import NotReady, Plan, require_cib
-from .fence import device_id, device_options
+from .fence import agent_action, device_id
 
 TRUE = {"true", "yes", "on", "1", "y"}
 
@@ -17,10 +16,9 @@ def status_check(cluster, dialect, cib, node):
     if cib is not None and stored is None:
         raise NotReady(f"step 'enable-stonith': fence device {device} does not exist "
                        "(run the 'fence' step first)")
-    options = stored.attributes.items() if stored else device_options(cluster, dialect, node)
-    lines = ["action=status"] + [f"{k}={v}" for k, v in options if not k.startswith("pcmk_")]
-    return run(cluster.fencing.agent, why=f"{device} reports the power status of {node.name}",
-               stdin="\n".join(lines) + "\n", stdin_label=f"options of {device}, action=status")
+    return agent_action(cluster, dialect, node, "status",
+                        f"{device} reports the power status of {node.name}",
+                        list(stored.attributes.items()) if stored else None)
 
 
 def plan(cluster, dialect, facts):

@@ -8,7 +8,7 @@ The BMC password stays out of the CIB: pcs stores a password_script that reads a
 
 import hashlib
 
-from ..commands import write_secret_file
+from ..commands import run, write_secret_file
 from ..facts import fence_password_file
 from . import Plan, option_changes, require_cib
 
@@ -33,6 +33,15 @@ def device_options(cluster, dialect, node):
     if node.name == cluster.fencing.preferred_node:
         options.append(("pcmk_delay_base", cluster.fencing.race_delay))
     return options
+
+
+def agent_action(cluster, dialect, node, action, why, options=None):
+    """Run the node's fence agent by hand (as Pacemaker runs it: options on stdin), e.g. to
+    ask for the power status or to power the node on. `options` default to the config's."""
+    options = device_options(cluster, dialect, node) if options is None else options
+    lines = [f"action={action}"] + [f"{k}={v}" for k, v in options if not k.startswith("pcmk_")]
+    return run(cluster.fencing.agent, why=why, stdin="\n".join(lines) + "\n",
+               stdin_label=f"options of {device_id(node.name)}, action={action}")
 
 
 def secret_content_digest(secret):
