@@ -260,6 +260,10 @@ class Dialect:
         return run("pcs", "resource", "update", resource, "op", "monitor", f"interval={monitor}",
                    why=why, retry_transient=True)
 
+    def set_meta(self, resource, name, value, why):
+        return run("pcs", "resource", "meta", resource, f"{name}={value}", why=why,
+                   retry_transient=True)
+
     def add_to_group(self, group, resource):
         return run("pcs", "resource", "group", "add", group, resource,
                    why=f"{resource} joins group {group}: same node, started in group order",

@@ -344,8 +344,15 @@ class Drill:
         return result
 
     def detect_dialect(self):
-        node = self.cluster.primary
-        base = {name: self._on(node.name, cmd).stdout for name, cmd in factlib.base_probes()}
+        problems = []
+        for node in self.cluster.nodes:
+            try:
+                base = {name: self._on(node.name, cmd).stdout for name, cmd in factlib.base_probes()}
+                break
+            except UserError as exc:
+                problems.append(str(exc))
+        else:
+            raise UserError("drill: no node answers:\n  " + "\n  ".join(problems))
         dialect = factlib.dialect_for(base, self.cluster.platform)
         if dialect is None:
             raise UserError(f"{node.name}: cannot tell the platform; set 'platform' in "

@@ -36,6 +36,7 @@ class Cib:
     avoids: frozenset  # (resource, node) pairs with a -INFINITY location constraint
     online_nodes: frozenset
     resource_nodes: dict  # resource id -> tuple of nodes where it is active
+    group_meta: dict = field(default_factory=dict)  # group id -> {meta attribute: value}
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ def parse_cib(text):
     properties = {}
     for nv in root.findall("./configuration/crm_config/cluster_property_set/nvpair"):
         properties[nv.get("name")] = nv.get("value")
-    primitives, groups = {}, {}
+    primitives, groups, group_meta = {}, {}, {}
 
     def primitive(elem, group):
         cls, provider, kind = elem.get("class"), elem.get("provider"), elem.get("type")
@@ -227,6 +228,8 @@ def parse_cib(text):
             primitive(elem, None)
         elif elem.tag == "group":
             groups[elem.get("id")] = [p.get("id") for p in elem.findall("./primitive")]
+            group_meta[elem.get("id")] = {nv.get("name"): nv.get("value")
+                                          for nv in elem.findall("./meta_attributes/nvpair")}
             for p in elem.findall("./primitive"):
                 primitive(p, elem.get("id"))
     avoids = set()
@@ -247,7 +250,7 @@ def parse_cib(text):
             if _resource_active(rsc):
                 active.setdefault(rsc.get("id"), []).append(uname)
     return Cib(properties, primitives, groups, frozenset(avoids), frozenset(online),
-               {k: tuple(v) for k, v in active.items()})
+               {k: tuple(v) for k, v in active.items()}, group_meta)
 
 
 def _resource_active(rsc):

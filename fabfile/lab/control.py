@@ -298,6 +298,8 @@ def _freeze_file(node):
 
 
 def is_frozen(node):
+    if node_init_pid(node) is None:
+        return False  # powered off; the next power on thaws its cgroup
     cgroup = s.node_cgroup(node.name)
     try:
         return (cgroup / "cgroup.freeze").read_text().strip() == "1"

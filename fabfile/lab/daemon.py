@@ -84,6 +84,11 @@ class NodePower:
                 os.kill(init, signal.SIGKILL)
             else:
                 self.process.kill()
+            # A frozen node's processes die of SIGKILL, but its frozen systemd-nspawn would
+            # never reap them: thaw the cgroup so the power is really off at once.
+            cgroup = s.node_cgroup(self.node.name)
+            if cgroup and (cgroup / "cgroup.freeze").exists():
+                (cgroup / "cgroup.freeze").write_text("0\n")
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
