@@ -1,6 +1,6 @@
 """halb: a highly available HAProxy on a two-node Pacemaker/Corosync cluster, step by step.
 
-Steps, in runbook order: install, auth, setup, fence, vip, haproxy, enable-stonith.
+Steps, in runbook order: install, auth, setup, quorum, fence, vip, haproxy, enable-stonith.
 `inv setup-cluster` runs them all; every task plans first and changes only what differs.
 """
 
@@ -40,18 +40,19 @@ def _step_task(step, doc):
     return task(body, name=step, help=COMMON_HELP)
 
 
-install = _step_task("install", "Step 1/7: Install the cluster packages on every node and start pcsd.")
-auth = _step_task("auth", "Step 2/7: Set the hacluster password and authenticate pcsd between the nodes.")
-setup = _step_task("setup", "Step 3/7: Create the two-node cluster, start it and enable it at boot.")
-fence = _step_task("fence", "Step 4/7: Create one fence device per node, aimed at that node only.")
-vip = _step_task("vip", "Step 5/7: Create the floating virtual IP (IPaddr2) in the resource group.")
-haproxy = _step_task("haproxy", "Step 6/7: Install the HAProxy OCF agent and config; group HAProxy with the VIP.")
+install = _step_task("install", "Step 1/8: Install the cluster packages on every node (and the arbiter) and start pcsd.")
+auth = _step_task("auth", "Step 2/8: Set the hacluster password and authenticate pcsd between the hosts.")
+setup = _step_task("setup", "Step 3/8: Create the two-node cluster with its failover timings, start it, enable it at boot.")
+quorum = _step_task("quorum", "Step 4/8: Add (or remove) the quorum arbiter: qnetd on a third host, qdevice on the nodes.")
+fence = _step_task("fence", "Step 5/8: Create one fence device per node, aimed at that node only.")
+vip = _step_task("vip", "Step 6/8: Create the floating virtual IP (IPaddr2) in the resource group.")
+haproxy = _step_task("haproxy", "Step 7/8: Install the HAProxy OCF agent and config; group HAProxy with the VIP.")
 
 
 @task(name="enable-stonith",
       help={**COMMON_HELP, "force": "enable STONITH even if a fence device fails its status check"})
 def enable_stonith(c, config=DEFAULT_CONFIG, dry_run=False, log_dir="logs", force=False):
-    """Step 7/7: turn STONITH on once every fence device answers a status check from the peer node."""
+    """Step 8/8: turn STONITH on once every fence device answers a status check from the peer node."""
     _run(["enable-stonith"], config, dry_run, log_dir, force=force)
 
 
@@ -62,7 +63,7 @@ def enable_stonith(c, config=DEFAULT_CONFIG, dry_run=False, log_dir="logs", forc
             "force": "enable STONITH even if a fence device fails its status check"})
 def setup_cluster(c, config=DEFAULT_CONFIG, dry_run=False, log_dir="logs", from_=None, to=None,
                   force=False):
-    """All steps 1-7 in order (install .. enable-stonith); resume with --from/--to."""
+    """All steps 1-8 in order (install .. enable-stonith); resume with --from/--to."""
     try:
         steps = select_steps(from_, to)
     except UserError as exc:
@@ -119,6 +120,6 @@ def drill(c, config=DEFAULT_CONFIG, fault="crash", rounds=1, victim="active", po
         print(drilllib.table(rounds_done, summary))
 
 
-ns = Collection(install, auth, setup, fence, vip, haproxy, enable_stonith, setup_cluster,
+ns = Collection(install, auth, setup, quorum, fence, vip, haproxy, enable_stonith, setup_cluster,
                 haproxy_config, drill)
 ns.add_collection(lab_tasks.ns, name="lab")

@@ -53,12 +53,25 @@ class Bmc:
 
 @dataclass(frozen=True)
 class Node:
+    """A host the runbook reaches over SSH: a cluster node, or the quorum arbiter (no BMC)."""
+
     name: str
     address: str
     ssh_user: str
     ssh_port: int
-    bmc: Bmc
-    fence_password: Secret
+    bmc: Bmc | None
+    fence_password: Secret | None
+
+
+@dataclass(frozen=True)
+class QuorumDevice:
+    """corosync-qnetd on a third host gives the cluster a third vote (corosync-qdevice)."""
+
+    arbiter: Node
+    algorithm: str  # ffsplit or lms
+
+
+QUORUM_ALGORITHMS = ("ffsplit", "lms")
 
 
 @dataclass(frozen=True)
@@ -178,13 +191,19 @@ class Cluster:
     service: Service
     haproxy: HAProxy | None
     no_quorum_policy_ignore: bool
+    quorum_device: QuorumDevice | None
     extra_packages: tuple[str, ...]
     package_repo: str | None
     hacluster_password: Secret
     missing_secrets: tuple[str, ...]
 
     def node(self, name):
-        return next(n for n in self.nodes if n.name == name)
+        return next(n for n in self.hosts if n.name == name)
+
+    @property
+    def hosts(self):
+        """Every host the runbook touches: the nodes, then the quorum arbiter if any."""
+        return self.nodes + ((self.quorum_device.arbiter,) if self.quorum_device else ())
 
     @property
     def primary(self):
@@ -439,6 +458,7 @@ def load(path, env=None, require_secrets=True):
     )
 
     failover = _failover(reader, reader.get(data, "failover", "", dict, default={}))
+    has_device = bool(isinstance(data.get("quorum"), dict) and data["quorum"].get("device"))
 
     fence_raw = reader.mapping(reader.get(data, "fencing", "", dict), "fencing",
                                ["agent", "options", "preferred_node", "race_delay",
@@ -452,7 +472,9 @@ def load(path, env=None, require_secrets=True):
                                   check=lambda v: None if v in node_names else
                                   f"{v!r} is not one of the nodes ({', '.join(node_names)})"),
         race_delay=reader.get(fence_raw, "race_delay", "fencing", str,
-                              default=FAILOVER_PROFILES[failover.profile][2], check=_check_interval),
+                              # With an arbiter the split is settled by quorum, not by a race.
+                              default="0s" if has_device else FAILOVER_PROFILES[failover.profile][2],
+                              check=_check_interval),
         monitor_interval=reader.get(fence_raw, "monitor_interval", "fencing", str, default="60s",
                                     check=_check_interval),
         status_timeout=reader.get(fence_raw, "status_timeout", "fencing", int, default=30),
@@ -495,7 +517,9 @@ def load(path, env=None, require_secrets=True):
         reader.fail("haproxy", f"is only used when service.agent is 'haproxy' (it is {service.agent!r})")
 
     quorum_raw = reader.mapping(reader.get(data, "quorum", "", dict, default={}), "quorum",
-                                ["no_quorum_policy_ignore"])
+                                ["no_quorum_policy_ignore", "device"])
+    quorum_device = _quorum_device(reader, quorum_raw.get("device"), nodes, default_user,
+                                   default_port)
     install_raw = reader.mapping(reader.get(data, "install", "", dict, default={}), "install",
                                  ["extra_packages", "package_repo"])
     extra = tuple(str(p) for p in reader.get(install_raw, "extra_packages", "install", list, default=[]))
@@ -513,11 +537,37 @@ def load(path, env=None, require_secrets=True):
         fencing=fencing, group=group, failover=failover, service=service, haproxy=haproxy,
         no_quorum_policy_ignore=reader.get(quorum_raw, "no_quorum_policy_ignore", "quorum", bool,
                                            default=False),
+        quorum_device=quorum_device,
         extra_packages=extra,
         package_repo=reader.get(install_raw, "package_repo", "install", str, default=None,
                                 check=_check_name),
         hacluster_password=hacluster, missing_secrets=missing,
     )
+
+
+def _quorum_device(reader, raw, nodes, ssh_user, ssh_port):
+    if raw is None:
+        return None
+    where = "quorum.device"
+    reader.mapping(raw, where, ["host", "address", "algorithm", "ssh_user", "ssh_port"])
+    host = reader.get(raw, "host", where, str, check=_check_name)
+    address = reader.get(raw, "address", where, str, check=_check_address)
+    for node in nodes:
+        if host.lower() == node.name.lower():
+            reader.fail(f"{where}.host", f"{host!r} is a cluster node: the arbiter must be a "
+                        "third host")
+        if address.lower() == node.address.lower():
+            reader.fail(f"{where}.address", f"{address} is the address of node {node.name}")
+    arbiter = Node(name=host, address=address,
+                   ssh_user=reader.get(raw, "ssh_user", where, str, default=ssh_user,
+                                       check=_check_name),
+                   ssh_port=reader.get(raw, "ssh_port", where, int, default=ssh_port,
+                                       check=_check_port),
+                   bmc=None, fence_password=None)
+    algorithm = reader.get(raw, "algorithm", where, str, default="ffsplit",
+                           check=lambda v: None if v in QUORUM_ALGORITHMS else
+                           f"{v!r} is not a qnetd algorithm ({', '.join(QUORUM_ALGORITHMS)})")
+    return QuorumDevice(arbiter, algorithm)
 
 
 def _failover(reader, raw):

@@ -33,6 +33,12 @@ CLUSTER_PACKAGES = {
     "apt": ("pacemaker", "pacemaker-cli-utils", "corosync", "pcs", "fence-agents", "ipmitool",
             "resource-agents"),
 }
+# A quorum device: the qdevice daemon on the nodes, qnetd and pcs on the arbiter host.
+QDEVICE_PACKAGES = {m: ("corosync-qdevice",) for m in ("yum", "dnf", "apt")}
+ARBITER_PACKAGES = {"yum": ("pcs", "corosync-qnetd"), "dnf": ("pcs", "corosync-qnetd"),
+                    # Debian's pcsd needs the hacluster user and haclient group, which come with
+                    # pacemaker-common (on the nodes, pacemaker pulls it in).
+                    "apt": ("pcs", "corosync-qnetd", "pacemaker-common")}
 # HAProxy, and curl for the OCF agent's status URL check (in the base system of EL).
 HAPROXY_PACKAGES = {"yum": ("haproxy",), "dnf": ("haproxy",), "apt": ("haproxy", "curl")}
 WAIT_SECONDS = 120
@@ -117,11 +123,16 @@ class Dialect:
         return f"{self.platform}, pcs {'.'.join(map(str, self.pcs_version))}"
 
     # --- packages -----------------------------------------------------------------------
-    def cluster_packages(self, haproxy=True, extra=()):
+    def cluster_packages(self, haproxy=True, extra=(), qdevice=False):
         found = CLUSTER_PACKAGES[self.package_manager]
         if haproxy:
             found += HAPROXY_PACKAGES[self.package_manager]
+        if qdevice:
+            found += QDEVICE_PACKAGES[self.package_manager]
         return tuple(dict.fromkeys(found + tuple(extra)))
+
+    def arbiter_packages(self):
+        return ARBITER_PACKAGES[self.package_manager]
 
     def query_packages(self, packages):
         if self.package_manager == "apt":
@@ -223,6 +234,21 @@ class Dialect:
         if self.legacy:
             return run("pcs", "property", "unset", name, why=why, retry_transient=True)
         return run("pcs", "property", "set", f"{name}=", why=why, retry_transient=True)
+
+    # --- quorum device -------------------------------------------------------------------
+    def setup_qnetd(self):
+        return run("pcs", "qdevice", "setup", "model", "net", "--enable", "--start",
+                   why="set qnetd up (its certificate authority) and start it at boot",
+                   retry_transient=True)
+
+    def add_quorum_device(self, host, algorithm, tie_breaker):
+        return run("pcs", "quorum", "device", "add", "model", "net", f"host={host}",
+                   f"algorithm={algorithm}", f"tie_breaker={tie_breaker}",
+                   why=f"a third vote from qnetd on {host} ({algorithm}); corosync-qdevice starts "
+                       "on every node", retry_transient=True)
+
+    def remove_quorum_device(self, why):
+        return run("pcs", "quorum", "device", "remove", why=why, retry_transient=True)
 
     # --- fencing ------------------------------------------------------------------------
     def fence_option(self, logical):

@@ -13,6 +13,8 @@ from .errors import UserError
 
 OCF_AGENT_PATH = "/usr/lib/ocf/resource.d/halb/haproxy"
 FENCE_SECRET_DIR = "/etc/halb/fence"
+# `pcs qdevice setup` creates qnetd's certificate database here; its presence means done.
+QNETD_DATABASE = "/etc/corosync/qnetd/nssdb/cert9.db"
 
 
 def fence_password_file(node_name):
@@ -47,6 +49,7 @@ class Corosync:
     token_ms: int | None = None  # None: not written, corosync's default applies
     consensus_ms: int | None = None
     text: str = field(default="", repr=False)  # the file itself, for dialects that rewrite it
+    device: dict | None = None  # quorum device: model, host, algorithm, tie_breaker
 
 
 @dataclass(frozen=True)
@@ -97,12 +100,13 @@ def probes(dialect: Dialect, packages, files, secret_files):
         ("corosync", run("cat", "/etc/corosync/corosync.conf", accept_codes=(0, 1))),
         ("cib", run("cibadmin", "--query", "--local", accept_codes=(0, 1, 2, 3, 102, 107, 127))),
         ("files", run("sha256sum", "--", *files, accept_codes=(0, 1))),
-        ("secret_files", run("sha256sum", "--", *secret_files, accept_codes=(0, 1))),
+        *([("secret_files", run("sha256sum", "--", *secret_files, accept_codes=(0, 1)))]
+          if secret_files else []),
     ]
 
 
 CLUSTER_UNITS_AND_SERVICE = ("pcsd.service", "corosync.service", "pacemaker.service",
-                             "haproxy.service")
+                             "haproxy.service", "corosync-qnetd.service")
 # Outputs that must never be written to a log: password hashes and pcsd tokens.
 SENSITIVE_PROBES = {"hacluster", "pcsd_auth", "secret_files"}
 
@@ -177,8 +181,19 @@ def parse_corosync(text):
         found = re.search(rf"^\s*{key}\s*:\s*([0-9]+)\s*$", _without_subsections(totem), re.M)
         return int(found.group(1)) if found else None
 
+    device = _section(_section(text, "quorum"), "device")
+    found = None
+    if device.strip():
+        net = _section(device, "net")
+        found = {"model": _value(_without_subsections(device), "model")}
+        found.update({key: _value(net, key) for key in ("host", "algorithm", "tie_breaker")})
     return Corosync(name.group(1) if name else None, tuple(dict.fromkeys(nodes)), two_node,
-                    totem_ms("token"), totem_ms("consensus"), text)
+                    totem_ms("token"), totem_ms("consensus"), text, found)
+
+
+def _value(body, key):
+    found = re.search(rf"^\s*{key}\s*:\s*(\S+)\s*$", body, re.M)
+    return found.group(1) if found else None
 
 
 def _section(text, name):
@@ -289,7 +304,8 @@ def dialect_for(base, pinned_platform=None):
 def cluster_dialect(cluster, facts):
     """The dialect cluster-wide commands are spelled in: the primary node's, once both nodes
     are known to speak the same pcs generation."""
-    dialects = {n: Dialect.for_platform(f.platform, f.pcs_version) for n, f in facts.items()}
+    dialects = {n.name: Dialect.for_platform(facts[n.name].platform, facts[n.name].pcs_version)
+                for n in cluster.nodes}
     if len({d.legacy for d in dialects.values()}) > 1:
         raise UserError("the nodes run different pcs generations: "
                         + ", ".join(f"{n}: {d.label}" for n, d in dialects.items()))

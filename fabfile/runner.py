@@ -16,7 +16,7 @@ from .commands import Masker
 from .errors import ConfigError, StepFailed, UserError
 from .executor import Executor, RunLog
 from .lab import network as lab_network
-from .plan import NotReady, auth, enable_stonith, fence, haproxy, install, setup, vip
+from .plan import NotReady, auth, enable_stonith, fence, haproxy, install, quorum, setup, vip
 from .render import render_haproxy_config
 
 # The runbook, in order: step name -> planner.
@@ -24,6 +24,7 @@ STEPS = {
     "install": install.plan,
     "auth": auth.plan,
     "setup": setup.plan,
+    "quorum": quorum.plan,
     "fence": fence.plan,
     "vip": vip.plan,
     "haproxy": haproxy.plan,
@@ -73,11 +74,12 @@ class Runner:
         """Every node address must resolve before the first connection, and an address in the
         embedded lab's network is only reached while the lab's bridge is up."""
         resolved = []
-        for i, node in enumerate(self.cluster.nodes):
+        for i, node in enumerate(self.cluster.hosts):
+            field = f"nodes[{i}].address" if node.bmc else "quorum.device.address"
             try:
                 found = socket.getaddrinfo(node.address, node.ssh_port, proto=socket.IPPROTO_TCP)
             except OSError as exc:
-                raise ConfigError(self.cluster.path, f"nodes[{i}].address",
+                raise ConfigError(self.cluster.path, field,
                                   f"{node.address!r} does not resolve: {exc.strerror or exc}") from None
             resolved += [info[4][0] for info in found]
         lab_network.guard(resolved)
@@ -88,11 +90,12 @@ class Runner:
     # --- facts ----------------------------------------------------------------------------
     def gather(self):
         """Facts of every node, gathered side by side; invented ones when dry-running offline."""
+        hosts = self.cluster.hosts
         if self.offline:
-            return {n.name: factlib.fresh(self.cluster.platform) for n in self.cluster.nodes}
-        with ThreadPoolExecutor(len(self.cluster.nodes)) as pool:
-            found = list(pool.map(self._gather_node, self.cluster.nodes))
-        return {node.name: facts for node, facts in zip(self.cluster.nodes, found, strict=True)}
+            return {n.name: factlib.fresh(self.cluster.platform) for n in hosts}
+        with ThreadPoolExecutor(len(hosts)) as pool:
+            found = list(pool.map(self._gather_node, hosts))
+        return {node.name: facts for node, facts in zip(hosts, found, strict=True)}
 
     def _gather_node(self, node):
         started = time.monotonic()
@@ -108,12 +111,18 @@ class Runner:
         if dialect is None:
             raise UserError(f"{node.name}: cannot tell the platform from /etc/os-release; "
                             f"set 'platform' in {self.cluster.path}")
-        files = [factlib.OCF_AGENT_PATH]
-        if self.cluster.haproxy:
-            files.append(self.cluster.haproxy.config_path)
-        secret_files = [factlib.fence_password_file(n.name) for n in self.cluster.nodes]
-        packages = dialect.cluster_packages(self.cluster.service.is_haproxy,
-                                            self.cluster.extra_packages + self.cluster.service.packages)
+        if node.bmc is None:  # the quorum arbiter: qnetd and pcs only
+            files, secret_files = [factlib.QNETD_DATABASE], []
+            packages = dialect.arbiter_packages()
+        else:
+            files = [factlib.OCF_AGENT_PATH]
+            if self.cluster.haproxy:
+                files.append(self.cluster.haproxy.config_path)
+            secret_files = [factlib.fence_password_file(n.name) for n in self.cluster.nodes]
+            packages = dialect.cluster_packages(
+                self.cluster.service.is_haproxy,
+                self.cluster.extra_packages + self.cluster.service.packages,
+                qdevice=self.cluster.quorum_device is not None)
         details = {name: self.executor.run(node, cmd, "facts",
                                            sensitive=name in factlib.SENSITIVE_PROBES).stdout
                    for name, cmd in factlib.probes(dialect, packages, files, secret_files)}

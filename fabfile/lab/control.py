@@ -128,10 +128,10 @@ def clean(say=print):
     deadline = time.monotonic() + 20
     while _stray_nspawn_pids() and time.monotonic() < deadline:
         time.sleep(0.2)
-    for node in s.lab_nodes():
+    for node in s.lab_machines():
         if _mounted(node.root):
             subprocess.run(["umount", "-l", str(node.root)], check=False)
-    for node in s.lab_nodes():
+    for node in s.lab_machines():
         _remove_cgroup(s.node_cgroup(node.name))
     if _ip("link", "show", s.BRIDGE, check=False).returncode == 0:
         _ip("link", "del", s.BRIDGE)
@@ -176,13 +176,15 @@ def _prepare_node(node):
     (root / "etc/systemd/network/10-host0.network").write_text(
         f"[Match]\nName=host0\n\n[Network]\nAddress={node.address}/{s.PREFIX}\n"
         f"LinkLocalAddressing=no\nIPv6AcceptRA=no\n")
+    (root / "etc/hosts").write_text("127.0.0.1 localhost\n" + "".join(
+        f"{m.address} {m.name}\n" for m in s.lab_machines()))
     ssh_dir = root / "root/.ssh"
     ssh_dir.mkdir(mode=0o700, exist_ok=True)
     (ssh_dir / "authorized_keys").write_text((s.SSH_KEY.parent / f"{s.SSH_KEY.name}.pub").read_text())
     (ssh_dir / "authorized_keys").chmod(0o600)
 
 
-def _wait_for_ssh(node, seconds=90):
+def wait_for_ssh(node, seconds=90):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
@@ -213,7 +215,7 @@ def _read_digest():
 
 
 def is_up():
-    return labd_pid() is not None and all(node_init_pid(n) for n in s.lab_nodes())
+    return labd_pid() is not None and all(node_init_pid(n) for n in s.lab_machines())
 
 
 def up(say=print, rebuild=False):
@@ -237,7 +239,7 @@ def up(say=print, rebuild=False):
     s.KNOWN_HOSTS.unlink(missing_ok=True)
     s.RUN.mkdir(parents=True, mode=0o700)
     _bridge()
-    for node in s.lab_nodes():
+    for node in s.lab_machines():
         _prepare_node(node)
     env = {**os.environ, **bmc_secrets}
     salt = secrets_module.token_hex(16)
@@ -254,10 +256,11 @@ def up(say=print, rebuild=False):
             raise UserError(f"labd did not start; see {s.RUN / 'labd.log'}:\n"
                             + (s.RUN / "labd.log").read_text()[-2000:])
         time.sleep(0.2)
-    for node in s.lab_nodes():
-        _wait_for_ssh(node)
-    say("lab: up: " + ", ".join(f"{n.name} {n.address} (BMC {n.bmc_address})"
-                                for n in s.lab_nodes()))
+    for node in s.lab_machines():
+        wait_for_ssh(node)
+    say("lab: up: " + ", ".join(f"{n.name} {n.address}" + (f" (BMC {n.bmc_address})"
+                                                            if n.bmc_address else " (arbiter)")
+                                for n in s.lab_machines()))
     return True
 
 
@@ -271,6 +274,24 @@ def power_state(node):
     if not node_init_pid(node):
         return "off"
     return "on, frozen" if is_frozen(node) else "on"
+
+
+def power_on(node, seconds=30):
+    """Boot a powered-off machine (labd owns the node processes, so it is asked to)."""
+    if node_init_pid(node) is not None:
+        return False
+    pid = labd_pid()
+    if pid is None:
+        raise UserError("labd is not running: run inv lab.up")
+    with open(s.RUN / "power-on.request", "a") as request:
+        request.write(f"{node.name}\n")
+    os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + seconds
+    while node_init_pid(node) is None:
+        if time.monotonic() > deadline:
+            raise UserError(f"lab machine {node.name} did not power on within {seconds}s")
+        time.sleep(0.2)
+    return True
 
 
 def _host_link(node):
@@ -338,7 +359,7 @@ class Faults:
     """The lab's faults by node name, for `inv drill`."""
 
     def __init__(self):
-        self.nodes = {n.name: n for n in s.lab_nodes()}
+        self.nodes = {n.name: n for n in s.lab_machines()}
 
     def crash(self, name):
         crash(self.nodes[name])
@@ -354,6 +375,9 @@ class Faults:
 
     def power_state(self, name):
         return "off" if node_init_pid(self.nodes[name]) is None else "on"
+
+    def power_on(self, name):
+        return power_on(self.nodes[name])
 
     @staticmethod
     def serves(cluster):

@@ -157,29 +157,39 @@ def serve(server):
 
 def main():
     s.RUN.mkdir(parents=True, exist_ok=True)
-    nodes = s.lab_nodes()
+    nodes = s.lab_machines()
     servers = [serve(http.server.ThreadingHTTPServer(
         (s.HOST_ADDRESS, s.REPO_PORT), functools.partial(Quiet, directory=str(s.REPO))))]
     for name, address, port in s.BACKENDS:
         handler = type(f"Backend_{name}", (Backend,), {"name": name})
         servers.append(serve(http.server.ThreadingHTTPServer((address, port), handler)))
     powers = {n.name: NodePower(n) for n in nodes}
-    for node in nodes:
+    for node in (n for n in nodes if n.bmc_address):
         password = os.environ.get(fence_password_source(os.environ, node.name))
         if not password:
             sys.exit(f"labd: no BMC password for {node.name} (FENCE_PASSWORD)")
         NodeBmc(powers[node.name], {node.bmc_user: password}, node.bmc_address)
     threading.Thread(target=Bmc.listen, daemon=True).start()
 
-    stopping = threading.Event()
+    stopping, asked = threading.Event(), threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    # `inv lab.power-on` names machines in a request file, then sends SIGUSR1: the arbiter has
+    # no BMC, and this saves the user an ipmitool line for the nodes.
+    signal.signal(signal.SIGUSR1, lambda *_: asked.set())
     for power in powers.values():
         power.on()
     (s.RUN / "labd.ready").write_text(f"{os.getpid()}\n")
     log("labd ready: BMCs, mirror and backends serving; nodes powered on")
-    while not stopping.wait(1):
-        pass
+    while not stopping.wait(0.2):
+        if asked.is_set():
+            asked.clear()
+            request = s.RUN / "power-on.request"
+            names = request.read_text().split() if request.exists() else []
+            request.unlink(missing_ok=True)
+            for name in names:
+                if name in powers:
+                    powers[name].on()
     log("labd stopping: powering the nodes off")
     for power in powers.values():
         power.off()

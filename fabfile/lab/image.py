@@ -12,10 +12,11 @@ import shutil
 import subprocess
 import time
 
-from ..dialects import CLUSTER_PACKAGES, HAPROXY_PACKAGES
+from ..dialects import ARBITER_PACKAGES, CLUSTER_PACKAGES, HAPROXY_PACKAGES, QDEVICE_PACKAGES
 from . import settings as s
 
-MIRROR_PACKAGES = CLUSTER_PACKAGES["apt"] + HAPROXY_PACKAGES["apt"]
+MIRROR_PACKAGES = tuple(dict.fromkeys(CLUSTER_PACKAGES["apt"] + HAPROXY_PACKAGES["apt"]
+                                      + QDEVICE_PACKAGES["apt"] + ARBITER_PACKAGES["apt"]))
 RECIPE = f"{s.SUITE} {s.BASE_PACKAGES} {MIRROR_PACKAGES} {s.REPO_PORT} v3"
 STAMP = s.IMAGE / "stamp"
 
@@ -94,8 +95,6 @@ def _configure_image():
            "ssh.service")
     # Lab nodes have no consoles to log in on; gettys would only wait for ttys that never come.
     chroot("systemctl", "mask", "console-getty.service", "getty@tty1.service")
-    hosts = "127.0.0.1 localhost\n" + "".join(f"{n.address} {n.name}\n" for n in s.lab_nodes())
-    (root / "etc/hosts").write_text(hosts)
 
 
 def ensure_ssh_key():

@@ -39,8 +39,8 @@ BASE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2"
 class LabNode:
     name: str
     address: str
-    bmc_address: str
-    bmc_user: str
+    bmc_address: str | None  # None: the quorum arbiter, which nothing fences
+    bmc_user: str | None
 
     @property
     def dir(self):
@@ -52,14 +52,35 @@ class LabNode:
 
 
 def lab_nodes(path=LAB_CONFIG):
+    """The two cluster nodes, each with its BMC."""
     data = yaml.safe_load(Path(path).read_text())
     nodes = tuple(LabNode(n["name"], n["address"], n["bmc"]["address"], n["bmc"]["username"])
                   for n in data["nodes"])
     for node in nodes:
         for addr in (node.address, node.bmc_address):
-            if ipaddress.ip_address(addr) not in network():
-                raise ValueError(f"{path}: {node.name}: {addr} is outside the lab network {network()}")
+            _in_lab(path, node.name, addr)
     return nodes
+
+
+def lab_arbiter(path=LAB_CONFIG):
+    """The quorum arbiter's machine when the lab config asks for one (quorum.device)."""
+    data = yaml.safe_load(Path(path).read_text())
+    device = ((data.get("quorum") or {}).get("device")) or None
+    if not device:
+        return None
+    _in_lab(path, device["host"], device["address"])
+    return LabNode(device["host"], device["address"], None, None)
+
+
+def lab_machines(path=LAB_CONFIG):
+    """Every machine the lab boots: the nodes, then the arbiter if there is one."""
+    arbiter = lab_arbiter(path)
+    return lab_nodes(path) + ((arbiter,) if arbiter else ())
+
+
+def _in_lab(path, name, addr):
+    if ipaddress.ip_address(addr) not in network():
+        raise ValueError(f"{path}: {name}: {addr} is outside the lab network {network()}")
 
 
 def network():

@@ -21,13 +21,13 @@ def _guard(func, *args, **kwargs):
 
 
 def _node(name):
-    names = {n.name: n for n in s.lab_nodes()}
+    names = {n.name: n for n in s.lab_machines()}
     if name not in names:
         raise UserError(f"no lab node {name!r} (nodes: {', '.join(names)})")
     return names[name]
 
 
-NODE_HELP = {"node": "lab node name (node1 or node2)"}
+NODE_HELP = {"node": "lab machine name (node1, node2, or the arbiter when there is one)"}
 
 
 @task(help={"fresh": "throw away running nodes and boot bare ones from the image"})
@@ -56,12 +56,12 @@ def status(c):
     """Show labd, each node's power and address, the cluster status and a request via the VIP."""
     pid = control.labd_pid()
     print(f"labd: {f'running, pid {pid}' if pid else 'not running'}")
-    nodes = s.lab_nodes()
+    nodes = s.lab_machines()
     for node in nodes:
         print(f"{node.name}: power {control.power_state(node)}, address {node.address}, "
-              f"BMC {node.bmc_address}")
+              + (f"BMC {node.bmc_address}" if node.bmc_address else "quorum arbiter (no BMC)"))
     _guard(network.require_up)
-    running = [n for n in nodes if control.power_state(n) == "on"]  # a frozen node cannot answer
+    running = [n for n in s.lab_nodes() if control.power_state(n) == "on"]  # a frozen one cannot answer
     if running:
         out = control.node_exec(running[0], ["pcs", "status"])
         print(out.stdout.rstrip() or out.stderr.rstrip() or "(pcs status printed nothing)")
@@ -106,4 +106,16 @@ def thaw(c, node):
     print(f"lab: {node} thawed")
 
 
-ns = Collection(up, down, clean, status, ssh, crash, freeze, thaw)
+@task(name="power-on", help=NODE_HELP)
+def power_on(c, node):
+    """Power a lab machine on (a crashed or fenced node, or the arbiter) and wait for SSH."""
+    machine = _guard(_node, node)
+    _guard(network.require_up)
+    if not _guard(control.power_on, machine):
+        print(f"lab: {node} is already on")
+        return
+    _guard(control.wait_for_ssh, machine)
+    print(f"lab: {node} powered on and answering SSH")
+
+
+ns = Collection(up, down, clean, status, ssh, crash, freeze, thaw, power_on)

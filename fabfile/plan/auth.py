@@ -20,16 +20,17 @@ def password_matches(shadow_hash, password):
 
 def plan(cluster, dialect, facts):
     plan = Plan("auth")
-    for node in cluster.nodes:
+    for node in cluster.hosts:
         if password_matches(facts[node.name].hacluster_hash, cluster.hacluster_password.value):
             plan.unchanged(node.name, "hacluster password already set")
         else:
             plan.add(node.name, dialect.set_hacluster_password(cluster.hacluster_password), phase=0)
     primary = cluster.primary.name
-    missing = [n.name for n in cluster.nodes if n.name not in facts[primary].authed_nodes]
+    # The arbiter too: pcs on the nodes fetches qnetd's certificates through its pcsd.
+    missing = [n.name for n in cluster.hosts if n.name not in facts[primary].authed_nodes]
     if missing:
-        plan.add(primary, dialect.auth_nodes(cluster.nodes, cluster.hacluster_password), phase=1)
+        plan.add(primary, dialect.auth_nodes(cluster.hosts, cluster.hacluster_password), phase=1)
     else:
         plan.unchanged(primary, "pcsd already authenticated to " +
-                       ", ".join(n.name for n in cluster.nodes))
+                       ", ".join(n.name for n in cluster.hosts))
     return plan

@@ -73,7 +73,7 @@ def vip_holders():
     vip = s.vip()
     held = []
     for name, node in nodes().items():
-        if control.power_state(node) != "on":
+        if control.power_state(node) == "off":  # a frozen node still holds its addresses
             continue
         out = run_in(name, "ip", "-o", "-4", "addr", "show", "dev", "host0").stdout
         if f" {vip}/" in out:

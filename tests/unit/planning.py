@@ -29,7 +29,7 @@ def raw_facts(cluster, name, edits=None, stale=()):
     listed in `stale`. `edits` maps node -> probe -> [(old, new), ...] text replacements.
     """
     out = {}
-    for node in cluster.nodes:
+    for node in cluster.hosts:
         folder = RAW / name / node.name
         texts = {p.stem: p.read_text() for p in folder.glob("*.txt")}
         for probe, replacements in ((edits or {}).get(node.name) or {}).items():
@@ -40,6 +40,8 @@ def raw_facts(cluster, name, edits=None, stale=()):
         if "hacluster" not in stale:
             salt = crypt.mksalt(crypt.METHOD_SHA512)
             texts["hacluster"] = f"hacluster:{crypt.crypt(cluster.hacluster_password.value, salt)}:19000::::::\n"
+        if node.bmc is None:  # the quorum arbiter holds no agent, config or BMC password
+            stale = (*stale, "files", "secret_files")
         if "files" not in stale:
             texts["files"] = f"{sha256(agent_text())}  {OCF_AGENT_PATH}\n"
             if cluster.haproxy:
@@ -54,7 +56,7 @@ def raw_facts(cluster, name, edits=None, stale=()):
 
 
 def fresh_facts(cluster):
-    return {n.name: factlib.fresh(cluster.platform) for n in cluster.nodes}
+    return {n.name: factlib.fresh(cluster.platform) for n in cluster.hosts}
 
 
 def plan_step(step, cluster, facts, planner=None):
