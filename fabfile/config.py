@@ -110,15 +110,21 @@ class Failover:
     profile: str
     token_ms: int
     consensus_ms: int
+    # How long qnetd waits for a silent node before it decides a split: with an arbiter, the
+    # survivor of a crash has quorum only once qnetd gave up on the dead node.
+    qdevice_timeout_ms: int
 
 
-# profile -> (token ms, consensus ms, race delay when fencing.race_delay is not set)
+# profile -> (token ms, consensus ms, race delay when fencing.race_delay is not set and there is
+# no arbiter, qdevice timeout ms)
 FAILOVER_PROFILES = {
     # About 2.2 s to detect a dead node. Survives short stalls (a loaded 2-core VM, a link
     # blip under a second) but not longer ones: those become a fence and a failover.
-    "fast": (1000, 1200, "2s"),
-    # corosync 3's own default token: ~6.6 s to detect, tolerant of busy or lossy networks.
-    "conservative": (3000, 3600, "10s"),
+    # 1250 ms is the least qdevice timeout: its heartbeat (0.8 x timeout) must be >= 1 s.
+    "fast": (1000, 1200, "2s", 1250),
+    # corosync 3's own default token: ~6.6 s to detect, tolerant of busy or lossy networks;
+    # corosync-qdevice's own default timeout.
+    "conservative": (3000, 3600, "10s", 10000),
 }
 # Below this a node drops out of the membership on scheduling hiccups and config reloads alone.
 MIN_TOKEN_MS = 300
@@ -575,7 +581,7 @@ def _failover(reader, raw):
     profile = reader.get(raw, "profile", "failover", str, default="conservative",
                          check=lambda v: None if v in FAILOVER_PROFILES else
                          f"{v!r} is not a profile ({', '.join(FAILOVER_PROFILES)})")
-    token_default, _, _ = FAILOVER_PROFILES[profile]
+    token_default, _, _, qdevice_timeout = FAILOVER_PROFILES[profile]
 
     def milliseconds(key, default):
         value = raw.get(key)
@@ -596,7 +602,7 @@ def _failover(reader, raw):
     if consensus < round(token * 1.2):
         reader.fail("failover.consensus", f"{consensus} ms is below 1.2 x token "
                     f"({round(token * 1.2)} ms), the least corosync accepts")
-    return Failover(profile, token, consensus)
+    return Failover(profile, token, consensus, qdevice_timeout)
 
 
 def _haproxy(reader, raw, vip):

@@ -241,11 +241,16 @@ class Dialect:
                    why="set qnetd up (its certificate authority) and start it at boot",
                    retry_transient=True)
 
-    def add_quorum_device(self, host, algorithm, tie_breaker):
-        return run("pcs", "quorum", "device", "add", "model", "net", f"host={host}",
-                   f"algorithm={algorithm}", f"tie_breaker={tie_breaker}",
+    def add_quorum_device(self, host, algorithm, tie_breaker, timeout_ms):
+        return run("pcs", "quorum", "device", "add", f"timeout={timeout_ms}", "model", "net",
+                   f"host={host}", f"algorithm={algorithm}", f"tie_breaker={tie_breaker}",
                    why=f"a third vote from qnetd on {host} ({algorithm}); corosync-qdevice starts "
                        "on every node", retry_transient=True)
+
+    def update_quorum_device_timeout(self, timeout_ms):
+        return run("pcs", "quorum", "device", "update", f"timeout={timeout_ms}",
+                   why=f"qdevice timeout {timeout_ms} ms (failover profile); qdevice restarts",
+                   retry_transient=True)
 
     def remove_quorum_device(self, why):
         return run("pcs", "quorum", "device", "remove", why=why, retry_transient=True)

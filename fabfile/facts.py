@@ -185,7 +185,8 @@ def parse_corosync(text):
     found = None
     if device.strip():
         net = _section(device, "net")
-        found = {"model": _value(_without_subsections(device), "model")}
+        top = _without_subsections(device)
+        found = {"model": _value(top, "model"), "timeout": _value(top, "timeout")}
         found.update({key: _value(net, key) for key in ("host", "algorithm", "tie_breaker")})
     return Corosync(name.group(1) if name else None, tuple(dict.fromkeys(nodes)), two_node,
                     totem_ms("token"), totem_ms("consensus"), text, found)

@@ -9,6 +9,7 @@ The BMC password stays out of the CIB: pcs stores a password_script that reads a
 import hashlib
 
 from ..commands import run, write_secret_file
+from ..config import duration_ms
 from ..facts import fence_password_file
 from . import Plan, option_changes, require_cib
 
@@ -30,9 +31,14 @@ def device_options(cluster, dialect, node):
         *cluster.fencing.options,
         ("pcmk_host_list", node.name),
     ]
-    if node.name == cluster.fencing.preferred_node:
+    if node.name == cluster.fencing.preferred_node and duration_ms(cluster.fencing.race_delay):
         options.append(("pcmk_delay_base", cluster.fencing.race_delay))
     return options
+
+
+# Set by this step on one device only, so removed wherever the config no longer wants it
+# (a zero race delay with a quorum arbiter; another preferred node).
+OPTIONAL_OPTIONS = ("pcmk_delay_base",)
 
 
 def agent_action(cluster, dialect, node, action, why, options=None):
@@ -73,6 +79,10 @@ def plan(cluster, dialect, facts):
                                                      cluster.fencing.monitor_interval), phase=1)
         else:
             changes = option_changes(desired, current.attributes)
+            wanted = {k for k, _ in desired}
+            # pcs removes an instance attribute given an empty value.
+            changes += [(k, "") for k in OPTIONAL_OPTIONS
+                        if k in current.attributes and k not in wanted]
             if changes:
                 plan.add(primary, dialect.update_stonith(
                     device, changes, f"bring {device} in line with the config"), phase=1)

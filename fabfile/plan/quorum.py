@@ -45,17 +45,21 @@ def plan(cluster, dialect, facts):
     else:
         plan.add(arbiter, dialect.setup_qnetd(), phase=0)
 
-    wanted = {"model": MODEL, "host": arbiter, "algorithm": device.algorithm,
+    timeout = str(cluster.failover.qdevice_timeout_ms)
+    wanted = {"model": MODEL, "timeout": timeout, "host": arbiter, "algorithm": device.algorithm,
               "tie_breaker": tie_breaker(cluster)}
     if current == wanted:
         plan.unchanged(primary, f"quorum device: qnetd on {arbiter}, {device.algorithm}, "
-                       f"tie-breaker {wanted['tie_breaker']}")
+                       f"tie-breaker {wanted['tie_breaker']}, timeout {timeout} ms")
+        return plan
+    if current and {**current, "timeout": timeout} == wanted:
+        plan.add(primary, dialect.update_quorum_device_timeout(timeout), phase=1)
         return plan
     if current:
         plan.add(primary, dialect.remove_quorum_device(
             f"the quorum device differs from the config ({_describe(current)})"), phase=1)
-    plan.add(primary, dialect.add_quorum_device(arbiter, device.algorithm, wanted["tie_breaker"]),
-             phase=2)
+    plan.add(primary, dialect.add_quorum_device(arbiter, device.algorithm, wanted["tie_breaker"],
+                                                timeout), phase=2)
     return plan
 
 

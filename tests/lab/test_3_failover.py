@@ -12,7 +12,7 @@ import pytest
 
 from fabfile.lab import control
 
-from .conftest import TIMINGS, crm_mon, http_via_vip, inv, nodes, run_in, vip_holders, wait_for
+from .conftest import TIMINGS, crm_mon, http_via_vip, inv, run_in, vip_holders, wait_for
 
 
 class VipWatch:
