@@ -258,7 +258,7 @@ def up(say=print, rebuild=False):
         time.sleep(0.2)
     for node in s.lab_machines():
         wait_for_ssh(node)
-    say("lab: up: " + ", ".join(f"{n.name} {n.address}" + (f" (BMC {n.bmc_address})"
+    say("lab: up: " + ", ".join(f"{n.name} {n.address}" + (f" (BMC {n.bmc_address}:{n.bmc_port})"
                                                             if n.bmc_address else " (arbiter)")
                                 for n in s.lab_machines()))
     return True

@@ -1,6 +1,7 @@
 """labd: the lab's host-side services, one process.
 
-- one virtual BMC per node (IPMI over LAN, pyghmi), at the node's BMC address: power off is a
+- one virtual BMC per node (IPMI over LAN, pyghmi), at the node's BMC address and port (each
+  its own port, see configs/lab.yaml): power off is a
   hard kill of the node's init, power on boots it again, status says whether it runs;
 - the lab's package mirror over HTTP on the bridge address;
 - two HTTP backends, each answering with its own name.
@@ -103,8 +104,8 @@ def event(node, what):
 
 
 class NodeBmc(Bmc):
-    def __init__(self, power, authdata, address):
-        super().__init__(authdata, port=623, address=address)
+    def __init__(self, power, authdata, address, port):
+        super().__init__(authdata, port=port, address=address)
         self.power = power
 
     def get_power_state(self):
@@ -168,7 +169,7 @@ def main():
         password = os.environ.get(fence_password_source(os.environ, node.name))
         if not password:
             sys.exit(f"labd: no BMC password for {node.name} (FENCE_PASSWORD)")
-        NodeBmc(powers[node.name], {node.bmc_user: password}, node.bmc_address)
+        NodeBmc(powers[node.name], {node.bmc_user: password}, node.bmc_address, node.bmc_port)
     threading.Thread(target=Bmc.listen, daemon=True).start()
 
     stopping, asked = threading.Event(), threading.Event()

@@ -41,6 +41,7 @@ class LabNode:
     address: str
     bmc_address: str | None  # None: the quorum arbiter, which nothing fences
     bmc_user: str | None
+    bmc_port: int = 623
 
     @property
     def dir(self):
@@ -54,7 +55,8 @@ class LabNode:
 def lab_nodes(path=LAB_CONFIG):
     """The two cluster nodes, each with its BMC."""
     data = yaml.safe_load(Path(path).read_text())
-    nodes = tuple(LabNode(n["name"], n["address"], n["bmc"]["address"], n["bmc"]["username"])
+    nodes = tuple(LabNode(n["name"], n["address"], n["bmc"]["address"], n["bmc"]["username"],
+                          n["bmc"].get("port", 623))
                   for n in data["nodes"])
     for node in nodes:
         for addr in (node.address, node.bmc_address):

@@ -59,7 +59,7 @@ def status(c):
     nodes = s.lab_machines()
     for node in nodes:
         print(f"{node.name}: power {control.power_state(node)}, address {node.address}, "
-              + (f"BMC {node.bmc_address}" if node.bmc_address else "quorum arbiter (no BMC)"))
+              + (f"BMC {node.bmc_address}:{node.bmc_port}" if node.bmc_address else "quorum arbiter (no BMC)"))
     _guard(network.require_up)
     running = [n for n in s.lab_nodes() if control.power_state(n) == "on"]  # a frozen one cannot answer
     if running:

@@ -108,7 +108,8 @@ def ipmi(node_name, *command):
     node = nodes()[node_name]
     password = secrets()[fence_password_source(secrets(), node_name)]
     env = {**os.environ, "IPMI_PASSWORD": password}
-    return subprocess.run(["ipmitool", "-I", "lanplus", "-H", node.bmc_address, "-U",
+    return subprocess.run(["ipmitool", "-I", "lanplus", "-H", node.bmc_address,
+                           "-p", str(node.bmc_port), "-U",
                            node.bmc_user, "-E", *command], capture_output=True, text=True,
                           env=env, timeout=30)
 

@@ -41,7 +41,17 @@ BAD = [
     (setter(["nodes", 0, "name"], "-node"), "nodes[0].name", "not a safe name"),
     (setter(["nodes", 0, "ssh_port"], 70000), "nodes[0].ssh_port", "not a TCP/UDP port"),
     (setter(["nodes", 0, "bmc", "username"], "adm in"), "nodes[0].bmc.username", "not a safe name"),
-    (setter(["nodes", 1, "bmc", "address"], "192.168.56.101"), "nodes[1].bmc.address", "same BMC"),
+    (setter(["nodes", 1, "bmc"], {"address": "192.168.56.101", "username": "admin"}),
+     "nodes[1].bmc.address", "same BMC"),
+    (setter(["failover", "profile"], "turbo"), "failover.profile", "not a profile"),
+    (setter(["failover", "token"], "200ms"), "failover.token", "below 300 ms"),
+    (setter(["failover", "token"], "soon"), "failover.token", "not a duration"),
+    (setter(["failover", "consensus"], 1000), "failover.consensus", "below 1.2 x token"),
+    (setter(["quorum", "device", "algorithm"], "2nodes"), "quorum.device.algorithm",
+     "not a qnetd algorithm"),
+    (setter(["quorum", "device", "host"], "node1"), "quorum.device.host", "is a cluster node"),
+    (setter(["quorum", "device", "address"], "192.168.56.11"), "quorum.device.address",
+     "address of node node1"),
     (setter(["nodes", 0, "bmc"], DELETE), "nodes[0].bmc", "is required"),
     (setter(["nodes", 0, "colour"], "blue"), "nodes[0].colour", "unknown field"),
     (setter(["nodes"], []), "nodes", "exactly 2 nodes"),
@@ -136,3 +146,31 @@ def test_shipped_configs_are_valid(name):
 def test_secret_prints_as_its_name():
     secret = config.Secret("FENCE_PASSWORD", "hunter2")
     assert "hunter2" not in str(secret) and "hunter2" not in repr(secret)
+
+
+@pytest.mark.parametrize("failover,token,consensus", [
+    ({}, 3000, 3600),
+    ({"profile": "fast"}, 1000, 1200),
+    ({"profile": "fast", "token": "1.5s"}, 1500, 1800),
+    ({"profile": "conservative", "token": 2000, "consensus": "3s"}, 2000, 3000),
+])
+def test_failover_profiles_and_overrides(write_config, failover, token, consensus):
+    def change(data):
+        data["failover"] = failover
+    cluster = config.load(write_config(change), env=SECRETS)
+    assert (cluster.failover.token_ms, cluster.failover.consensus_ms) == (token, consensus)
+
+
+def test_an_arbiter_removes_the_race_delay_unless_one_is_set(write_config):
+    with_arbiter = config.load(write_config(lambda data: None), env=SECRETS)
+    assert with_arbiter.quorum_device.arbiter.name == "arbiter"
+    assert with_arbiter.fencing.race_delay == "0s"
+
+    def no_arbiter(data):
+        del data["quorum"]["device"]
+    alone = config.load(write_config(no_arbiter), env=SECRETS)
+    assert alone.quorum_device is None and alone.fencing.race_delay == "2s"
+
+    def explicit(data):
+        data["fencing"]["race_delay"] = "1s"
+    assert config.load(write_config(explicit), env=SECRETS).fencing.race_delay == "1s"
