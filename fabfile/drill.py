@@ -130,6 +130,19 @@ def outage(probes, fault_at):
     return max(0.0, end - begin), len(failed)
 
 
+def new_fence_events(before, after, target):
+    """Fence events of `target` in `after` that `before` did not list, oldest first. The fencer
+    lists its history newest first and may list other targets too."""
+    seen = list(before)
+    new = []
+    for event in after:
+        if event in seen:
+            seen.remove(event)
+        elif event.target == target:
+            new.append(event)
+    return sorted(new, key=lambda e: e.completed or "~")
+
+
 def summarise(rounds):
     """Median, p95 and max of the outage per fault and victim."""
     groups = {}
@@ -234,7 +247,10 @@ class Drill:
         if status.failures:
             self._on(self.cluster.primary.name, self.dialect.cleanup_resources())
         self.wait(lambda: prober.answering_since(0, 2.0), 60, "the service to answer via the VIP")
-        return status
+        # A node that just rejoined is still being probed; the next fault should hit a cluster
+        # in its steady state, as a real one would be.
+        time.sleep(self.settle)
+        return self.wait(whole, seconds, "both nodes online with the service running")
 
     # --- faults -------------------------------------------------------------------------------
     def inject(self, victim, peer):
@@ -328,11 +344,12 @@ class Drill:
         result.outage_s, result.failed = outage(probes, fault_at)
         result.outage_s = round(result.outage_s, 2)
         result.requests = len(probes)
-        new = self.fence_events(peer, victim)[len(history):] if self.fault in POWER_FAULTS else []
+        new = new_fence_events(history, self.fence_events(peer, victim), victim) \
+            if self.fault in POWER_FAULTS else []
         result.fenced = [f"{e.delegate or '?'} -> {e.target} {e.action}: {e.status}" for e in new]
         if self.fault in POWER_FAULTS:
             done = [e for e in new if e.status in ("success", "failed")]
-            result.fence_first_attempt = bool(done) and done[0].status == "success"
+            result.fence_first_attempt = bool(done) and all(e.status == "success" for e in done)
         restored_at = time.monotonic()
         self.restore(victim, peer)
         self.wait_healthy(prober)

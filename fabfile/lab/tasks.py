@@ -9,7 +9,7 @@ from invoke import Collection, task
 from invoke.exceptions import Exit
 
 from ..errors import UserError
-from . import control, network
+from . import bench, control, network
 from . import settings as s
 
 
@@ -118,4 +118,25 @@ def power_on(c, node):
     print(f"lab: {node} powered on and answering SSH")
 
 
-ns = Collection(up, down, clean, status, ssh, crash, freeze, thaw, power_on)
+ALL_VARIANTS = ",".join(bench.VARIANTS)
+
+
+@task(help={"rounds": "rounds per fault and victim (default 10; crash runs twice as many, so "
+                      "that each node is the victim that often)",
+            "variants": "comma-separated, from: " + ", ".join(bench.VARIANTS),
+            "out": "directory for the JSON and Markdown results (default benchmarks/results)"})
+def bench(c, rounds=10, variants=ALL_VARIANTS, out="benchmarks/results"):
+    """Failover benchmark: drill crash, freeze and standby for each failover variant."""
+    chosen = [v.strip() for v in variants.split(",") if v.strip()]
+    unknown = [v for v in chosen if v not in bench.VARIANTS]
+    if unknown:
+        raise Exit(f"error: unknown variant(s) {', '.join(unknown)} "
+                   f"(known: {', '.join(bench.VARIANTS)})", code=1)
+    _guard(network.require_up)
+    try:
+        print(bench.run(chosen, int(rounds), out))
+    except RuntimeError as exc:
+        raise Exit(f"error: {exc}", code=1) from None
+
+
+ns = Collection(up, down, clean, status, ssh, crash, freeze, thaw, power_on, bench)

@@ -1,0 +1,100 @@
+"""The failover benchmark: `inv drill` in the lab for each failover variant, side by side.
+
+A variant is the lab config with another failover profile, with or without the quorum arbiter.
+Each is converged on the running lab by the runbook itself (the profile change goes through the
+same maintenance window a user's would), then drilled: crashes of the active node (the VIP
+alternates, so each node is the victim in turn), freezes of it, and planned switchovers.
+Results: JSON with every round, and a Markdown table.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from . import settings as s
+
+VARIANTS = {
+    "fast+arbiter": {"profile": "fast", "arbiter": True},
+    "fast": {"profile": "fast", "arbiter": False},
+    "conservative+arbiter": {"profile": "conservative", "arbiter": True},
+    "conservative": {"profile": "conservative", "arbiter": False},
+}
+# fault -> how many rounds per requested round count (crash alternates between the nodes)
+FAULTS = {"crash": 2, "freeze": 1, "standby": 1}
+
+
+def variant_config(name, directory):
+    """The lab config turned into one variant, written next to the results."""
+    spec = VARIANTS[name]
+    data = yaml.safe_load(s.LAB_CONFIG.read_text())
+    data["failover"] = {"profile": spec["profile"]}
+    if not spec["arbiter"]:
+        data.get("quorum", {}).pop("device", None)
+    path = Path(directory) / f"lab-{name.replace('+', '-')}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def _inv(*args, say):
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=s.ROOT,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"inv {' '.join(args)} failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+    say(f"   inv {' '.join(args[:3])} ... {time.monotonic() - started:.0f}s")
+    return proc.stdout
+
+
+def run(variants, rounds, out_dir, say=print):
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(UTC)
+    report = {"date": started.strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
+              "rounds": rounds, "variants": {}}
+    for name in variants:
+        say(f"bench: {name}")
+        config = variant_config(name, out_dir)
+        _inv("setup-cluster", "--config", str(config), say=say)
+        results = {}
+        for fault, factor in FAULTS.items():
+            text = _inv("drill", "--config", str(config), "--fault", fault, "--rounds",
+                        str(rounds * factor), "--json", say=say)
+            results[fault] = json.loads(text[text.index("{"):])
+        report["variants"][name] = results
+    _inv("setup-cluster", say=say)  # back to the lab's own config
+    stamp = started.strftime("%Y%m%d-%H%M")
+    (out_dir / f"failover-{stamp}.json").write_text(json.dumps(report, indent=2) + "\n")
+    table = markdown(report)
+    (out_dir / f"failover-{stamp}.md").write_text(table + "\n")
+    return table
+
+
+def machine():
+    cores = len([line for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("processor")])
+    return f"{platform.node() or 'host'}: {cores} cores, Linux {platform.release()}"
+
+
+def markdown(report):
+    lines = [f"Failover drill, {report['date']}, {report['machine']}; "
+             f"outage as seen by a client of the VIP (HTTP GET every 100 ms).", "",
+             "| variant | fault | victim | rounds | median | p95 | max | failed requests "
+             "| fenced at first attempt |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, results in report["variants"].items():
+        for fault, result in results.items():
+            for row in result["summary"]:
+                lines.append(f"| {name} | {fault} | {row['victim']} | {row['rounds']} | "
+                             f"{row['median_s']:.2f} s | {row['p95_s']:.2f} s | "
+                             f"{row['max_s']:.2f} s | {row['failed_requests']} | "
+                             + ("-" if fault == "standby" else
+                                "yes" if row["fence_first_attempt"] else "**no**") + " |")
+    return "\n".join(lines)
