@@ -306,9 +306,14 @@ class Dialect:
         flag = "--as-xml" if self.legacy else "--output-as=xml"
         return run("crm_mon", "-1", flag, accept_codes=(0, 1, 102, 107))
 
-    def fence_history(self, node):
-        return run("stonith_admin", "--history", node, "--output-as=xml",
-                   accept_codes=(0, 1, 102, 107))
+    def node_clock(self):
+        return run("date", "+%s")
+
+    def fencer_log(self, since):
+        # The fencer's journal identifier: stonith-ng in Pacemaker 1.1, pacemaker-fenced after.
+        ident = "stonith-ng" if self.legacy else "pacemaker-fenced"
+        return run("journalctl", "-t", ident, f"--since=@{since}", "-o", "cat", "--no-pager",
+                   accept_codes=(0, 1))
 
     def standby(self, node, on=True):
         verb = ("" if on else "un") + "standby"

@@ -130,17 +130,9 @@ def outage(probes, fault_at):
     return max(0.0, end - begin), len(failed)
 
 
-def new_fence_events(before, after, target):
-    """Fence events of `target` in `after` that `before` did not list, oldest first. The fencer
-    lists its history newest first and may list other targets too."""
-    seen = list(before)
-    new = []
-    for event in after:
-        if event in seen:
-            seen.remove(event)
-        elif event.target == target:
-            new.append(event)
-    return sorted(new, key=lambda e: e.completed or "~")
+def fenced_at_first_attempt(events):
+    """True when the victim was fenced and no device attempt or request failed on the way."""
+    return any(e.device is None and e.rc == 0 for e in events) and all(e.rc == 0 for e in events)
 
 
 def summarise(rounds):
@@ -305,9 +297,10 @@ class Drill:
                             f"power {name} on through its fence device")
 
     # --- rounds -------------------------------------------------------------------------------
-    def fence_events(self, name, victim):
-        out = self._on(name, self.dialect.fence_history(victim)).stdout
-        return factlib.parse_fence_history(out)
+    def fence_events(self, name, victim, since):
+        """What the peer's fencer did to the victim since `since` (the peer's clock)."""
+        out = self._on(name, self.dialect.fencer_log(since)).stdout
+        return [e for e in factlib.parse_fencer_log(out) if e.target == victim]
 
     def one_round(self, number, prober):
         status = self.wait_healthy(prober)
@@ -316,7 +309,7 @@ class Drill:
         if victim is None:
             raise UserError("drill: cannot tell which node holds the VIP")
         peer = self.cluster.peer_of(victim).name
-        history = self.fence_events(peer, victim)
+        since = int(self._on(peer, self.dialect.node_clock()).stdout.strip() or 0)
         result = Round(number, self.fault, victim, before)
         self.say(f"round {number}: {self.fault} of {victim} (VIP on {before})")
         fault_at = time.monotonic()
@@ -344,12 +337,12 @@ class Drill:
         result.outage_s, result.failed = outage(probes, fault_at)
         result.outage_s = round(result.outage_s, 2)
         result.requests = len(probes)
-        new = new_fence_events(history, self.fence_events(peer, victim), victim) \
-            if self.fault in POWER_FAULTS else []
-        result.fenced = [f"{e.delegate or '?'} -> {e.target} {e.action}: {e.status}" for e in new]
         if self.fault in POWER_FAULTS:
-            done = [e for e in new if e.status in ("success", "failed")]
-            result.fence_first_attempt = bool(done) and all(e.status == "success" for e in done)
+            events = self.fence_events(peer, victim, since)
+            outcomes = [e for e in events if e.device is None]
+            result.fenced = [f"{e.by} -> {e.target} {e.action}: {'OK' if e.rc == 0 else 'failed'}"
+                             for e in outcomes]
+            result.fence_first_attempt = fenced_at_first_attempt(events)
         restored_at = time.monotonic()
         self.restore(victim, peer)
         self.wait_healthy(prober)

@@ -370,20 +370,28 @@ def parse_crm_mon(text):
 
 @dataclass(frozen=True)
 class FenceEvent:
+    """One line of the fencer's log: a device's attempt (`device` set, rc the agent's exit
+    code) or the outcome of a whole fencing request (`device` None, rc 0 for OK)."""
+
     target: str
     action: str
-    status: str  # success, failed, pending
-    delegate: str | None  # the node that ran the fence agent
-    origin: str | None
-    completed: str | None
+    device: str | None
+    rc: int
+    by: str | None = None
 
 
-def parse_fence_history(text):
-    """stonith_admin --history NODE --output-as=xml -> [FenceEvent], oldest first as listed."""
-    try:
-        root = ET.fromstring(text or "")
-    except ET.ParseError:
-        return []
-    return [FenceEvent(e.get("target"), e.get("action"), e.get("status"), e.get("delegate"),
-                       e.get("origin"), e.get("completed"))
-            for e in root.iter("fence_event")]
+_ATTEMPT = re.compile(r"Operation '(\w+)' \[\d+\] targeting (\S+) using (\S+) returned (-?\d+)")
+_OUTCOME = re.compile(r"Operation '(\w+)' targeting (\S+) by (\S+) for \S+: (.+?) \(")
+
+
+def parse_fencer_log(text):
+    """The fencer's journal (pacemaker-fenced, `-o cat`) -> [FenceEvent] in log order."""
+    events = []
+    for line in (text or "").splitlines():
+        if found := _ATTEMPT.search(line):
+            action, target, device, rc = found.groups()
+            events.append(FenceEvent(target, action, device, int(rc)))
+        elif found := _OUTCOME.search(line):
+            action, target, by, result = found.groups()
+            events.append(FenceEvent(target, action, None, 0 if result == "OK" else 1, by))
+    return events

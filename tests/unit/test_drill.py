@@ -4,7 +4,7 @@ results into an outage. The drill itself runs against the lab (tests/lab/test_3_
 from pathlib import Path
 
 from fabfile import facts
-from fabfile.drill import Probe, Round, new_fence_events, outage, summarise
+from fabfile.drill import Probe, Round, fenced_at_first_attempt, outage, summarise
 
 STATUS = Path(__file__).resolve().parents[1] / "fixtures" / "status"
 
@@ -25,15 +25,20 @@ def test_crm_mon_errors_are_no_status():
     assert facts.parse_crm_mon("") is None and facts.parse_crm_mon("not xml") is None
 
 
-def test_only_new_events_of_the_victim_count_oldest_first():
-    before = facts.parse_fence_history((STATUS / "fence_history-pacemaker-2.1.5.xml").read_text())
-    assert before and all(e.status == "success" for e in before)
-    failed = facts.FenceEvent("node2", "reboot", "failed", "node1", "node1", "2026-11-25 23:00:01Z")
-    retried = facts.FenceEvent("node2", "reboot", "success", "node1", "node1", "2026-11-25 23:00:30Z")
-    other = facts.FenceEvent("node1", "reboot", "success", "node2", "node2", "2026-11-25 23:00:02Z")
-    after = [retried, other, failed, *before]  # the fencer lists newest first
-    assert new_fence_events(before, after, "node2") == [failed, retried]
-    assert new_fence_events(before, before, "node2") == []
+def test_fencer_log_a_clean_fence():
+    events = facts.parse_fencer_log((STATUS / "fencer-log-ok-pacemaker-2.1.5.txt").read_text())
+    assert [(e.target, e.device, e.rc, e.by) for e in events] == [
+        ("node2", "node2-fence", 0, None), ("node2", None, 0, "node1"),
+        ("node2", "node2-fence", 0, None), ("node2", None, 0, "node1")]
+    assert fenced_at_first_attempt(events)
+
+
+def test_fencer_log_a_fence_that_needed_a_retry():
+    events = facts.parse_fencer_log((STATUS / "fencer-log-failed-pacemaker-2.1.5.txt").read_text())
+    assert [(e.device, e.rc) for e in events] == [("node1-fence", 1), (None, 1),
+                                                  ("node1-fence", 0), (None, 0)]
+    assert not fenced_at_first_attempt(events)  # fenced in the end, but not at the first attempt
+    assert not fenced_at_first_attempt([])  # nothing fenced at all
 
 
 def probes(pattern, start=100.0, step=0.1, took=0.02):
