@@ -118,10 +118,10 @@ class Failover:
 # profile -> (token ms, consensus ms, race delay when fencing.race_delay is not set and there is
 # no arbiter, qdevice timeout ms)
 FAILOVER_PROFILES = {
-    # About 2.2 s to detect a dead node. Survives short stalls (a loaded 2-core VM, a link
-    # blip under a second) but not longer ones: those become a fence and a failover.
+    # About 1.1 s to detect a dead node. Survives stalls of up to half a second (a busy
+    # 2-core VM, a short link blip) but not longer ones: those become a fence and a failover.
     # 1250 ms is the least qdevice timeout: its heartbeat (0.8 x timeout) must be >= 1 s.
-    "fast": (1000, 1200, "2s", 1250),
+    "fast": (500, 600, "2s", 1250),
     # corosync 3's own default token: ~6.6 s to detect, tolerant of busy or lossy networks;
     # corosync-qdevice's own default timeout.
     "conservative": (3000, 3600, "10s", 10000),

@@ -126,7 +126,7 @@ def split_setup(request, converged, tmp_path_factory):
     assert rc == 0, out
     assert power_events_since(since) == []
     assert run_in("node2", "corosync-cmapctl", "-g", "runtime.config.totem.token").stdout.strip() \
-        .endswith("= 1000")
+        .endswith("= 500")
     assert "Qdevice" in quorum_of("node1")
     TIMINGS["conservative -> fast+arbiter on the live cluster (no fence)"] = f"{took:.1f}s"
 

@@ -46,7 +46,7 @@ BAD = [
     (setter(["failover", "profile"], "turbo"), "failover.profile", "not a profile"),
     (setter(["failover", "token"], "200ms"), "failover.token", "below 300 ms"),
     (setter(["failover", "token"], "soon"), "failover.token", "not a duration"),
-    (setter(["failover", "consensus"], 1000), "failover.consensus", "below 1.2 x token"),
+    (setter(["failover", "consensus"], 500), "failover.consensus", "below 1.2 x token"),
     (setter(["quorum", "device", "algorithm"], "2nodes"), "quorum.device.algorithm",
      "not a qnetd algorithm"),
     (setter(["quorum", "device", "host"], "node1"), "quorum.device.host", "is a cluster node"),
@@ -150,7 +150,7 @@ def test_secret_prints_as_its_name():
 
 @pytest.mark.parametrize("failover,token,consensus", [
     ({}, 3000, 3600),
-    ({"profile": "fast"}, 1000, 1200),
+    ({"profile": "fast"}, 500, 600),
     ({"profile": "fast", "token": "1.5s"}, 1500, 1800),
     ({"profile": "conservative", "token": 2000, "consensus": "3s"}, 2000, 3000),
 ])
