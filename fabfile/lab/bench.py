@@ -53,14 +53,15 @@ def _inv(*args, say):
     return proc.stdout
 
 
-def run(variants, rounds, out_dir, say=print):
+def run(variants, out_dir, say=print):
+    """variants: [(name, rounds)]."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
     report = {"date": started.strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
-              "rounds": rounds, "variants": {}}
-    for name in variants:
-        say(f"bench: {name}")
+              "variants": {}}
+    for name, rounds in variants:
+        say(f"bench: {name}, {rounds} round(s) per fault and victim")
         config = variant_config(name, out_dir)
         _inv("setup-cluster", "--config", str(config), say=say)
         results = {}

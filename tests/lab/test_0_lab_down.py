@@ -32,7 +32,8 @@ def hook(event, args):
             pass
 sys.addaudithook(hook)
 import atexit
-atexit.register(lambda: open(sys.argv[1], "w").write(json.dumps(seen)))
+record = sys.argv[1]
+atexit.register(lambda: open(record, "w").write(json.dumps(seen)))
 sys.argv = ["inv"] + sys.argv[2:]
 from invoke.main import program
 program.run()
