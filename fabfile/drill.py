@@ -325,8 +325,9 @@ class Drill:
             if status is None:
                 return None
             holder = self.vip_holder(status)
-            if self.fault in POWER_FAULTS and victim in status.online:
-                return None
+            if self.fault in POWER_FAULTS and (victim in status.online or not any(
+                    e.device is None for e in self.fence_events(peer, victim, since))):
+                return None  # not before the fencer is done with it: restoring earlier races it
             if self.fault in ("standby", "move") and holder != peer:
                 return None
             return holder or None
