@@ -19,9 +19,9 @@ def test_lab_up_twice_reuses_the_running_lab(lab):
 
 
 def test_lab_up_after_a_killed_lab(lab):
-    # A crash: labd and both nodes die at once, leaving mounts, bridge and addresses behind.
+    # A crash: labd and every machine die at once, leaving mounts, bridge and addresses behind.
     os.kill(control.labd_pid(), signal.SIGKILL)
-    for node in nodes().values():
+    for node in s.lab_machines():
         pid = control.node_init_pid(node)
         if pid:
             os.kill(pid, signal.SIGKILL)
@@ -32,7 +32,7 @@ def test_lab_up_after_a_killed_lab(lab):
     assert rc == 0, out
     assert "cleaning up" in out
     assert control.is_up()
-    assert all(control.power_state(n) == "on" for n in nodes().values())
+    assert all(control.power_state(n) == "on" for n in s.lab_machines())
 
 
 def test_lab_down_leaves_nothing_behind(lab):
