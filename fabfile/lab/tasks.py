@@ -9,7 +9,8 @@ from invoke import Collection, task
 from invoke.exceptions import Exit
 
 from ..errors import UserError
-from . import bench, control, network
+from . import bench as benchmark
+from . import control, network
 from . import settings as s
 
 
@@ -118,12 +119,12 @@ def power_on(c, node):
     print(f"lab: {node} powered on and answering SSH")
 
 
-ALL_VARIANTS = ",".join(bench.VARIANTS)
+ALL_VARIANTS = ",".join(benchmark.VARIANTS)
 
 
 @task(help={"rounds": "rounds per fault and victim (default 10; crash runs twice as many, so "
                       "that each node is the victim that often)",
-            "variants": "comma-separated, from: " + ", ".join(bench.VARIANTS)
+            "variants": "comma-separated, from: " + ", ".join(benchmark.VARIANTS)
                         + "; NAME:N gives one variant its own round count",
             "out": "directory for the JSON and Markdown results (default benchmarks/results)"})
 def bench(c, rounds=10, variants=ALL_VARIANTS, out="benchmarks/results"):
@@ -131,13 +132,13 @@ def bench(c, rounds=10, variants=ALL_VARIANTS, out="benchmarks/results"):
     chosen = []
     for item in (v.strip() for v in variants.split(",") if v.strip()):
         name, _, count = item.partition(":")
-        if name not in bench.VARIANTS or (count and not count.isdigit()):
+        if name not in benchmark.VARIANTS or (count and not count.isdigit()):
             raise Exit(f"error: --variants: {item!r} is not VARIANT or VARIANT:ROUNDS "
-                       f"(variants: {', '.join(bench.VARIANTS)})", code=1)
+                       f"(variants: {', '.join(benchmark.VARIANTS)})", code=1)
         chosen.append((name, int(count or rounds)))
     _guard(network.require_up)
     try:
-        print(bench.run(chosen, out))
+        print(benchmark.run(chosen, out))
     except RuntimeError as exc:
         raise Exit(f"error: {exc}", code=1) from None
 

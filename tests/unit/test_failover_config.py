@@ -1,0 +1,47 @@
+"""Failover settings that reach the nodes: the corosync.conf pcs 0.9 gets, the lab variants."""
+
+import yaml
+
+from fabfile import facts
+from fabfile.lab import bench
+from fabfile.plan.setup import with_totem
+
+from .conftest import SECRETS
+from .planning import plan_step, raw_facts
+from .test_plans import load_cluster
+
+
+def test_pcs_09_gets_its_corosync_conf_with_the_new_timings_and_nothing_else_changed():
+    cluster = load_cluster("example-centos7.yaml")
+    node_facts = raw_facts(cluster, "centos7-converged",
+                           {"HOST-1": {"corosync": [("    token: 3000\n    consensus: 3600\n", "")]}})
+    (command,) = plan_step("setup", cluster, node_facts).commands_for("HOST-1")
+    written = facts.parse_corosync(command.stdin)
+    old = node_facts["HOST-1"].corosync
+    assert (written.token_ms, written.consensus_ms) == (3000, 3600)
+    assert (written.cluster_name, written.nodes, written.two_node) == (
+        old.cluster_name, old.nodes, old.two_node)
+    # the values travel as positional parameters of a constant script, never inside it
+    assert "3000" not in command.argv[2] and command.argv[3:7] == ("sh", "true", "false", "2")
+
+
+def test_with_totem_replaces_existing_values_in_place():
+    text = "totem {\n    version: 2\n    token: 1000\n    interface {\n        token: 9\n    }\n}\n"
+    rewritten = with_totem(text, 500, 600)
+    assert facts.parse_corosync(rewritten).token_ms == 500
+    assert rewritten.count("token:") == 1  # the interface subsection's stray key went too
+    assert with_totem(rewritten, 500, 600) == rewritten
+
+
+def test_bench_variants_are_the_lab_config_with_one_thing_changed(tmp_path):
+    from fabfile import config
+    lab = yaml.safe_load(bench.s.LAB_CONFIG.read_text())
+    for name, spec in bench.VARIANTS.items():
+        path = bench.variant_config(name, tmp_path)
+        data = yaml.safe_load(path.read_text())
+        assert data["nodes"] == lab["nodes"] and data["vip"] == lab["vip"]
+        cluster = config.load(path, env=SECRETS)
+        assert cluster.failover.profile == spec["profile"]
+        assert (cluster.quorum_device is not None) == spec["arbiter"]
+        assert cluster.fencing.race_delay == ("0s" if spec["arbiter"] else
+                                              {"fast": "2s", "conservative": "10s"}[spec["profile"]])
