@@ -81,6 +81,17 @@ def vip_holders():
     return held
 
 
+def quorum_of(node_name):
+    """corosync-quorumtool -s as the node sees it."""
+    return run_in(node_name, "corosync-quorumtool", "-s", check=False).stdout
+
+
+def power_events_since(since, names=("node1", "node2")):
+    """Power losses of the nodes since `since`: (node, "off" or "crash")."""
+    return [(node, what) for stamp, node, what in control.power_events()
+            if stamp >= since and node in names and what in ("off", "crash")]
+
+
 def http_via_vip(timeout=3):
     with urllib.request.urlopen(f"http://{s.vip()}/", timeout=timeout) as reply:
         return reply.status, reply.read().decode().strip()

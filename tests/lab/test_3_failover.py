@@ -12,7 +12,19 @@ import pytest
 
 from fabfile.lab import bench, control
 
-from .conftest import TIMINGS, crm_mon, http_via_vip, inv, ipmi, nodes, run_in, vip_holders, wait_for
+from .conftest import (
+    TIMINGS,
+    crm_mon,
+    http_via_vip,
+    inv,
+    ipmi,
+    nodes,
+    power_events_since,
+    quorum_of,
+    run_in,
+    vip_holders,
+    wait_for,
+)
 
 
 class VipWatch:
@@ -91,22 +103,15 @@ def test_a_planned_switchover_loses_at_most_a_second(converged):
         f"{round_['outage_s']:.2f}s, {round_['failed']} failed requests"
 
 
-def power_events_since(since, names=("node1", "node2")):
-    return [(node, what) for stamp, node, what in control.power_events()
-            if stamp >= since and node in names and what in ("off", "crash")]
 
 
-def quorum_of(node_name):
-    return run_in(node_name, "corosync-quorumtool", "-s", check=False).stdout
-
-
-@pytest.fixture(params=["arbiter", "race delay"])
-def split_setup(request, converged, tmp_path_factory):
+@pytest.fixture(scope="module", params=["arbiter", "race delay"])
+def quorum_variant(request, converged, tmp_path_factory):
     """The lab's own config (qnetd settles a split), or the same cluster changed on the fly to
     the conservative profile without arbiter (a race delay on node1's device settles it).
     Changing over and back runs through the runbook on the live cluster: it must fence nobody."""
     if request.param == "arbiter":
-        yield {"config": "configs/lab.yaml", "delay_s": 0}
+        yield {"config": "configs/lab.yaml", "delay_s": 0, "name": "fast, arbiter"}
         return
     config = bench.variant_config("conservative", tmp_path_factory.mktemp("variant"))
     holder = vip_holders()
@@ -119,7 +124,7 @@ def split_setup(request, converged, tmp_path_factory):
     assert run_in("node1", "corosync-cmapctl", "-g", "runtime.config.totem.token").stdout.strip() \
         .endswith("= 3000")
     TIMINGS["fast+arbiter -> conservative on the live cluster (no fence)"] = f"{took:.1f}s"
-    yield {"config": str(config), "delay_s": 10}
+    yield {"config": str(config), "delay_s": 10, "name": "conservative, race delay"}
     wait_for(lambda: crm_mon("node1")["online"] == {"node1", "node2"}, 240, "both nodes online")
     since = time.time()
     rc, out, took = inv("setup-cluster")
@@ -131,7 +136,16 @@ def split_setup(request, converged, tmp_path_factory):
     TIMINGS["conservative -> fast+arbiter on the live cluster (no fence)"] = f"{took:.1f}s"
 
 
-def test_a_network_split_leaves_exactly_the_preferred_node(split_setup):
+def test_a_crash_of_the_active_node_fails_over_in_either_variant(quorum_variant):
+    report, _ = drill("--config", quorum_variant["config"], "--fault", "crash", "--rounds", "1")
+    (round_,) = report["rounds"]
+    assert round_["vip_after"] not in (None, round_["victim"])
+    assert round_["fence_first_attempt"] is True, round_["fenced"]
+    TIMINGS[f"crash of the active node ({quorum_variant['name']}): outage (drill)"] = \
+        f"{round_['outage_s']:.2f}s"
+
+
+def test_a_network_split_leaves_exactly_the_preferred_node(quorum_variant):
     """Both nodes lose each other at once. With the arbiter, qnetd's tie-breaker (the preferred
     node) keeps quorum and the other side fences nobody; without it, both race to fence and
     the delay on node1's device lets node1 win."""
@@ -148,13 +162,13 @@ def test_a_network_split_leaves_exactly_the_preferred_node(split_setup):
                    for stamp, node, what in control.power_events())
 
     wait_for(lambda: powered_off(loser), 90, f"{loser} fenced")
-    time.sleep(split_setup["delay_s"] + 5)  # the loser's own attempt would have landed by now
+    time.sleep(quorum_variant["delay_s"] + 5)  # the loser's own attempt would have landed by now
     assert not powered_off(winner)
     assert control.power_state(nodes()[winner]) == "on"
     wait_for(lambda: vip_holders() == [winner], 90, f"the VIP on {winner}")
     assert wait_for(lambda: http_via_vip()[0] == 200, 60, "HTTP through the VIP")
     off_at = max(t for t, n, w in control.power_events() if n == loser and w == "off")
-    TIMINGS[f"split ({split_setup['config']}) to the loser powered off"] = f"{off_at - since:.1f}s"
+    TIMINGS[f"split ({quorum_variant['name']}) to the loser powered off"] = f"{off_at - since:.1f}s"
 
     # Powered on while still cut off, the loser boots without quorum (two_node's wait_for_all,
     # or qnetd siding with the winner): it starts nothing and fences nobody.
@@ -171,35 +185,3 @@ def test_a_network_split_leaves_exactly_the_preferred_node(split_setup):
         run_in(winner, "iptables", "-D", chain, flag, nodes()[loser].address, "-j", "DROP")
     wait_for(lambda: crm_mon(winner)["online"] == {"node1", "node2"}, 240, f"{loser} back online")
     assert len(vip_holders()) == 1
-
-
-def test_with_the_arbiter_down_a_crash_waits_for_it(converged):
-    """ffsplit and lms alike: without qnetd the two nodes still hold 2 of 3 votes and run on,
-    but the survivor of a crash holds 1 of 3. It must not take the service (it cannot tell a
-    crash from a split), and it takes over as soon as the arbiter is back."""
-    wait_for(lambda: crm_mon("node1")["online"] == {"node1", "node2"}, 240, "both nodes online")
-    active = vip_holders()[0]
-    survivor = "node2" if active == "node1" else "node1"
-    rc, out, _ = inv("lab.crash", "arbiter")
-    assert rc == 0, out
-    time.sleep(5)
-    assert re.search(r"Quorate:\s+Yes", quorum_of(survivor))
-    assert vip_holders() == [active]
-
-    since = time.time()
-    rc, out, _ = inv("lab.crash", active)
-    assert rc == 0, out
-    time.sleep(15)
-    assert re.search(r"Quorate:\s+No", quorum_of(survivor)), quorum_of(survivor)
-    assert vip_holders() == []
-    assert power_events_since(since) == [(active, "crash")]  # nobody fenced without quorum
-
-    rc, out, _ = inv("lab.power-on", "arbiter")
-    assert rc == 0, out
-    back = time.time()
-    wait_for(lambda: vip_holders() == [survivor], 60, f"the VIP on {survivor}")
-    TIMINGS["arbiter back to the service on the survivor"] = f"{time.time() - back:.1f}s"
-    assert wait_for(lambda: http_via_vip()[0] == 200, 30, "HTTP through the VIP")
-    rc, out, _ = inv("lab.power-on", active)
-    assert rc == 0, out
-    wait_for(lambda: crm_mon(survivor)["online"] == {"node1", "node2"}, 240, f"{active} back")
