@@ -102,13 +102,18 @@ def drill(c, config=DEFAULT_CONFIG, fault="crash", rounds=1, victim="active", po
                             "(echo c > /proc/sysrq-trigger): pass --i-accept-a-crash to do it")
         if port is None:
             port = cluster.haproxy.frontends[0].port if cluster.haproxy else 80
+        if not str(port).isdigit() or not 1 <= int(port) <= 65535:
+            raise UserError(f"--port {port!r}: not a TCP port (1-65535)")
+        if int(interval_ms) < 10 or int(timeout_ms) < 10:
+            raise UserError("--interval-ms and --timeout-ms must be at least 10")
         say = (lambda text: None) if json else (lambda text: print(text, flush=True))
-        if lab is None and fault in drilllib.POWER_FAULTS:
-            say(f"drill: {fault} will power off the victim {rounds} time(s); each time it is "
-                "powered on again through its own fence device")
         runner = drilllib.Drill(cluster, fault, int(rounds), victim, int(port), path,
                                 int(interval_ms) / 1000, int(timeout_ms) / 1000, lab=lab, say=say,
                                 log_dir=log_dir)
+        if lab is None and fault in drilllib.POWER_FAULTS:
+            what = ("crashes the kernel of" if fault == "crash" else "fences")
+            say(f"drill: each of {rounds} round(s) {what} the victim ({victim}); the cluster "
+                "fences it, and the drill powers it on again through its own fence device")
         rounds_done = runner.run()
     except UserError as exc:
         raise Exit(f"error: {exc}", code=1) from None

@@ -1,0 +1,37 @@
+"""`inv drill` refuses what it cannot or must not do before it connects to anything.
+
+The example config names real private addresses (10.0.0.x): each case here must stop on its
+arguments alone, which the absence of any connection timeout in the run time also shows."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+REAL = "configs/example-debian12.yaml"
+
+CASES = [
+    (["--fault", "crash"], "pass --i-accept-a-crash"),
+    (["--fault", "freeze"], "only the embedded lab can freeze"),
+    (["--fault", "explode"], "not a fault"),
+    (["--victim", "lb9", "--fault", "standby"], "'active' or one of the nodes (lb1, lb2)"),
+    (["--rounds", "0", "--fault", "standby"], "at least 1"),
+    (["--port", "http", "--fault", "standby"], "not a TCP port"),
+    (["--interval-ms", "0", "--fault", "standby"], "at least 10"),
+]
+
+
+@pytest.mark.parametrize("args,problem", CASES, ids=[" ".join(a) for a, _ in CASES])
+def test_refused_before_any_connection(args, problem, tmp_path):
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "invoke", "drill", "--config", REAL,
+                           "--log-dir", str(tmp_path), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert problem in out and "Traceback" not in out
+    assert "fences the victim" not in out and "round 1" not in out
+    assert time.monotonic() - started < 20
