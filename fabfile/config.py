@@ -310,17 +310,18 @@ def _check_interval(value):
     return None if INTERVAL_RE.match(value) else f"{value!r} is not a duration such as 10s or 500ms"
 
 
-def duration_ms(value):
-    """'1500ms', '1.5s', '2s', '1m' or an integer (milliseconds) -> milliseconds, or None."""
-    if isinstance(value, bool):
+DURATION_SCALE_MS = {"ms": 1, "s": 1000, "m": 60000, "min": 60000, "h": 3600000}
+
+
+def duration_ms(value, bare="ms"):
+    """'1500ms', '1.5s', '2s', '1m', '1h' or a bare number in `bare` units -> milliseconds, or
+    None. corosync counts bare numbers in ms, Pacemaker (intervals, delays) in seconds."""
+    if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, int):
-        return value
-    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|min)", str(value).strip())
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|min|h)?", str(value).strip())
     if not match:
         return None
-    scale = {"ms": 1, "s": 1000, "m": 60000, "min": 60000}[match.group(2)]
-    return round(float(match.group(1)) * scale)
+    return round(float(match.group(1)) * DURATION_SCALE_MS[match.group(2) or bare])
 
 
 def _check_package(value):
@@ -464,7 +465,10 @@ def load(path, env=None, require_secrets=True):
     )
 
     failover = _failover(reader, reader.get(data, "failover", "", dict, default={}))
-    has_device = bool(isinstance(data.get("quorum"), dict) and data["quorum"].get("device"))
+    quorum_raw = reader.mapping(reader.get(data, "quorum", "", dict, default={}), "quorum",
+                                ["no_quorum_policy_ignore", "device"])
+    quorum_device = _quorum_device(reader, quorum_raw.get("device"), nodes, default_user,
+                                   default_port)
 
     fence_raw = reader.mapping(reader.get(data, "fencing", "", dict), "fencing",
                                ["agent", "options", "preferred_node", "race_delay",
@@ -479,7 +483,7 @@ def load(path, env=None, require_secrets=True):
                                   f"{v!r} is not one of the nodes ({', '.join(node_names)})"),
         race_delay=reader.get(fence_raw, "race_delay", "fencing", str,
                               # With an arbiter the split is settled by quorum, not by a race.
-                              default="0s" if has_device else FAILOVER_PROFILES[failover.profile][2],
+                              default="0s" if quorum_device else FAILOVER_PROFILES[failover.profile][2],
                               check=_check_interval),
         monitor_interval=reader.get(fence_raw, "monitor_interval", "fencing", str, default="60s",
                                     check=_check_interval),
@@ -522,10 +526,6 @@ def load(path, env=None, require_secrets=True):
     elif data.get("haproxy") is not None:
         reader.fail("haproxy", f"is only used when service.agent is 'haproxy' (it is {service.agent!r})")
 
-    quorum_raw = reader.mapping(reader.get(data, "quorum", "", dict, default={}), "quorum",
-                                ["no_quorum_policy_ignore", "device"])
-    quorum_device = _quorum_device(reader, quorum_raw.get("device"), nodes, default_user,
-                                   default_port)
     install_raw = reader.mapping(reader.get(data, "install", "", dict, default={}), "install",
                                  ["extra_packages", "package_repo"])
     extra = tuple(str(p) for p in reader.get(install_raw, "extra_packages", "install", list, default=[]))

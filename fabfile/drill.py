@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from . import facts as factlib
-from .commands import Masker
+from .commands import Masker, run
 from .errors import StepFailed, UserError
 from .executor import Executor, RunLog
 from .plan.fence import agent_action
@@ -35,6 +35,7 @@ FAULTS = {
 }
 LAB_ONLY = {"freeze"}
 POWER_FAULTS = {"fence", "crash", "freeze"}  # the victim ends powered off, fenced
+CRASH_KERNEL = "sleep 0.2; echo c > /proc/sysrq-trigger"
 
 
 @dataclass
@@ -174,12 +175,12 @@ class Drill:
         self.dialect = None
 
     # --- talking to the nodes ---------------------------------------------------------------
-    def _on(self, name, command, timeout=60):
+    def _on(self, name, command):
         node = self.cluster.node(name)
         try:
             return self.executor.run(node, command, "drill")
         except StepFailed:
-            raise
+            raise  # the node answered: its connection is fine
         except UserError:
             self._forget(name)
             raise
@@ -270,11 +271,10 @@ class Drill:
     def _crash_real(self, victim):
         """echo c > /proc/sysrq-trigger: the kernel panics at once, as in a real crash."""
         conn = self.executor.connection(self.cluster.node(victim))
-        argv = "sh -c 'sleep 0.2; echo c > /proc/sysrq-trigger' >/dev/null 2>&1 &"
-        if self.cluster.ssh.sudo:
-            argv = f"sudo -n -- {argv}"
+        # In the background, so that the session ends before the kernel does.
+        line = self.executor.remote_line(run("sh", "-c", CRASH_KERNEL)) + " >/dev/null 2>&1 &"
         try:
-            conn.run(argv, hide=True, warn=True, timeout=5)
+            conn.run(line, hide=True, warn=True, timeout=5)
         except Exception as exc:  # the session dies with the kernel: expected
             self.log.write(f"drill: crash of {victim}: {exc!r}")
         self._forget(victim)

@@ -165,7 +165,8 @@ class Executor:
         self.log.write(text)
         self.say(self.masker(text))
 
-    def _argv(self, command):
+    def remote_line(self, command):
+        """The command line as the node's shell receives it (through sudo -n with ssh.sudo)."""
         line = command.shell_line()
         return f"sudo -n -- {line}" if self.cluster.ssh.sudo else line
 
@@ -173,7 +174,7 @@ class Executor:
         conn = self.connection(node)
         stdin = command.stdin_text()
         started = time.monotonic()
-        result = conn.run(self._argv(command), hide=True, warn=True, pty=False,
+        result = conn.run(self.remote_line(command), hide=True, warn=True, pty=False,
                           in_stream=io.StringIO(stdin or ""))
         res = Result(result.stdout, result.stderr, result.exited, time.monotonic() - started)
         self.log.write(f"[{node.name}] $ {command.shell_line()}  -> exit {res.exited} "

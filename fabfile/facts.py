@@ -197,17 +197,23 @@ def _value(body, key):
     return found.group(1) if found else None
 
 
-def _section(text, name):
-    """The body of a top-level `name { ... }` section of corosync.conf, nested braces counted."""
+def section_span(text, name):
+    """(start, end) of the body of the first `name { ... }` section of corosync.conf, nested
+    braces counted; None when there is none."""
     start = re.search(rf"^\s*{name}\s*\{{", text, re.M)
     if not start:
-        return ""
+        return None
     depth, pos = 1, start.end()
     for i in range(pos, len(text)):
         depth += {"{": 1, "}": -1}.get(text[i], 0)
         if depth == 0:
-            return text[pos:i]
-    return text[pos:]
+            return pos, i
+    return pos, len(text)
+
+
+def _section(text, name):
+    span = section_span(text, name)
+    return text[span[0]:span[1]] if span else ""
 
 
 def _without_subsections(body):

@@ -310,12 +310,10 @@ def crash(node):
     s.record_power_event(node.name, "crash")
 
 
-def _freeze_file(node):
-    cgroup = s.node_cgroup(node.name)
-    if cgroup is None or not (cgroup / "cgroup.freeze").exists():
+def _switch_freeze(node, frozen):
+    if not s.set_frozen(node.name, frozen):
         raise UserError(f"lab node {node.name} has no cgroup of its own to freeze "
                         "(it was booted by an older labd: run inv lab.up --fresh)")
-    return cgroup / "cgroup.freeze"
 
 
 def is_frozen(node):
@@ -333,14 +331,14 @@ def freeze(node):
     says on. Only fencing (a power off through the BMC) or thaw ends it."""
     if node_init_pid(node) is None:
         raise UserError(f"lab node {node.name} is powered off")
-    _freeze_file(node).write_text("1\n")
+    _switch_freeze(node, True)
     s.record_power_event(node.name, "freeze")
 
 
 def thaw(node):
     if node_init_pid(node) is None:
         raise UserError(f"lab node {node.name} is powered off")
-    _freeze_file(node).write_text("0\n")
+    _switch_freeze(node, False)
     s.record_power_event(node.name, "thaw")
 
 

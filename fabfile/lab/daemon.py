@@ -56,7 +56,7 @@ class NodePower:
             cgroup = s.node_cgroup(self.node.name)
             if cgroup:
                 cgroup.mkdir(parents=True, exist_ok=True)
-                (cgroup / "cgroup.freeze").write_text("0\n")  # a frozen node powers on thawed
+                s.set_frozen(self.node.name, False)  # a frozen node powers on thawed
 
             def join_cgroup():
                 if cgroup:
@@ -87,9 +87,7 @@ class NodePower:
                 self.process.kill()
             # A frozen node's processes die of SIGKILL, but its frozen systemd-nspawn would
             # never reap them: thaw the cgroup so the power is really off at once.
-            cgroup = s.node_cgroup(self.node.name)
-            if cgroup and (cgroup / "cgroup.freeze").exists():
-                (cgroup / "cgroup.freeze").write_text("0\n")
+            s.set_frozen(self.node.name, False)
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:

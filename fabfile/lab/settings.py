@@ -109,6 +109,15 @@ def record_power_event(node, what):
         handle.write(f"{time.time():.3f} {node} {what}\n")
 
 
+def set_frozen(name, frozen):
+    """Freeze or thaw a lab machine's cgroup; False when it has none to switch."""
+    cgroup = node_cgroup(name)
+    if cgroup is None or not (cgroup / "cgroup.freeze").exists():
+        return False
+    (cgroup / "cgroup.freeze").write_text("1\n" if frozen else "0\n")
+    return True
+
+
 def child_pids(pid):
     """Children of a process; a node's init is the only child of its systemd-nspawn."""
     try:

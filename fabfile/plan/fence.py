@@ -31,8 +31,9 @@ def device_options(cluster, dialect, node):
         *cluster.fencing.options,
         ("pcmk_host_list", node.name),
     ]
-    if node.name == cluster.fencing.preferred_node and duration_ms(cluster.fencing.race_delay):
-        options.append(("pcmk_delay_base", cluster.fencing.race_delay))
+    delay = cluster.fencing.race_delay
+    if node.name == cluster.fencing.preferred_node and duration_ms(delay, bare="s"):
+        options.append(("pcmk_delay_base", delay))
     return options
 
 

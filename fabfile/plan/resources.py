@@ -1,5 +1,6 @@
 """Shared by the vip and haproxy steps: one primitive in the group, created or brought in line."""
 
+from ..config import duration_ms
 from ..errors import UserError
 from . import option_changes
 
@@ -36,13 +37,5 @@ def ensure_grouped_resource(plan, cluster, dialect, cib, resource, agent, option
         plan.unchanged(primary, f"{resource} is in group {cluster.group}")
 
 
-def _seconds(interval):
-    if interval is None:
-        return None
-    units = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "": 1}
-    num = interval.rstrip("abcdefghijklmnopqrstuvwxyz")
-    return float(num) * units[interval[len(num):]]
-
-
 def _same_interval(a, b):
-    return _seconds(a) == _seconds(b)
+    return duration_ms(a, bare="s") == duration_ms(b, bare="s")

@@ -8,6 +8,7 @@ until the enable-stonith step has seen every fence device answer.
 import re
 
 from ..errors import UserError
+from ..facts import section_span
 from . import Plan
 
 # The cluster name Debian and Ubuntu packages put in their default single-node corosync.conf.
@@ -91,19 +92,12 @@ def _totem(plan, cluster, dialect, primary_facts, props):
 
 def with_totem(text, token_ms, consensus_ms):
     """corosync.conf with the top-level token and consensus of its totem section set."""
-    match = re.search(r"^(\s*)totem\s*\{[^\n]*\n", text, re.M)
-    if not match:
+    span = section_span(text, "totem")
+    if span is None:
         raise UserError("step 'setup': corosync.conf has no totem section")
-    indent = match.group(1) + "    "
-    head, rest = text[:match.end()], text[match.end():]
-    depth, end = 1, len(rest)
-    for i, char in enumerate(rest):
-        depth += {"{": 1, "}": -1}.get(char, 0)
-        if depth == 0:
-            end = i
-            break
-    lines = [line for line in rest[:end].split("\n")
+    start, end = span
+    indent = re.match(r"\s*", text[text.rfind("\n", 0, start) + 1:]).group(0) + "    "
+    lines = [line for line in text[start:end].split("\n")
              if not re.match(r"^\s*(token|consensus)\s*:", line)]
-    body = "\n".join(lines)
-    return (head + f"{indent}token: {token_ms}\n{indent}consensus: {consensus_ms}\n" + body
-            + rest[end:])
+    return (text[:start] + f"\n{indent}token: {token_ms}\n{indent}consensus: {consensus_ms}"
+            + "\n".join(lines) + text[end:])

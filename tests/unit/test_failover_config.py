@@ -45,3 +45,17 @@ def test_bench_variants_are_the_lab_config_with_one_thing_changed(tmp_path):
         assert (cluster.quorum_device is not None) == spec["arbiter"]
         assert cluster.fencing.race_delay == ("0s" if spec["arbiter"] else
                                               {"fast": "2s", "conservative": "10s"}[spec["profile"]])
+
+
+def test_a_bare_race_delay_counts_in_seconds_as_pacemaker_reads_it(write_config):
+    from fabfile import config
+    from fabfile.dialects import Dialect
+    from fabfile.plan.fence import device_options
+
+    def change(data):
+        del data["quorum"]["device"]
+        data["fencing"]["race_delay"] = "5"
+    cluster = config.load(write_config(change), env=SECRETS)
+    dialect = Dialect.for_platform("debian12")
+    assert ("pcmk_delay_base", "5") in device_options(cluster, dialect, cluster.node("node1"))
+    assert config.duration_ms("5", bare="s") == 5000 and config.duration_ms("500") == 500
