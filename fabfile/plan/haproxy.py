@@ -6,7 +6,10 @@ config_checksum parameter changes (a reloadable parameter of the agent).
 A service other than HAProxy (service.agent) is simply created in the group.
 """
 
+import dataclasses
 import hashlib
+import ipaddress
+import re
 
 from ..commands import write_file, write_validated_file
 from ..errors import UserError
@@ -18,6 +21,40 @@ from .resources import ensure_grouped_resource
 
 def sha256(text):
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+# An address reserved for documentation (RFC 5737): never routed, never resolved.
+UNRESOLVED_STAND_IN = "192.0.2.1"
+# haproxy -c validates the file and prints why it refuses one; -q would hide the reason.
+CHECK_COMMAND = ("haproxy", "-c", "-f")
+
+
+def without_host_names(cluster):
+    """The cluster with every backend server named by host name moved to a stand-in address,
+    and how many were moved: a syntax check that needs no name resolution."""
+    moved = 0
+    backends = []
+    for backend in cluster.haproxy.backends:
+        servers = []
+        for server in backend.servers:
+            try:
+                ipaddress.ip_address(server.address)
+            except ValueError:
+                server = dataclasses.replace(server, address=UNRESOLVED_STAND_IN)
+                moved += 1
+            servers.append(server)
+        backends.append(dataclasses.replace(backend, servers=tuple(servers)))
+    haproxy = dataclasses.replace(cluster.haproxy, backends=tuple(backends))
+    return dataclasses.replace(cluster, haproxy=haproxy), moved
+
+
+def refusal_reason(output, limit=400):
+    """haproxy's own ALERT lines, without their '[ALERT] (pid) :' prefix, cut to a few lines."""
+    alerts = [re.sub(r"^\[ALERT\]\s*(\(\d+\)\s*)?:\s*", "", line).strip()
+              for line in output.splitlines() if line.startswith("[ALERT]")]
+    lines = output.strip().splitlines()
+    text = "; ".join(alerts[:3]) or (lines[-1] if lines else "(haproxy printed nothing)")
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def haproxy_options(cluster, config_text):
@@ -64,7 +101,7 @@ def plan(cluster, dialect, facts, rollout_only=False):
             plan.unchanged(node.name, f"{path} is current (sha256 {sha256(config_text)[:12]})")
         else:
             plan.add(node.name, write_validated_file(
-                path, config_text, "0644", ("haproxy", "-c", "-q", "-f"),
+                path, config_text, "0644", CHECK_COMMAND,
                 why="install the rendered HAProxy config once haproxy -c accepts it",
                 label=f"templates/haproxy.cfg.j2 rendered, sha256 {sha256(config_text)[:12]}"),
                 phase=phase)

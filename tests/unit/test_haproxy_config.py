@@ -8,6 +8,7 @@ import pytest
 
 from fabfile import config
 from fabfile.errors import UserError
+from fabfile.plan.haproxy import without_host_names
 from fabfile.render import TEMPLATES, render_haproxy_config
 from fabfile.runner import Runner
 
@@ -53,10 +54,26 @@ def test_broken_template_variable_fails_loudly(tmp_path):
 
 
 @needs_haproxy
-def test_a_config_haproxy_refuses_is_stopped_before_any_node(write_config, tmp_path):
-    def unresolvable(data):
-        data["haproxy"]["backends"][0]["servers"][0]["address"] = "no-such-host.invalid"
-    cluster = config.load(write_config(unresolvable), env=SECRETS)
+def test_a_config_haproxy_refuses_is_stopped_before_any_node_with_haproxys_reason(
+        write_config, tmp_path, monkeypatch):
+    cluster = config.load(write_config(), env=SECRETS)
+    broken = render_haproxy_config(cluster).replace("    mode http", "    mode nonsense-mode", 1)
+    monkeypatch.setattr("fabfile.runner.render_haproxy_config", lambda _: broken)
     runner = Runner(cluster, log_dir=tmp_path / "logs")
-    with pytest.raises(UserError, match="refused by haproxy -c; no node was changed"):
+    with pytest.raises(UserError, match="refused by haproxy -c; no node was changed: .*nonsense-mode"):
         runner.validate_haproxy_config()
+
+
+@needs_haproxy
+def test_the_controller_never_resolves_backend_host_names(write_config, tmp_path):
+    """A dry run, even offline, must not send DNS queries for the backends; the nodes resolve."""
+    def named(data):
+        data["haproxy"]["backends"][0]["servers"][0]["address"] = "no-such-host.invalid"
+    cluster = config.load(write_config(named), env=SECRETS)
+    said = []
+    runner = Runner(cluster, log_dir=tmp_path / "logs", out=said.append)
+    runner.validate_haproxy_config()  # haproxy -c would refuse the name if it tried to resolve it
+    assert any("resolved only by haproxy -c on each node" in line for line in said)
+    offline, moved = without_host_names(cluster)
+    assert moved == 1 and "no-such-host" not in render_haproxy_config(offline)
+    assert "no-such-host.invalid" in render_haproxy_config(cluster)

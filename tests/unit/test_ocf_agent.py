@@ -55,12 +55,13 @@ class Agent:
         self.conffile.write_text(CONFIG.format(dir=self.dir, port=self.port, health=self.health,
                                                answer=answer))
 
-    def __call__(self, action, timeout=30):
+    def __call__(self, action, timeout=30, op_timeout_ms=20000, cwd=None):
         env = {"PATH": os.environ["PATH"], "OCF_ROOT": "/usr/lib/ocf", "HA_RSCTMP": str(self.dir),
-               "OCF_RESOURCE_INSTANCE": "test-haproxy", "OCF_RESKEY_CRM_meta_timeout": "20000",
+               "OCF_RESOURCE_INSTANCE": "test-haproxy",
+               "OCF_RESKEY_CRM_meta_timeout": str(op_timeout_ms),
                **{f"OCF_RESKEY_{k}": v for k, v in self.params.items()}}
         result = subprocess.run([str(AGENT), action], env=env, capture_output=True, text=True,
-                                timeout=timeout)
+                                timeout=timeout, cwd=cwd)
         return result.returncode, result.stdout + result.stderr
 
     def get(self):
@@ -142,8 +143,73 @@ def test_reload_refuses_an_invalid_config_and_keeps_serving(agent):
     assert agent("start")[0] == OCF_SUCCESS
     before = agent.pid()
     agent.conffile.write_text("this is not haproxy\n")
-    assert agent("reload")[0] == OCF_ERR_CONFIGURED
+    rc, out = agent("reload")
+    # Recoverable: the old process still serves, so this must not ban the resource.
+    assert rc == OCF_ERR_GENERIC, out
     assert agent.pid() == before and agent.get() == "v1"
+    assert agent("monitor")[0] == OCF_SUCCESS
+
+
+def test_refusal_names_haproxys_own_reason(agent):
+    agent.conffile.write_text("global\nfrontend web\n    bind 127.0.0.1:80\n    nonsense-keyword 1\n")
+    rc, out = agent("validate-all")
+    assert rc == OCF_ERR_CONFIGURED
+    reason = next(line for line in out.splitlines() if "refuses" in line)
+    assert "nonsense-keyword" in reason, out
+
+
+def test_stop_keeps_within_its_timeout_on_a_busy_node(agent):
+    """Escalation to SIGKILL is timed against the clock: a node with many processes must not
+    stretch a stop past its timeout (an overrun stop gets the node fenced)."""
+    assert agent("start")[0] == OCF_SUCCESS
+    crowd = [subprocess.Popen(["sleep", "300"]) for _ in range(1000)]
+    pid = agent.pid()
+    os.kill(pid, 19)  # SIGSTOP: deaf to the soft stop and to TERM, so the stop escalates to KILL
+    try:
+        started = time.monotonic()
+        rc, out = agent("stop", op_timeout_ms=8000)
+        took = time.monotonic() - started
+    finally:
+        for process in crowd:
+            process.kill()
+        for process in crowd:
+            process.wait()
+    assert rc == OCF_SUCCESS, out
+    assert took < 8.0, f"stop took {took:.1f}s of its 8s timeout"
+    assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read().lower()
+    assert agent("monitor")[0] == OCF_NOT_RUNNING
+
+
+@pytest.mark.parametrize("status_url", [False, True])
+def test_a_stale_pid_file_naming_another_process_is_not_running(tmp_path, status_url):
+    agent = Agent(tmp_path, stats_socket="")
+    if not status_url:
+        agent.params["status_url"] = ""
+    stranger = subprocess.Popen(["sleep", "300"])
+    try:
+        (tmp_path / "haproxy.pid").write_text(f"{stranger.pid}\n")
+        assert agent("monitor")[0] == OCF_NOT_RUNNING
+        rc, out = agent("start")
+        assert rc == OCF_SUCCESS, out
+        assert agent.pid() != stranger.pid and agent.get() == "v1"
+        assert stranger.poll() is None, "the stop or start must not signal a stranger"
+    finally:
+        agent("stop")
+        stranger.kill()
+        stranger.wait()
+
+
+def test_extra_opts_are_split_but_never_globbed(tmp_path):
+    for name in ("peer1", "peer2"):
+        (tmp_path / name).write_text("")
+    agent = Agent(tmp_path, extra_opts="-L peer*")
+    try:
+        rc, out = agent("start", cwd=tmp_path)
+        assert rc == OCF_SUCCESS, out
+        argv = open(f"/proc/{agent.pid()}/cmdline").read().split("\0")
+        assert argv[argv.index("-L") + 1] == "peer*"
+    finally:
+        agent("stop")
 
 
 @pytest.mark.skipif(not shutil.which("ocf-tester"), reason="ocf-tester (resource-agents) missing")
