@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
-from .config import Secret
+from .secret import Secret
 
 MASK = "********"
 
@@ -49,6 +49,19 @@ class Command:
         elif self.stdin is not None:
             line += f"  <stdin: {self.stdin_label or f'{len(self.stdin.splitlines())} lines'}>"
         return line
+
+
+def one_line(text):
+    """`text` if it cannot start a new line where it is written, else ValueError. The config
+    loader refuses such values already; this keeps any other source from adding a line."""
+    if any(c in text for c in "\n\r\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"):
+        raise ValueError(f"a value holds a line break: {text[:40]!r}")
+    return text
+
+
+def key_value_lines(pairs):
+    """name=value lines, as fence agents read their options on stdin."""
+    return "".join(f"{one_line(str(k))}={one_line(str(v))}\n" for k, v in pairs)
 
 
 def run(*argv, why="", **kw):

@@ -1,44 +1,55 @@
 """Cluster config: YAML plus secrets from the environment or .env, validated into frozen objects.
 
-Every check happens here, before any host is touched; a problem raises ConfigError naming the
-file, the field and what is wrong.
+Every check happens here, before any host is touched. Each section has its own reader; all
+problems of a file are reported together, each naming the file, the field and what is wrong.
+Every text that reaches a node is one line of printable characters without surrounding blanks,
+so no value can add a line to a generated file, a pcs argument list or an agent's stdin.
 """
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from dotenv import dotenv_values
 
-from .errors import ConfigError
+from . import yamlfile
+from .errors import ConfigError, UserError
+from .secret import Secret
+from .yamlfile import YamlFloat, YamlInt, YamlWord
 
 PLATFORMS = ("centos7", "el8", "el9", "debian12", "ubuntu")
-# Names end up in pcs arguments, resource ids, file names and environment variable names:
-# letters, digits, dot, dash and underscore only, starting with a letter or digit.
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
-INTERVAL_RE = re.compile(r"^[0-9]+(ms|s|m|min|h)?$")
+# Names end up in pcs arguments, file names and environment variable names: letters, digits,
+# dot, dash and underscore only, starting with a letter or digit.
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+# CIB ids (resources, groups, fence devices) are XML ids: a letter or '_' first.
+RESOURCE_ID_RE = re.compile(r"[A-Za-z_][A-Za-z0-9._-]{0,62}")
+HOSTNAME_RE = re.compile(r"(?=.{1,253}\Z)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
+                         r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
 # Options and agent names pass through pcs as name=value words; keep them to safe spellings.
-OPTION_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-AGENT_RE = re.compile(r"^(ocf:[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+|systemd:[A-Za-z0-9@_.-]+|service:[A-Za-z0-9_.-]+|lsb:[A-Za-z0-9_.-]+)$")
+OPTION_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,62}")
+AGENT_RE = re.compile(r"ocf:[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+|systemd:[A-Za-z0-9@_.-]+|"
+                      r"service:[A-Za-z0-9_.-]+|lsb:[A-Za-z0-9_.-]+")
+FENCE_AGENT_RE = re.compile(r"fence_[a-z0-9_]{1,40}")
+PACKAGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_-]{0,99}")
+PATH_RE = re.compile(r"/[A-Za-z0-9._/-]{1,200}")
+URL_PATH_RE = re.compile(r"/[A-Za-z0-9._~/?=&%-]{0,200}")
+# C0 and C1 controls, DEL, and Unicode's own line and paragraph separators.
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 HAPROXY_AGENT = "haproxy"
 OCF_PROVIDER = "halb"
-
-
-@dataclass(frozen=True)
-class Secret:
-    """A secret value that prints as its name, never as its value."""
-
-    name: str
-    value: str = field(repr=False)
-
-    def __str__(self):
-        return f"<secret {self.name}>"
+IPMI_PORT = 623
+# A unix socket path longer than this does not fit sockaddr_un.
+MAX_SOCKET_PATH = 107
+# Shorter secrets are guessable, and masking a short one in output gives it away by context.
+MIN_SECRET_LENGTH = 8
+# Words halb itself prints: a secret inside one of them would be masked where the word stands.
+OWN_WORDS = ("pcs host auth hacluster pacemaker corosync haproxy stonith fence_ipmilan "
+             "password cluster resource enable disable standby IPaddr2 systemctl")
 
 
 @dataclass(frozen=True)
@@ -235,25 +246,88 @@ def fence_password_source(env, node_name):
     return own if env.get(own) else "FENCE_PASSWORD"
 
 
+def shown(value, limit=40):
+    """A value as an error message quotes it: repr, cut short."""
+    text = repr(value) if not isinstance(value, (YamlInt, YamlFloat, YamlWord)) else value.text
+    return text if len(text) <= limit else text[:limit] + "...'"
+
+
+def text_problem(text, limit=255):
+    """Why `text` cannot go to a node as one word or one line, or None."""
+    if not text:
+        return "must not be empty"
+    control = CONTROL_RE.search(text)
+    if control:
+        what = {"\n": "a newline", "\r": "a carriage return", "\x00": "a NUL", "\t": "a tab"}.get(
+            control.group(), f"the control character U+{ord(control.group()):04X}")
+        return (f"must be single-line printable text: {shown(text)} contains {what} "
+                f"at position {control.start() + 1}")
+    if text != text.strip():
+        return f"{shown(text)} has leading or trailing blanks"
+    if len(text) > limit:
+        return f"is {len(text)} characters long, more than {limit}"
+    return None
+
+
+def as_text(value):
+    """(the text a YAML scalar stands for, None) or (None, why it cannot stand for text).
+    Numbers are taken as written only when YAML read them as written: `010` became 8."""
+    if isinstance(value, str):
+        return value, None
+    if isinstance(value, YamlWord):
+        return None, (f"YAML reads {value.text} as {str(value.value).lower()}: write it in "
+                      f"quotes ('{value.text}') if you mean the word")
+    if isinstance(value, YamlInt):
+        if re.fullmatch(r"0|[1-9][0-9]*", value.text):
+            return value.text, None
+        return None, (f"YAML reads {value.text} as the number {int(value)}: write it in quotes "
+                      f"('{value.text}')")
+    if isinstance(value, YamlFloat):
+        if re.fullmatch(r"[0-9]+\.[0-9]+", value.text):
+            return value.text, None
+        return None, f"YAML reads {value.text} as the number {float(value)}: write it in quotes"
+    if isinstance(value, bool):
+        return None, f"YAML reads {str(value).lower()} as a boolean: write it in quotes"
+    kind = {"date": "a date", "datetime": "a date and time", "list": "a list", "dict": "a mapping",
+            "bytes": "binary data"}.get(type(value).__name__, type(value).__name__)
+    return None, f"must be text, but YAML reads it as {kind}: write it in quotes"
+
+
+class _Abandon(Exception):
+    """The section being read cannot be read further; its problem is already recorded."""
+
+
 class _Reader:
-    """Walks the YAML tree, turning every problem into a ConfigError with a dotted field path."""
+    """Walks the YAML tree, recording every problem with its dotted field path."""
 
     def __init__(self, path):
         self.path = path
+        self.problems: list[tuple[str, str]] = []
+
+    def note(self, where, problem):
+        self.problems.append((where or "(top level)", problem))
 
     def fail(self, where, problem):
-        raise ConfigError(self.path, where, problem)
+        self.note(where, problem)
+        raise _Abandon
+
+    def section(self, read, *args):
+        """Run one section's reader; a problem in it leaves None and the next section runs."""
+        try:
+            return read(self, *args)
+        except _Abandon:
+            return None
 
     def mapping(self, data, where, allowed):
         if not isinstance(data, dict):
             self.fail(where, f"must be a mapping, got {type(data).__name__}")
-        unknown = sorted(set(map(str, data)) - set(allowed))
+        unknown = sorted(set(data) - set(allowed))
         if unknown:
             self.fail(f"{where}.{unknown[0]}" if where else unknown[0],
                       f"unknown field (allowed: {', '.join(sorted(allowed))})")
         return data
 
-    def get(self, data, key, where, kind, default=..., check=None):
+    def get(self, data, key, where, kind, default=..., check=None, limit=255):
         dotted = f"{where}.{key}" if where else key
         if key not in data or data[key] is None:
             if default is ...:
@@ -261,16 +335,23 @@ class _Reader:
             return default
         value = data[key]
         if kind is int:
+            if isinstance(value, YamlInt) and not re.fullmatch(r"0|[1-9][0-9]*", value.text):
+                self.fail(dotted, f"YAML reads {value.text} as {int(value)}: write the number "
+                          "in plain decimal")
             if isinstance(value, bool) or not isinstance(value, int):
-                self.fail(dotted, f"must be an integer, got {value!r}")
+                self.fail(dotted, f"must be an integer, got {shown(value)}")
+            value = int(value)
         elif kind is bool:
+            if isinstance(value, YamlWord):
+                value = value.value  # yes/no in a true-or-false field mean what they say
             if not isinstance(value, bool):
-                self.fail(dotted, f"must be true or false, got {value!r}")
+                self.fail(dotted, f"must be true or false, got {shown(value)}")
         elif kind is str:
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                value = str(value)
-            if not isinstance(value, str) or not value.strip():
-                self.fail(dotted, f"must be a non-empty string, got {value!r}")
+            value, problem = as_text(value)
+            if problem is None:
+                problem = text_problem(value, limit)
+            if problem:
+                self.fail(dotted, problem)
         elif kind is list:
             if not isinstance(value, list):
                 self.fail(dotted, f"must be a list, got {type(value).__name__}")
@@ -283,34 +364,65 @@ class _Reader:
                 self.fail(dotted, problem)
         return value
 
+    def texts(self, data, key, where, check):
+        """A list of texts, each checked."""
+        out = []
+        for i, item in enumerate(self.get(data, key, where, list, default=[])):
+            dotted = f"{where}.{key}[{i}]"
+            value, problem = as_text(item)
+            problem = problem or text_problem(value) or check(value)
+            if problem:
+                self.fail(dotted, problem)
+            out.append(value)
+        return tuple(out)
 
-def _check_name(value):
-    if not NAME_RE.match(value):
-        return (f"{value!r} is not a safe name: use letters, digits, '.', '-' or '_' "
-                "(a shell or pcs would misread anything else)")
+
+# --- field checks: each returns why a value is wrong, or None ------------------------------
+
+def check_name(value):
+    if not NAME_RE.fullmatch(value):
+        return (f"{shown(value)} is not a safe name: use letters, digits, '.', '-' or '_', "
+                "starting with a letter or digit")
     return None
 
 
-def _check_address(value):
-    try:
-        ipaddress.ip_address(value)
-        return None
-    except ValueError:
-        pass
-    if HOSTNAME_RE.match(value) and not re.match(r"^[0-9.]+$", value):
-        return None
-    return f"{value!r} is neither an IP address nor a valid host name"
+def check_resource_id(value):
+    if not RESOURCE_ID_RE.fullmatch(value):
+        return (f"{shown(value)} is not a resource id pcs accepts: a letter or '_' first, then "
+                "letters, digits, '.', '-' or '_'")
+    return None
 
 
-def _check_port(value):
+def check_node_name(value):
+    problem = check_name(value)
+    if problem is None and not value[0].isalpha():
+        return (f"{shown(value)} must start with a letter: its fence device {value}-fence is a "
+                "resource id")
+    return problem
+
+
+def check_port(value):
     return None if 1 <= value <= 65535 else f"{value} is not a TCP/UDP port (1-65535)"
 
 
-def _check_interval(value):
-    return None if INTERVAL_RE.match(value) else f"{value!r} is not a duration such as 10s or 500ms"
-
-
-DURATION_SCALE_MS = {"ms": 1, "s": 1000, "m": 60000, "min": 60000, "h": 3600000}
+def check_address(value):
+    """An IP address a host can be reached at, or a host name."""
+    if "%" in value:
+        return (f"{shown(value)} has an IPv6 scope id (%...): not supported here; use an address "
+                "without one")
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        if HOSTNAME_RE.fullmatch(value) and not re.fullmatch(r"[0-9.]+", value):
+            return None
+        return f"{shown(value)} is neither an IP address nor a valid host name"
+    if address.is_unspecified:
+        return f"{value} is the unspecified address: no host answers at it"
+    if address.is_multicast:
+        return f"{value} is a multicast address: no single host answers at it"
+    if address == ipaddress.ip_address("255.255.255.255"):
+        return f"{value} is the broadcast address"
+    return None
 
 
 def duration_ms(value, bare="ms"):
@@ -318,270 +430,311 @@ def duration_ms(value, bare="ms"):
     None. corosync counts bare numbers in ms, Pacemaker (intervals, delays) in seconds."""
     if isinstance(value, bool) or value is None:
         return None
-    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|min|h)?", str(value).strip())
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|min|h)?",
+                         value.text if isinstance(value, (YamlInt, YamlFloat)) else str(value))
     if not match:
         return None
     return round(float(match.group(1)) * DURATION_SCALE_MS[match.group(2) or bare])
 
 
-def _check_package(value):
-    return None if re.match(r"^[A-Za-z0-9][A-Za-z0-9.+_-]*$", value) else f"{value!r} is not a package name"
+DURATION_SCALE_MS = {"ms": 1, "s": 1000, "m": 60000, "min": 60000, "h": 3600000}
 
 
-def _options(reader, data, where):
+def check_duration(least_ms, most_ms, why_least):
+    """A Pacemaker duration (a bare number counts seconds) between the two bounds."""
+    def check(value):
+        ms = duration_ms(value, bare="s")
+        if ms is None:
+            return f"{shown(value)} is not a duration such as 10s or 500ms"
+        if ms < least_ms:
+            return f"{value} is below {least_ms / 1000:g}s: {why_least}"
+        if ms > most_ms:
+            return f"{value} is above {most_ms / 1000:g}s"
+        return None
+    return check
+
+
+check_monitor_interval = check_duration(1000, 86400000, "0 would turn the recurring monitor "
+                                        "off, and less floods the node with checks")
+check_race_delay = check_duration(0, 60000, "")
+
+
+def check_path(value):
+    if not PATH_RE.fullmatch(value) or "/../" in f"{value}/" or "//" in value:
+        return f"{shown(value)} is not a plain absolute path (letters, digits, '.', '-', '_', '/')"
+    return None
+
+
+def check_socket_path(value):
+    if len(value) > MAX_SOCKET_PATH:
+        return f"is {len(value)} characters long: a unix socket path holds at most {MAX_SOCKET_PATH}"
+    return check_path(value)
+
+
+def within(low, high, unit=""):
+    return lambda v: None if low <= v <= high else f"{v}{unit} is not between {low} and {high}{unit}"
+
+
+def one_of(choices, what):
+    return lambda v: None if v in choices else f"{shown(v)} is not {what} ({', '.join(choices)})"
+
+
+# --- options: name=value pairs for pcs ----------------------------------------------------
+
+def option_key(name):
+    """How pcs and the agents see an option name: case and '-' versus '_' do not matter."""
+    return name.lower().replace("-", "_")
+
+
+# A name that says it carries a secret: such a value would sit in the CIB in plain text.
+SECRET_OPTION_RE = re.compile(r"pass|secret|token|credential|(^|_)key$|private")
+
+
+def read_options(reader, data, where, reserved=(), reserved_why=""):
     if data is None:
         return ()
     if not isinstance(data, dict):
         reader.fail(where, "must be a mapping of option names to values")
-    out = []
-    for key, value in data.items():
-        if not OPTION_NAME_RE.match(str(key)):
-            reader.fail(f"{where}.{key}", "is not a valid option name")
+    out, seen = [], {}
+    for name, value in data.items():
+        dotted = f"{where}.{name}"
+        if not OPTION_NAME_RE.fullmatch(name):
+            reader.fail(dotted, "is not a valid option name (letters, digits, '_' and '-', "
+                        "a letter or '_' first)")
+        key = option_key(name)
+        if key in seen:
+            reader.fail(dotted, f"is the same option as {where}.{seen[key]}")
+        seen[key] = name
+        if key in reserved:
+            reader.fail(dotted, reserved_why)
+        if SECRET_OPTION_RE.search(key):
+            reader.fail(dotted, "names a secret, which would be stored in the CIB in plain text; "
+                        "halb passes BMC passwords from the environment through a file instead")
         if isinstance(value, bool):
             value = "1" if value else "0"
-        if not isinstance(value, (str, int, float)) or "\n" in str(value):
-            reader.fail(f"{where}.{key}", f"must be a single-line value, got {value!r}")
-        out.append((str(key), str(value)))
+        text, problem = as_text(value)
+        problem = problem or text_problem(text, limit=1024)
+        if problem:
+            reader.fail(dotted, problem)
+        out.append((name, text))
     return tuple(out)
 
 
+# --- secrets -------------------------------------------------------------------------------
+
 def read_secrets(env_file=".env", environ=None):
-    """Environment variables win over the .env file, which never overrides what is set."""
+    """Environment variables win over the .env file, which never overrides what is set. The
+    file's values are taken literally: no ${VAR} expansion."""
     values = {}
     if env_file and Path(env_file).is_file():
-        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        try:
+            raw = Path(env_file).read_bytes()
+        except OSError as exc:
+            raise UserError(f"{env_file}: cannot be read: {exc.strerror or exc}") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw[:exc.start].count(b"\n") + 1
+            raise UserError(f"{env_file}: line {line}: is not UTF-8 text") from None
+        parsed = dotenv_values(stream=io.StringIO(text), interpolate=False)
+        values.update({k: v for k, v in parsed.items() if v is not None})
     values.update(os.environ if environ is None else environ)
     return values
 
 
-def load(path, env=None, require_secrets=True):
-    """Read and validate a cluster config. `env` maps variable names to values (secrets)."""
-    path = Path(path)
-    reader = _Reader(path)
-    if not path.is_file():
-        raise ConfigError(path, "(file)", "does not exist or is not a file")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "(file)"
-        raise ConfigError(path, where, f"is not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    if data is None:
-        data = {}
-    env = read_secrets() if env is None else env
-    reader.mapping(data, "", ["cluster", "platform", "ssh", "nodes", "vip", "fencing", "group",
-                              "service", "haproxy", "quorum", "install", "failover"])
-    missing = []
+def secret_problem(value, config_text):
+    if not value.strip():
+        return "is blank"
+    if CONTROL_RE.search(value):
+        return "must be one line of printable characters"
+    if len(value) < MIN_SECRET_LENGTH:
+        return (f"is shorter than {MIN_SECRET_LENGTH} characters: too easy to guess, and masking "
+                "it in output would give it away")
+    lowered = value.lower()
+    if lowered in config_text.lower() or lowered in OWN_WORDS.lower():
+        return ("appears in the config or in words halb prints: masking it in output would give "
+                "it away; choose another")
+    return None
 
-    def secret(name):
-        value = env.get(name, "")
+
+class _Secrets:
+    """Reads the secrets a config needs, noting the missing and the unusable."""
+
+    def __init__(self, reader, env, config_text):
+        self.reader, self.env, self.config_text = reader, env, config_text
+        self.missing: list[str] = []
+
+    def __call__(self, name):
+        value = self.env.get(name, "")
         if not value:
-            missing.append(name)
-        elif "\n" in value:
-            reader.fail(name, "secret must be a single line")
+            self.missing.append(name)
+        elif problem := secret_problem(value, self.config_text):
+            self.reader.note(name, problem)
         return Secret(name, value or "")
 
-    cluster = reader.mapping(reader.get(data, "cluster", "", dict), "cluster", ["name"])
-    name = reader.get(cluster, "name", "cluster", str, check=_check_name)
 
-    platform = reader.get(data, "platform", "", str, default=None,
-                          check=lambda v: None if v in PLATFORMS else
-                          f"{v!r} is not a known platform ({', '.join(PLATFORMS)})")
+# --- sections --------------------------------------------------------------------------------
 
-    ssh_data = reader.mapping(reader.get(data, "ssh", "", dict, default={}), "ssh",
-                              ["user", "port", "identity_file", "known_hosts",
-                               "accept_unknown_host_keys", "sudo", "connect_timeout"])
-    default_user = reader.get(ssh_data, "user", "ssh", str, default="root", check=_check_name)
-    default_port = reader.get(ssh_data, "port", "ssh", int, default=22, check=_check_port)
-    ssh = Ssh(
-        identity_file=reader.get(ssh_data, "identity_file", "ssh", str, default=None),
-        known_hosts=reader.get(ssh_data, "known_hosts", "ssh", str, default=None),
-        accept_unknown_host_keys=reader.get(ssh_data, "accept_unknown_host_keys", "ssh", bool,
-                                            default=False),
-        sudo=reader.get(ssh_data, "sudo", "ssh", bool, default=default_user != "root"),
-        connect_timeout=reader.get(ssh_data, "connect_timeout", "ssh", int, default=10),
-    )
+TOP_FIELDS = ("cluster", "platform", "ssh", "nodes", "vip", "fencing", "group", "service",
+              "haproxy", "quorum", "install", "failover")
 
-    node_list = reader.get(data, "nodes", "", list)
+
+def _cluster_name(r, data):
+    cluster = r.mapping(r.get(data, "cluster", "", dict), "cluster", ["name"])
+    return r.get(cluster, "name", "cluster", str, check=check_name)
+
+
+def _platform(r, data):
+    return r.get(data, "platform", "", str, default=None, check=one_of(PLATFORMS, "a known platform"))
+
+
+def _ssh(r, data):
+    raw = r.mapping(r.get(data, "ssh", "", dict, default={}), "ssh",
+                    ["user", "port", "identity_file", "known_hosts", "accept_unknown_host_keys",
+                     "sudo", "connect_timeout"])
+    user = r.get(raw, "user", "ssh", str, default="root", check=check_name)
+    return Ssh(
+        identity_file=r.get(raw, "identity_file", "ssh", str, default=None, limit=4096),
+        known_hosts=r.get(raw, "known_hosts", "ssh", str, default=None, limit=4096),
+        accept_unknown_host_keys=r.get(raw, "accept_unknown_host_keys", "ssh", bool, default=False),
+        sudo=r.get(raw, "sudo", "ssh", bool, default=user != "root"),
+        connect_timeout=r.get(raw, "connect_timeout", "ssh", int, default=10,
+                              check=within(1, 300, "s")),
+    ), user, r.get(raw, "port", "ssh", int, default=22, check=check_port)
+
+
+def _nodes(r, data, ssh_defaults, secret):
+    _, default_user, default_port = ssh_defaults
+    node_list = r.get(data, "nodes", "", list)
     if len(node_list) != 2:
-        reader.fail("nodes", f"a two-node cluster needs exactly 2 nodes, got {len(node_list)}")
+        r.fail("nodes", f"a two-node cluster needs exactly 2 nodes, got {len(node_list)}")
     nodes = []
     for i, raw in enumerate(node_list):
         where = f"nodes[{i}]"
-        reader.mapping(raw, where, ["name", "address", "ssh_user", "ssh_port", "bmc"])
-        node_name = reader.get(raw, "name", where, str, check=_check_name)
-        bmc_raw = reader.mapping(reader.get(raw, "bmc", where, dict), f"{where}.bmc",
-                                 ["address", "port", "username", "plug"])
+        r.mapping(raw, where, ["name", "address", "ssh_user", "ssh_port", "bmc"])
+        name = r.get(raw, "name", where, str, check=check_node_name)
+        bmc = r.mapping(r.get(raw, "bmc", where, dict), f"{where}.bmc",
+                        ["address", "port", "username", "plug"])
         nodes.append(Node(
-            name=node_name,
-            address=reader.get(raw, "address", where, str, check=_check_address),
-            ssh_user=reader.get(raw, "ssh_user", where, str, default=default_user, check=_check_name),
-            ssh_port=reader.get(raw, "ssh_port", where, int, default=default_port, check=_check_port),
+            name=name,
+            address=r.get(raw, "address", where, str, check=check_address),
+            ssh_user=r.get(raw, "ssh_user", where, str, default=default_user, check=check_name),
+            ssh_port=r.get(raw, "ssh_port", where, int, default=default_port, check=check_port),
             bmc=Bmc(
-                address=reader.get(bmc_raw, "address", f"{where}.bmc", str, check=_check_address),
-                port=reader.get(bmc_raw, "port", f"{where}.bmc", int, default=623, check=_check_port),
-                username=reader.get(bmc_raw, "username", f"{where}.bmc", str, check=_check_name),
-                plug=reader.get(bmc_raw, "plug", f"{where}.bmc", str, default=None, check=_check_name),
+                address=r.get(bmc, "address", f"{where}.bmc", str, check=check_address),
+                port=r.get(bmc, "port", f"{where}.bmc", int, default=IPMI_PORT, check=check_port),
+                username=r.get(bmc, "username", f"{where}.bmc", str, check=check_name),
+                plug=r.get(bmc, "plug", f"{where}.bmc", str, default=None, check=check_name),
             ),
-            fence_password=secret(fence_password_source(env, node_name)),
+            fence_password=secret(fence_password_source(secret.env, name)),
         ))
+    first, second = nodes
     for attr in ("name", "address"):
-        values = [getattr(n, attr) for n in nodes]
-        if len(set(v.lower() for v in values)) != len(values):
-            reader.fail(f"nodes[1].{attr}", f"{values[1]!r} is used by both nodes")
-    if (nodes[0].bmc.address, nodes[0].bmc.port, nodes[0].bmc.plug) == (
-            nodes[1].bmc.address, nodes[1].bmc.port, nodes[1].bmc.plug):
-        reader.fail("nodes[1].bmc.address", "both nodes name the same BMC: each node needs its own")
-    node_names = [n.name for n in nodes]
-
-    vip_raw = reader.mapping(reader.get(data, "vip", "", dict), "vip",
-                             ["ip", "cidr_netmask", "nic", "resource_id", "monitor_interval"])
-    vip_ip = reader.get(vip_raw, "ip", "vip", str)
-    try:
-        vip_addr = ipaddress.ip_address(vip_ip)
-    except ValueError:
-        reader.fail("vip.ip", f"{vip_ip!r} is not an IP address")
-    max_prefix = 32 if vip_addr.version == 4 else 128
-    netmask = reader.get(vip_raw, "cidr_netmask", "vip", int,
-                         check=lambda v: None if 1 <= v <= max_prefix else
-                         f"{v} is not a prefix length for IPv{vip_addr.version} (1-{max_prefix})")
-    subnet = ipaddress.ip_network(f"{vip_ip}/{netmask}", strict=False)
-    for node in nodes:
-        try:
-            node_addr = ipaddress.ip_address(node.address)
-        except ValueError:
-            continue  # a host name: its subnet is only known once resolved
-        if node_addr == vip_addr:
-            reader.fail("vip.ip", f"{vip_ip} is also the address of node {node.name}")
-        if node_addr not in subnet:
-            reader.fail("vip.ip", f"{vip_ip}/{netmask} is not in the subnet of node {node.name} "
-                        f"({node.address}): the VIP could not be raised on its interface")
-    vip = Vip(
-        ip=vip_ip, cidr_netmask=netmask,
-        nic=reader.get(vip_raw, "nic", "vip", str, default=None, check=_check_name),
-        resource_id=reader.get(vip_raw, "resource_id", "vip", str, default="vip", check=_check_name),
-        monitor_interval=reader.get(vip_raw, "monitor_interval", "vip", str, default="10s",
-                                    check=_check_interval),
-    )
-
-    failover = _failover(reader, reader.get(data, "failover", "", dict, default={}))
-    quorum_raw = reader.mapping(reader.get(data, "quorum", "", dict, default={}), "quorum",
-                                ["no_quorum_policy_ignore", "device"])
-    quorum_device = _quorum_device(reader, quorum_raw.get("device"), nodes, default_user,
-                                   default_port)
-
-    fence_raw = reader.mapping(reader.get(data, "fencing", "", dict), "fencing",
-                               ["agent", "options", "preferred_node", "race_delay",
-                                "monitor_interval", "status_timeout"])
-    fencing = Fencing(
-        agent=reader.get(fence_raw, "agent", "fencing", str, default="fence_ipmilan",
-                         check=lambda v: None if re.match(r"^fence_[a-z0-9_]+$", v) else
-                         f"{v!r} is not a fence agent name (fence_...)"),
-        options=_options(reader, fence_raw.get("options"), "fencing.options"),
-        preferred_node=reader.get(fence_raw, "preferred_node", "fencing", str, default=node_names[0],
-                                  check=lambda v: None if v in node_names else
-                                  f"{v!r} is not one of the nodes ({', '.join(node_names)})"),
-        race_delay=reader.get(fence_raw, "race_delay", "fencing", str,
-                              # With an arbiter the split is settled by quorum, not by a race.
-                              default="0s" if quorum_device else FAILOVER_PROFILES[failover.profile][2],
-                              check=_check_interval),
-        monitor_interval=reader.get(fence_raw, "monitor_interval", "fencing", str, default="60s",
-                                    check=_check_interval),
-        status_timeout=reader.get(fence_raw, "status_timeout", "fencing", int, default=30),
-    )
-    reserved = {"ip", "ipaddr", "ipport", "username", "login", "password", "passwd",
-                "password_script", "passwd_script", "pcmk_host_list", "pcmk_delay_base",
-                "plug", "port"}
-    for key, _ in fencing.options:
-        if key in reserved:
-            reader.fail(f"fencing.options.{key}", "is set from the node's bmc and secrets; "
-                        "remove it here")
-
-    group = reader.get(data, "group", "", str, default="halb", check=_check_name)
-
-    service_raw = reader.mapping(reader.get(data, "service", "", dict, default={}), "service",
-                                 ["agent", "resource_id", "options", "monitor_interval", "packages"])
-    service = Service(
-        agent=reader.get(service_raw, "agent", "service", str, default=HAPROXY_AGENT,
-                         check=lambda v: None if v == HAPROXY_AGENT or AGENT_RE.match(v) else
-                         f"{v!r} is not a resource agent ('haproxy', ocf:PROVIDER:TYPE, "
-                         "systemd:UNIT, lsb:NAME or service:NAME)"),
-        resource_id=reader.get(service_raw, "resource_id", "service", str, default="haproxy",
-                               check=_check_name),
-        options=_options(reader, service_raw.get("options"), "service.options"),
-        monitor_interval=reader.get(service_raw, "monitor_interval", "service", str, default="10s",
-                                    check=_check_interval),
-        packages=tuple(reader.get(service_raw, "packages", "service", list, default=[])),
-    )
-    for pkg in service.packages:
-        if problem := _check_package(str(pkg)):
-            reader.fail("service.packages", problem)
-    if len({vip.resource_id, service.resource_id, group} | {f"{n}-fence" for n in node_names}) != 5:
-        reader.fail("service.resource_id", "resource ids of the VIP, the service, the group and the "
-                    "fence devices must all differ")
-
-    haproxy = None
-    if service.is_haproxy:
-        haproxy = _haproxy(reader, reader.get(data, "haproxy", "", dict), vip)
-    elif data.get("haproxy") is not None:
-        reader.fail("haproxy", f"is only used when service.agent is 'haproxy' (it is {service.agent!r})")
-
-    install_raw = reader.mapping(reader.get(data, "install", "", dict, default={}), "install",
-                                 ["extra_packages", "package_repo"])
-    extra = tuple(str(p) for p in reader.get(install_raw, "extra_packages", "install", list, default=[]))
-    for pkg in extra:
-        if problem := _check_package(pkg):
-            reader.fail("install.extra_packages", problem)
-
-    hacluster = secret("HACLUSTER_PASSWORD")
-    missing = tuple(dict.fromkeys(missing))
-    if missing and require_secrets:
-        raise ConfigError(path, missing[0], "secret is not set: export it or put it in .env "
-                          "(see .env.example)")
-    return Cluster(
-        path=str(path), name=name, platform=platform, nodes=tuple(nodes), ssh=ssh, vip=vip,
-        fencing=fencing, group=group, failover=failover, service=service, haproxy=haproxy,
-        no_quorum_policy_ignore=reader.get(quorum_raw, "no_quorum_policy_ignore", "quorum", bool,
-                                           default=False),
-        quorum_device=quorum_device,
-        extra_packages=extra,
-        package_repo=reader.get(install_raw, "package_repo", "install", str, default=None,
-                                check=_check_name),
-        hacluster_password=hacluster, missing_secrets=missing,
-    )
+        if getattr(first, attr).lower() == getattr(second, attr).lower():
+            r.fail(f"nodes[1].{attr}", f"{shown(getattr(second, attr))} is used by both nodes")
+    if fence_password_variable(first.name) == fence_password_variable(second.name):
+        r.fail("nodes[1].name", f"{first.name!r} and {second.name!r} would both read their BMC "
+               f"password from {fence_password_variable(first.name)}: rename one")
+    if (first.bmc.address, first.bmc.port, first.bmc.plug) == (
+            second.bmc.address, second.bmc.port, second.bmc.plug):
+        r.fail("nodes[1].bmc.address", "both nodes name the same BMC: each node needs its own")
+    return tuple(nodes)
 
 
-def _quorum_device(reader, raw, nodes, ssh_user, ssh_port):
-    if raw is None:
-        return None
+def _quorum(r, data, nodes, ssh_defaults):
+    _, ssh_user, ssh_port = ssh_defaults
+    raw = r.mapping(r.get(data, "quorum", "", dict, default={}), "quorum",
+                    ["no_quorum_policy_ignore", "device"])
+    ignore = r.get(raw, "no_quorum_policy_ignore", "quorum", bool, default=False)
+    device = raw.get("device")
+    if device is None:
+        return ignore, None
     where = "quorum.device"
-    reader.mapping(raw, where, ["host", "address", "algorithm", "ssh_user", "ssh_port"])
-    host = reader.get(raw, "host", where, str, check=_check_name)
-    address = reader.get(raw, "address", where, str, check=_check_address)
+    r.mapping(device, where, ["host", "address", "algorithm", "ssh_user", "ssh_port"])
+    host = r.get(device, "host", where, str, check=check_name)
+    address = r.get(device, "address", where, str, check=check_address)
     for node in nodes:
         if host.lower() == node.name.lower():
-            reader.fail(f"{where}.host", f"{host!r} is a cluster node: the arbiter must be a "
-                        "third host")
+            r.fail(f"{where}.host", f"{host!r} is a cluster node: the arbiter must be a third host")
         if address.lower() == node.address.lower():
-            reader.fail(f"{where}.address", f"{address} is the address of node {node.name}")
+            r.fail(f"{where}.address", f"{address} is the address of node {node.name}")
     arbiter = Node(name=host, address=address,
-                   ssh_user=reader.get(raw, "ssh_user", where, str, default=ssh_user,
-                                       check=_check_name),
-                   ssh_port=reader.get(raw, "ssh_port", where, int, default=ssh_port,
-                                       check=_check_port),
+                   ssh_user=r.get(device, "ssh_user", where, str, default=ssh_user, check=check_name),
+                   ssh_port=r.get(device, "ssh_port", where, int, default=ssh_port, check=check_port),
                    bmc=None, fence_password=None)
-    algorithm = reader.get(raw, "algorithm", where, str, default="ffsplit",
-                           check=lambda v: None if v in QUORUM_ALGORITHMS else
-                           f"{v!r} is not a qnetd algorithm ({', '.join(QUORUM_ALGORITHMS)})")
-    return QuorumDevice(arbiter, algorithm)
+    algorithm = r.get(device, "algorithm", where, str, default="ffsplit",
+                      check=one_of(QUORUM_ALGORITHMS, "a qnetd algorithm"))
+    return ignore, QuorumDevice(arbiter, algorithm)
 
 
-def _failover(reader, raw):
-    reader.mapping(raw, "failover", ["profile", "token", "consensus"])
-    profile = reader.get(raw, "profile", "failover", str, default="conservative",
-                         check=lambda v: None if v in FAILOVER_PROFILES else
-                         f"{v!r} is not a profile ({', '.join(FAILOVER_PROFILES)})")
-    token_default, _, _, qdevice_timeout = FAILOVER_PROFILES[profile]
+def vip_address_problem(vip, prefix):
+    """Why a floating address cannot work in its subnet, or None."""
+    if vip.is_unspecified or vip.is_multicast or vip.is_loopback:
+        kind = "unspecified" if vip.is_unspecified else "multicast" if vip.is_multicast else "loopback"
+        return f"{vip} is a {kind} address: other hosts could not reach the VIP"
+    if vip.is_link_local:
+        return f"{vip} is link-local: not routed beyond the segment, and not for a service address"
+    if vip.version == 4 and vip.is_reserved:
+        return f"{vip} is in the reserved range 240.0.0.0/4"
+    subnet = ipaddress.ip_network(f"{vip}/{prefix}", strict=False)
+    if subnet.num_addresses > 2:  # /31 and /32 (/127, /128) have no network or broadcast address
+        if vip == subnet.network_address:
+            return (f"{vip} is the network address of {subnet}"
+                    + (" (the subnet-router anycast address)" if vip.version == 6 else ""))
+        if vip.version == 4 and vip == subnet.broadcast_address:
+            return f"{vip} is the broadcast address of {subnet}"
+    return None
+
+
+def _vip(r, data, nodes, arbiter):
+    raw = r.mapping(r.get(data, "vip", "", dict), "vip",
+                    ["ip", "cidr_netmask", "nic", "resource_id", "monitor_interval"])
+    ip = r.get(raw, "ip", "vip", str)
+    try:
+        if "%" in ip:
+            raise ValueError
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        r.fail("vip.ip", f"{shown(ip)} is not an IP address (without scope id)")
+    longest = 32 if address.version == 4 else 128
+    prefix = r.get(raw, "cidr_netmask", "vip", int,
+                   check=lambda v: None if 1 <= v <= longest else
+                   f"{v} is not a prefix length for IPv{address.version} (1-{longest})")
+    if problem := vip_address_problem(address, prefix):
+        r.fail("vip.ip", problem)
+    subnet = ipaddress.ip_network(f"{ip}/{prefix}", strict=False)
+    others = [(f"node {n.name}", n.address) for n in nodes]
+    others += [(f"the BMC of {n.name}", n.bmc.address) for n in nodes]
+    others += [(f"the arbiter {arbiter.name}", arbiter.address)] if arbiter else []
+    for what, other in others:
+        try:
+            if ipaddress.ip_address(other) == address:
+                r.fail("vip.ip", f"{ip} is also the address of {what}")
+        except ValueError:
+            continue  # a host name
+    for node in nodes:
+        try:
+            node_address = ipaddress.ip_address(node.address)
+        except ValueError:
+            continue  # a host name: its subnet is only known once resolved
+        if node_address not in subnet:
+            r.fail("vip.ip", f"{ip}/{prefix} is not in the subnet of node {node.name} "
+                   f"({node.address}): the VIP could not be raised on its interface")
+    return Vip(
+        ip=ip, cidr_netmask=prefix,
+        nic=r.get(raw, "nic", "vip", str, default=None, check=check_name),
+        resource_id=r.get(raw, "resource_id", "vip", str, default="vip", check=check_resource_id),
+        monitor_interval=r.get(raw, "monitor_interval", "vip", str, default="10s",
+                               check=check_monitor_interval),
+    )
+
+
+def _failover(r, data):
+    raw = r.mapping(r.get(data, "failover", "", dict, default={}), "failover",
+                    ["profile", "token", "consensus"])
+    profile = r.get(raw, "profile", "failover", str, default="conservative",
+                    check=one_of(tuple(FAILOVER_PROFILES), "a profile"))
+    token_default, consensus_default, _, qdevice_timeout = FAILOVER_PROFILES[profile]
 
     def milliseconds(key, default):
         value = raw.get(key)
@@ -589,74 +742,208 @@ def _failover(reader, raw):
             return default
         ms = duration_ms(value)
         if ms is None:
-            reader.fail(f"failover.{key}", f"{value!r} is not a duration such as 1000ms or 1.5s "
-                        "(a bare number means milliseconds)")
+            r.fail(f"failover.{key}", f"{shown(value)} is not a duration such as 1000ms or 1.5s "
+                   "(a bare number means milliseconds)")
+        if ms > 60000:
+            r.fail(f"failover.{key}", f"{ms} ms is above 60 s")
         return ms
 
     token = milliseconds("token", token_default)
     if token < MIN_TOKEN_MS:
-        reader.fail("failover.token", f"{token} ms is below {MIN_TOKEN_MS} ms: nodes would drop "
-                    "out of the membership (and be fenced) on scheduling stalls and reloads")
-    consensus = milliseconds("consensus", round(token * 1.2)
-                             if "token" in raw else FAILOVER_PROFILES[profile][1])
+        r.fail("failover.token", f"{token} ms is below {MIN_TOKEN_MS} ms: nodes would drop out of "
+               "the membership (and be fenced) on scheduling stalls and reloads")
+    consensus = milliseconds("consensus", round(token * 1.2) if "token" in raw else consensus_default)
     if consensus < round(token * 1.2):
-        reader.fail("failover.consensus", f"{consensus} ms is below 1.2 x token "
-                    f"({round(token * 1.2)} ms), the least corosync accepts")
+        r.fail("failover.consensus", f"{consensus} ms is below 1.2 x token "
+               f"({round(token * 1.2)} ms), the least corosync accepts")
     return Failover(profile, token, consensus, qdevice_timeout)
 
 
-def _haproxy(reader, raw, vip):
-    reader.mapping(raw, "haproxy", ["config_path", "stats_socket", "frontends", "backends",
-                                    "health_port"])
+# Set by halb from the nodes' bmc and the secrets; a second spelling would fight them.
+FENCE_RESERVED = {option_key(k) for k in (
+    "ip", "ipaddr", "ipport", "username", "login", "password", "passwd", "password_script",
+    "passwd_script", "pcmk_host_list", "pcmk_delay_base", "plug", "port")}
+
+
+def _fencing(r, data, nodes, arbiter, failover):
+    raw = r.mapping(r.get(data, "fencing", "", dict), "fencing",
+                    ["agent", "options", "preferred_node", "race_delay", "monitor_interval",
+                     "status_timeout"])
+    names = tuple(n.name for n in nodes)
+    # With an arbiter the split is settled by quorum, not by a race.
+    race_default = "0s" if arbiter else (FAILOVER_PROFILES[failover.profile][2] if failover else "2s")
+    return Fencing(
+        agent=r.get(raw, "agent", "fencing", str, default="fence_ipmilan",
+                    check=lambda v: None if FENCE_AGENT_RE.fullmatch(v) else
+                    f"{shown(v)} is not a fence agent name (fence_...)"),
+        options=read_options(r, raw.get("options"), "fencing.options", FENCE_RESERVED,
+                             "is set from the node's bmc and secrets; remove it here"),
+        preferred_node=r.get(raw, "preferred_node", "fencing", str, default=names[0],
+                             check=one_of(names, "one of the nodes")),
+        race_delay=r.get(raw, "race_delay", "fencing", str, default=race_default,
+                         check=check_race_delay),
+        monitor_interval=r.get(raw, "monitor_interval", "fencing", str, default="60s",
+                               check=check_monitor_interval),
+        status_timeout=r.get(raw, "status_timeout", "fencing", int, default=30,
+                             check=within(1, 600, "s")),
+    )
+
+
+# Set by halb on the HAProxy resource from the haproxy section.
+HAPROXY_RESERVED = {"conffile", "stats_socket", "status_url", "config_checksum"}
+
+
+def _service(r, data):
+    raw = r.mapping(r.get(data, "service", "", dict, default={}), "service",
+                    ["agent", "resource_id", "options", "monitor_interval", "packages"])
+    agent = r.get(raw, "agent", "service", str, default=HAPROXY_AGENT,
+                  check=lambda v: None if v == HAPROXY_AGENT or AGENT_RE.fullmatch(v) else
+                  f"{shown(v)} is not a resource agent ('haproxy', ocf:PROVIDER:TYPE, "
+                  "systemd:UNIT, lsb:NAME or service:NAME)")
+    reserved = HAPROXY_RESERVED if agent == HAPROXY_AGENT else ()
+    return Service(
+        agent=agent,
+        resource_id=r.get(raw, "resource_id", "service", str, default="haproxy",
+                          check=check_resource_id),
+        options=read_options(r, raw.get("options"), "service.options", reserved,
+                             "is set by halb from the haproxy section; remove it here"),
+        monitor_interval=r.get(raw, "monitor_interval", "service", str, default="10s",
+                               check=check_monitor_interval),
+        packages=r.texts(raw, "packages", "service", check_package),
+    )
+
+
+def check_package(value):
+    return None if PACKAGE_RE.fullmatch(value) else f"{shown(value)} is not a package name"
+
+
+def _install(r, data):
+    raw = r.mapping(r.get(data, "install", "", dict, default={}), "install",
+                    ["extra_packages", "package_repo"])
+    return (r.texts(raw, "extra_packages", "install", check_package),
+            r.get(raw, "package_repo", "install", str, default=None, check=check_name))
+
+
+# The template's own frontend: a config's proxy may not take its name.
+HEALTH_FRONTEND = "halb_health"
+
+
+def _haproxy(r, data, vip):
+    raw = r.mapping(r.get(data, "haproxy", "", dict), "haproxy",
+                    ["config_path", "stats_socket", "frontends", "backends", "health_port"])
     backends = []
-    for i, b in enumerate(reader.get(raw, "backends", "haproxy", list)):
+    for i, b in enumerate(r.get(raw, "backends", "haproxy", list)):
         where = f"haproxy.backends[{i}]"
-        reader.mapping(b, where, ["name", "health_check", "servers"])
+        r.mapping(b, where, ["name", "health_check", "servers"])
         servers = []
-        for j, s in enumerate(reader.get(b, "servers", where, list)):
+        for j, s in enumerate(r.get(b, "servers", where, list)):
             swhere = f"{where}.servers[{j}]"
-            reader.mapping(s, swhere, ["name", "address", "port"])
-            servers.append(Server(
-                name=reader.get(s, "name", swhere, str, check=_check_name),
-                address=reader.get(s, "address", swhere, str, check=_check_address),
-                port=reader.get(s, "port", swhere, int, check=_check_port),
-            ))
+            r.mapping(s, swhere, ["name", "address", "port"])
+            server = Server(name=r.get(s, "name", swhere, str, check=check_name),
+                            address=r.get(s, "address", swhere, str, check=check_address),
+                            port=r.get(s, "port", swhere, int, check=check_port))
+            if server.name in (x.name for x in servers):
+                r.fail(f"{swhere}.name", f"{server.name!r} names two servers of this backend")
+            if vip and server.address == vip.ip and server.port in (
+                    f.get("port") for f in raw.get("frontends") or [] if isinstance(f, dict)):
+                r.fail(f"{swhere}.address", f"{server.address}:{server.port} is a frontend of "
+                       "this HAProxy: requests would loop")
+            servers.append(server)
         if not servers:
-            reader.fail(f"{where}.servers", "needs at least one server")
+            r.fail(f"{where}.servers", "needs at least one server")
         backends.append(Backend(
-            name=reader.get(b, "name", where, str, check=_check_name),
-            health_check=reader.get(b, "health_check", where, str, default=None,
-                                    check=lambda v: None if re.match(r"^/[A-Za-z0-9._~/?=&%-]*$", v)
-                                    else f"{v!r} is not a URL path"),
+            name=r.get(b, "name", where, str, check=check_proxy_name),
+            health_check=r.get(b, "health_check", where, str, default=None,
+                               check=lambda v: None if URL_PATH_RE.fullmatch(v)
+                               else f"{shown(v)} is not a URL path"),
             servers=tuple(servers),
         ))
     names = [b.name for b in backends]
     if not backends:
-        reader.fail("haproxy.backends", "needs at least one backend")
+        r.fail("haproxy.backends", "needs at least one backend")
+    if len(set(names)) != len(names):
+        r.fail("haproxy.backends", "two backends have the same name")
     frontends = []
-    for i, f in enumerate(reader.get(raw, "frontends", "haproxy", list)):
+    for i, f in enumerate(r.get(raw, "frontends", "haproxy", list)):
         where = f"haproxy.frontends[{i}]"
-        reader.mapping(f, where, ["name", "port", "backend"])
+        r.mapping(f, where, ["name", "port", "backend"])
         frontends.append(Frontend(
-            name=reader.get(f, "name", where, str, check=_check_name),
-            port=reader.get(f, "port", where, int, check=_check_port),
-            backend=reader.get(f, "backend", where, str,
-                               check=lambda v: None if v in names else
-                               f"{v!r} is not one of the backends ({', '.join(names)})"),
+            name=r.get(f, "name", where, str, check=check_proxy_name),
+            port=r.get(f, "port", where, int, check=check_port),
+            backend=r.get(f, "backend", where, str, check=one_of(tuple(names), "one of the backends")),
         ))
     if not frontends:
-        reader.fail("haproxy.frontends", "needs at least one frontend")
+        r.fail("haproxy.frontends", "needs at least one frontend")
+    if len({f.name for f in frontends}) != len(frontends):
+        r.fail("haproxy.frontends", "two frontends have the same name")
     ports = [f.port for f in frontends]
     if len(set(ports)) != len(ports):
-        reader.fail("haproxy.frontends", "two frontends bind the same port on the VIP")
+        r.fail("haproxy.frontends", "two frontends bind the same port on the VIP")
     return HAProxy(
-        config_path=reader.get(raw, "config_path", "haproxy", str, default="/etc/haproxy/haproxy.cfg",
-                               check=lambda v: None if re.match(r"^/[A-Za-z0-9._/-]+$", v) else
-                               f"{v!r} is not an absolute path"),
-        stats_socket=reader.get(raw, "stats_socket", "haproxy", str,
-                                default="/run/haproxy/admin.sock",
-                                check=lambda v: None if re.match(r"^/[A-Za-z0-9._/-]+$", v) else
-                                f"{v!r} is not an absolute path"),
+        config_path=r.get(raw, "config_path", "haproxy", str, default="/etc/haproxy/haproxy.cfg",
+                          check=check_path),
+        stats_socket=r.get(raw, "stats_socket", "haproxy", str, default="/run/haproxy/admin.sock",
+                           check=check_socket_path),
         frontends=tuple(frontends), backends=tuple(backends),
-        health_port=reader.get(raw, "health_port", "haproxy", int, default=None, check=_check_port),
+        health_port=r.get(raw, "health_port", "haproxy", int, default=None, check=check_port),
+    )
+
+
+def check_proxy_name(value):
+    if value == HEALTH_FRONTEND:
+        return f"{value!r} is the name of halb's own health frontend"
+    return check_name(value)
+
+
+def load(path, env=None, require_secrets=True):
+    """Read and validate a cluster config. `env` maps variable names to values (secrets)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(path, "(file)", "does not exist or is not a file")
+    try:
+        data = yamlfile.read(path)
+    except yamlfile.YamlProblem as exc:
+        raise ConfigError(path, exc.where, exc.problem) from None
+    data = {} if data is None else data
+    env = read_secrets() if env is None else env
+    r = _Reader(path)
+    if r.section(lambda r: r.mapping(data, "", TOP_FIELDS)) is None:
+        raise ConfigError.of(path, r.problems)
+    secret = _Secrets(r, env, path.read_text(encoding="utf-8"))
+
+    name = r.section(_cluster_name, data)
+    platform = r.section(_platform, data)
+    ssh = r.section(_ssh, data) or (None, "root", 22)
+    nodes = r.section(_nodes, data, ssh, secret)
+    failover = r.section(_failover, data)
+    quorum = r.section(_quorum, data, nodes or (), ssh) or (False, None)
+    arbiter = quorum[1].arbiter if quorum[1] else None
+    vip = r.section(_vip, data, nodes, arbiter) if nodes else None
+    fencing = r.section(_fencing, data, nodes, arbiter, failover) if nodes else None
+    group = r.section(lambda r: r.get(data, "group", "", str, default="halb",
+                                      check=check_resource_id))
+    service = r.section(_service, data)
+    haproxy = None
+    if service and service.is_haproxy:
+        haproxy = r.section(_haproxy, data, vip)
+    elif service and data.get("haproxy") is not None:
+        r.note("haproxy", f"is only used when service.agent is 'haproxy' (it is {service.agent!r})")
+    extra_packages, package_repo = r.section(_install, data) or ((), None)
+    if vip and service and group and nodes:
+        ids = [vip.resource_id, service.resource_id, group] + [f"{n.name}-fence" for n in nodes]
+        if len(set(ids)) != len(ids):
+            r.note("service.resource_id", "resource ids of the VIP, the service, the group and "
+                   "the fence devices must all differ")
+    hacluster = secret("HACLUSTER_PASSWORD")
+    missing = tuple(dict.fromkeys(secret.missing))
+    if missing and require_secrets:
+        r.note(missing[0], "secret is not set: export it or put it in .env (see .env.example)")
+    if r.problems:
+        raise ConfigError.of(path, r.problems)
+    return Cluster(
+        path=str(path), name=name, platform=platform, nodes=nodes, ssh=ssh[0], vip=vip,
+        fencing=fencing, group=group, failover=failover, service=service, haproxy=haproxy,
+        no_quorum_policy_ignore=quorum[0], quorum_device=quorum[1],
+        extra_packages=extra_packages, package_repo=package_repo,
+        hacluster_password=hacluster, missing_secrets=missing,
     )

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .commands import run
-from .config import Secret
 from .errors import UserError
+from .secret import Secret
 
 # Default pcs generation and package manager of each platform, used until pcs is installed
 # and can tell its own version.

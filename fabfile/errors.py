@@ -5,12 +5,28 @@ class UserError(Exception):
     """Bad input or a refused action: the message says what and where."""
 
 
-class ConfigError(UserError):
-    """A cluster config file is invalid."""
+def cut(text, limit=300):
+    """Error messages stay short whatever a value holds."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
-    def __init__(self, path, field, problem):
-        self.path, self.field, self.problem = str(path), field, problem
-        super().__init__(f"{self.path}: {field}: {problem}")
+
+class ConfigError(UserError):
+    """A cluster config file is invalid: one line per problem, the first one in `field`."""
+
+    MAX_LINES = 20
+
+    def __init__(self, path, field, problem, more=()):
+        self.path, self.field, self.problem = str(path), field, cut(problem)
+        self.problems = [(field, self.problem)] + [(f, cut(p)) for f, p in more]
+        lines = [f"{self.path}: {f}: {p}" for f, p in self.problems[:self.MAX_LINES]]
+        if len(self.problems) > self.MAX_LINES:
+            lines.append(f"{self.path}: ... and {len(self.problems) - self.MAX_LINES} more")
+        super().__init__("\n".join(lines))
+
+    @classmethod
+    def of(cls, path, problems):
+        (field, problem), *more = problems
+        return cls(path, field, problem, more)
 
 
 class StepFailed(UserError):

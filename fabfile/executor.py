@@ -66,11 +66,17 @@ class RunLog:
         self.masker = masker
         self.lock = threading.Lock()
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
         self.path = directory / f"{name}-{stamp}.log"
-        self.file = open(self.path, "a", encoding="utf-8")
-        os.chmod(self.path, 0o600)
+        try:
+            if directory.exists() and not directory.is_dir():
+                raise NotADirectoryError(0, "exists and is not a directory")
+            directory.mkdir(parents=True, exist_ok=True)
+            # Private from its first byte: the log holds masked output, but still node details.
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        except OSError as exc:
+            raise UserError(f"log directory {directory}: {exc.strerror or exc}") from None
+        self.file = os.fdopen(fd, "a", encoding="utf-8")
 
     def write(self, text):
         with self.lock:
@@ -199,14 +205,15 @@ class Executor:
             before_sleep=lambda rs: self._note(
                 f"{node.name}: {step}: transient failure of {command.argv[0]} "
                 f"{command.argv[1] if len(command.argv) > 1 else ''}: "
-                f"{_last_line(rs.outcome.exception().result)}; "
+                f"{'(output withheld)' if sensitive else _last_line(rs.outcome.exception().result)}; "
                 f"retry {rs.attempt_number}/{TRANSIENT_ATTEMPTS - 1}"))
         try:
             res = retrying(self._run_once, node, command, sensitive)
         except RetryError as exc:
             res = exc.last_attempt.exception().result
         if res.exited not in command.accept_codes:
-            detail = (res.stderr.strip() or res.stdout.strip() or "(no output)")
+            detail = ("(output withheld: it may hold credentials)" if sensitive else
+                      res.stderr.strip() or res.stdout.strip() or "(no output)")
             raise StepFailed(step, node.name, self.masker(command.display()),
                              f"exit {res.exited}: " + self.masker(detail).replace("\n", "\n  "))
         return res

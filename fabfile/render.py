@@ -4,6 +4,8 @@ from pathlib import Path
 
 import jinja2
 
+from .commands import one_line
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
 AGENT = Path(__file__).resolve().parent / "ocf" / "haproxy"
@@ -12,7 +14,10 @@ AGENT = Path(__file__).resolve().parent / "ocf" / "haproxy"
 def environment(directory=TEMPLATES):
     return jinja2.Environment(loader=jinja2.FileSystemLoader(str(directory)),
                               undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                              trim_blocks=True, lstrip_blocks=True, autoescape=False)
+                              trim_blocks=True, lstrip_blocks=True, autoescape=False,
+                              # Every value fills one line: none may add a line of its own.
+                              finalize=lambda value: one_line(value) if isinstance(value, str)
+                              else value)
 
 
 def render_haproxy_config(cluster, template="haproxy.cfg.j2", directory=TEMPLATES):

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from ..config import IPMI_PORT
+
 ROOT = Path(__file__).resolve().parents[2]
 LAB_CONFIG = ROOT / "configs" / "lab.yaml"
 STATE = Path("/var/lib/halb-lab")
@@ -41,7 +43,7 @@ class LabNode:
     address: str
     bmc_address: str | None  # None: the quorum arbiter, which nothing fences
     bmc_user: str | None
-    bmc_port: int = 623
+    bmc_port: int = IPMI_PORT
 
     @property
     def dir(self):
@@ -56,7 +58,7 @@ def lab_nodes(path=LAB_CONFIG):
     """The two cluster nodes, each with its BMC."""
     data = yaml.safe_load(Path(path).read_text())
     nodes = tuple(LabNode(n["name"], n["address"], n["bmc"]["address"], n["bmc"]["username"],
-                          n["bmc"].get("port", 623))
+                          n["bmc"].get("port", IPMI_PORT))
                   for n in data["nodes"])
     for node in nodes:
         for addr in (node.address, node.bmc_address):

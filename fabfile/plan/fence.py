@@ -8,8 +8,8 @@ The BMC password stays out of the CIB: pcs stores a password_script that reads a
 
 import hashlib
 
-from ..commands import run, write_secret_file
-from ..config import duration_ms
+from ..commands import key_value_lines, run, write_secret_file
+from ..config import IPMI_PORT, duration_ms
 from ..facts import fence_password_file
 from . import Plan, option_changes, require_cib
 
@@ -22,7 +22,7 @@ def device_options(cluster, dialect, node):
     """The fence device's instance attributes for `node`, spelled for the dialect."""
     opt = dialect.fence_option
     options = [(opt("ip"), node.bmc.address)]
-    if node.bmc.port != 623:
+    if node.bmc.port != IPMI_PORT:
         options.append(("ipport", str(node.bmc.port)))
     options += [
         (opt("username"), node.bmc.username),
@@ -46,8 +46,8 @@ def agent_action(cluster, dialect, node, action, why, options=None):
     """Run the node's fence agent by hand (as Pacemaker runs it: options on stdin), e.g. to
     ask for the power status or to power the node on. `options` default to the config's."""
     options = device_options(cluster, dialect, node) if options is None else options
-    lines = [f"action={action}"] + [f"{k}={v}" for k, v in options if not k.startswith("pcmk_")]
-    return run(cluster.fencing.agent, why=why, stdin="\n".join(lines) + "\n",
+    pairs = [("action", action)] + [(k, v) for k, v in options if not k.startswith("pcmk_")]
+    return run(cluster.fencing.agent, why=why, stdin=key_value_lines(pairs),
                stdin_label=f"options of {device_id(node.name)}, action={action}")
 
 

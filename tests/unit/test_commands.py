@@ -5,8 +5,8 @@ import subprocess
 import pytest
 
 from fabfile.commands import Masker, run, write_file, write_secret_file
-from fabfile.config import Secret
 from fabfile.dialects import Dialect
+from fabfile.secret import Secret
 
 HOSTILE = ["$(touch {marker})", "`touch {marker}`", "a; touch {marker}", "x' && touch {marker} '",
            'quote " and space', "new\\nline", "*", "--help", "&& reboot"]

@@ -71,7 +71,7 @@ BAD = [
     (setter(["haproxy", "config_path"], "relative.cfg"), "haproxy.config_path", "absolute path"),
     (setter(["group"], "vip"), "service.resource_id", "must all differ"),
     (setter(["cluster"], DELETE), "cluster", "is required"),
-    (setter(["install", ], {"extra_packages": ["ok", "bad pkg"]}), "install.extra_packages",
+    (setter(["install", ], {"extra_packages": ["ok", "bad pkg"]}), "install.extra_packages[1]",
      "not a package name"),
     (setter(["ssh", "accept_unknown_host_keys"], "yes"), "ssh.accept_unknown_host_keys",
      "true or false"),
@@ -123,9 +123,10 @@ def test_per_node_fence_password_wins():
 
 
 def test_per_node_passwords_alone_are_enough():
-    env = {"HACLUSTER_PASSWORD": "x", "FENCE_PASSWORD_NODE1": "a", "FENCE_PASSWORD_NODE2": "b"}
+    env = {"HACLUSTER_PASSWORD": "hc-Secret-42", "FENCE_PASSWORD_NODE1": "bmc-one-Secret",
+           "FENCE_PASSWORD_NODE2": "bmc-two-Secret"}
     cluster = load_example("lab.yaml", env=env)
-    assert [n.fence_password.value for n in cluster.nodes] == ["a", "b"]
+    assert [n.fence_password.value for n in cluster.nodes] == ["bmc-one-Secret", "bmc-two-Secret"]
 
 
 def test_dotenv_file_fills_what_the_environment_lacks(tmp_path):
