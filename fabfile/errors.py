@@ -1,12 +1,17 @@
 """Errors a user can act on: printed as one clear message, never as a traceback."""
 
+import re
+
 
 class UserError(Exception):
     """Bad input or a refused action: the message says what and where."""
 
 
+
 def cut(text, limit=300):
-    """Error messages stay short whatever a value holds."""
+    """Error messages stay short and on one line whatever a value holds."""
+    text = re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]",
+                  lambda m: m.group().encode("unicode_escape").decode(), str(text))
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
@@ -16,8 +21,8 @@ class ConfigError(UserError):
     MAX_LINES = 20
 
     def __init__(self, path, field, problem, more=()):
-        self.path, self.field, self.problem = str(path), field, cut(problem)
-        self.problems = [(field, self.problem)] + [(f, cut(p)) for f, p in more]
+        self.path, self.field, self.problem = str(path), cut(field, 120), cut(problem)
+        self.problems = [(self.field, self.problem)] + [(cut(f, 120), cut(p)) for f, p in more]
         lines = [f"{self.path}: {f}: {p}" for f, p in self.problems[:self.MAX_LINES]]
         if len(self.problems) > self.MAX_LINES:
             lines.append(f"{self.path}: ... and {len(self.problems) - self.MAX_LINES} more")

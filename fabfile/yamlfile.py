@@ -146,7 +146,7 @@ def read(path):
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "(file)"
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = " ".join((getattr(exc, "problem", None) or str(exc)).split())
         raise YamlProblem(where, f"is not valid YAML: {_cut(problem, 120)}") from None
     except RecursionError:
         raise YamlProblem("(file)", "nests too deeply to be a cluster config") from None
