@@ -7,13 +7,11 @@ class UserError(Exception):
     """Bad input or a refused action: the message says what and where."""
 
 
-
 def cut(text, limit=300):
     """Error messages stay short and on one line whatever a value holds."""
     text = re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]",
                   lambda m: m.group().encode("unicode_escape").decode(), str(text))
     return text if len(text) <= limit else text[:limit - 3] + "..."
-
 
 class ConfigError(UserError):
     """A cluster config file is invalid: one line per problem, the first one in `field`."""
@@ -32,7 +30,6 @@ class ConfigError(UserError):
     def of(cls, path, problems):
         (field, problem), *more = problems
         return cls(path, field, problem, more)
-
 
 class StepFailed(UserError):
     """A remote command failed: names the host, the step, the command and its output."""

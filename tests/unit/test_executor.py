@@ -93,3 +93,13 @@ def test_sensitive_probe_output_is_not_logged(executor):
                  sensitive=True)
     log = executor.log.path.read_text()
     assert "$6$salt$hash" not in log and "output not logged" in log
+
+
+def test_a_sensitive_probe_that_fails_keeps_its_output_to_itself(executor):
+    token = "3a4f1c2e-pcsd-token-9b8d"
+    executor.connections["node1"] = ReplayConnection((f"node2 {token}\n", "cat: odd\n", 2))
+    with pytest.raises(StepFailed) as info:
+        executor.run(executor.cluster.node("node1"),
+                     run("cat", "/var/lib/pcsd/known-hosts"), "facts", sensitive=True)
+    assert "withheld" in str(info.value)
+    assert token not in str(info.value) and token not in executor.log.path.read_text()
