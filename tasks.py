@@ -77,6 +77,14 @@ def haproxy_config(c, config=DEFAULT_CONFIG, dry_run=False, log_dir="logs"):
     _run(["haproxy-config"], config, dry_run, log_dir, planners={"haproxy-config": haproxy_rollout})
 
 
+def _whole_number(option, value, least, most, problem=None):
+    text = str(value)
+    if not (text.isascii() and text.isdigit()) or not least <= int(text) <= most:
+        raise UserError(f"{option} {cfg.shown(text)}: "
+                        + (problem or f"must be a whole number, at least {least} and at most {most}"))
+    return int(text)
+
+
 @task(auto_shortflags=False, help={
     "config": COMMON_HELP["config"],
     "fault": "what to break: " + "; ".join(f"{k}: {v}" for k, v in drilllib.FAULTS.items()),
@@ -90,8 +98,8 @@ def haproxy_config(c, config=DEFAULT_CONFIG, dry_run=False, log_dir="logs"):
     "i_accept_a_crash": "on a real cluster, allow '--fault crash' to crash the victim's kernel",
     "log_dir": COMMON_HELP["log_dir"],
 })
-def drill(c, config=DEFAULT_CONFIG, fault="crash", rounds=1, victim="active", port=None, path="/",
-          interval_ms=100, timeout_ms=500, json=False, i_accept_a_crash=False, log_dir="logs"):
+def drill(c, config=DEFAULT_CONFIG, fault="crash", rounds="1", victim="active", port=None, path="/",
+          interval_ms="100", timeout_ms="500", json=False, i_accept_a_crash=False, log_dir="logs"):
     """Break the node that serves (crash, freeze, fence, standby, move) and measure the outage."""
     try:
         cluster = cfg.load(config, require_secrets=False)
@@ -102,13 +110,13 @@ def drill(c, config=DEFAULT_CONFIG, fault="crash", rounds=1, victim="active", po
                             "(echo c > /proc/sysrq-trigger): pass --i-accept-a-crash to do it")
         if port is None:
             port = cluster.haproxy.frontends[0].port if cluster.haproxy else 80
-        if not str(port).isdigit() or not 1 <= int(port) <= 65535:
-            raise UserError(f"--port {port!r}: not a TCP port (1-65535)")
-        if int(interval_ms) < 10 or int(timeout_ms) < 10:
-            raise UserError("--interval-ms and --timeout-ms must be at least 10")
+        port = _whole_number("--port", port, 1, 65535, "not a TCP port (1-65535)")
+        rounds = _whole_number("--rounds", rounds, 1, 1000)
+        interval_ms = _whole_number("--interval-ms", interval_ms, 10, 60000)
+        timeout_ms = _whole_number("--timeout-ms", timeout_ms, 10, 60000)
         say = (lambda text: None) if json else (lambda text: print(text, flush=True))
-        runner = drilllib.Drill(cluster, fault, int(rounds), victim, int(port), path,
-                                int(interval_ms) / 1000, int(timeout_ms) / 1000, lab=lab, say=say,
+        runner = drilllib.Drill(cluster, fault, rounds, victim, port, path,
+                                interval_ms / 1000, timeout_ms / 1000, lab=lab, say=say,
                                 log_dir=log_dir)
         if lab is None and fault in drilllib.POWER_FAULTS:
             what = ("crashes the kernel of" if fault == "crash" else "fences")

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 from . import facts as factlib
 from .commands import Masker, run
+from .config import URL_PATH_RE, shown
 from .errors import StepFailed, UserError
 from .executor import Executor, RunLog
 from .plan.fence import agent_action
@@ -167,6 +168,9 @@ class Drill:
             raise UserError(f"--victim {victim!r}: 'active' or one of the nodes ({', '.join(names)})")
         if rounds < 1:
             raise UserError("--rounds must be at least 1")
+        if not URL_PATH_RE.fullmatch(path):
+            raise UserError(f"--path {shown(path)}: not a URL path (/ then letters, digits and "
+                            "._~/?=&%-)")
         self.cluster, self.fault, self.rounds, self.victim = cluster, fault, rounds, victim
         self.port, self.path, self.interval, self.timeout = port, path, interval, timeout
         self.lab, self.say, self.settle, self.round_limit = lab, say, settle, round_limit

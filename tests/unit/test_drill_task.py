@@ -21,6 +21,10 @@ CASES = [
     (["--rounds", "0", "--fault", "standby"], "at least 1"),
     (["--port", "http", "--fault", "standby"], "not a TCP port"),
     (["--interval-ms", "0", "--fault", "standby"], "at least 10"),
+    (["--rounds", "x", "--fault", "standby"], "--rounds 'x': must be a whole number"),
+    (["--timeout-ms", "1e3", "--fault", "standby"], "--timeout-ms '1e3': must be a whole number"),
+    (["--path", "/a\nb", "--fault", "standby"], "not a URL path"),
+    (["--log-dir", "tasks.py", "--fault", "standby"], "not a directory"),
 ]
 
 
@@ -28,7 +32,7 @@ CASES = [
 def test_refused_before_any_connection(args, problem, tmp_path):
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "invoke", "drill", "--config", REAL,
-                           "--log-dir", str(tmp_path), *args], cwd=ROOT, capture_output=True,
+                           *([] if "--log-dir" in args else ["--log-dir", str(tmp_path)]), *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=60, stdin=subprocess.DEVNULL)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
