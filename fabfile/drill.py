@@ -362,7 +362,8 @@ class Drill:
         problems = []
         for node in self.cluster.nodes:
             try:
-                base = {name: self._on(node.name, cmd).stdout for name, cmd in factlib.base_probes()}
+                base = {f.name: self._on(node.name, f.command(None)).stdout
+                        for f in factlib.BASE_FACTS}
                 break
             except UserError as exc:
                 problems.append(str(exc))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .commands import run
+from .commands import Command, run
 from .dialects import Dialect, parse_pcs_version, platform_from_os_release
 from .errors import UserError
 
@@ -80,35 +81,101 @@ def fresh(platform):
     return HostFacts(platform=platform, pcs_version=None, assumed=True)
 
 
-# --- probes: (name, command) pairs; commands never change anything --------------------------
-
-def base_probes():
-    return [
-        ("os_release", run("cat", "/etc/os-release", accept_codes=(0, 1))),
-        ("pcs_version", run("pcs", "--version", accept_codes=(0, 1, 127))),
-    ]
-
-
-def probes(dialect: Dialect, packages, files, secret_files):
-    units = CLUSTER_UNITS_AND_SERVICE
-    return [
-        ("packages", dialect.query_packages(packages)),
-        ("units", run("systemctl", "show", "--property=Id,UnitFileState,ActiveState", *units,
-                      accept_codes=(0, 1))),
-        ("hacluster", run("getent", "shadow", "hacluster", accept_codes=(0, 1, 2))),
-        ("pcsd_auth", run("cat", dialect.pcsd_auth_file, accept_codes=(0, 1))),
-        ("corosync", run("cat", "/etc/corosync/corosync.conf", accept_codes=(0, 1))),
-        ("cib", run("cibadmin", "--query", "--local", accept_codes=(0, 1, 2, 3, 102, 107, 127))),
-        ("files", run("sha256sum", "--", *files, accept_codes=(0, 1))),
-        *([("secret_files", run("sha256sum", "--", *secret_files, accept_codes=(0, 1)))]
-          if secret_files else []),
-    ]
-
+# --- exit codes a probe accepts: anything else is a failure of the probe itself ------------
+# cat and sha256sum: 1 when a file is absent, which is the answer.
+ABSENT_OK = (0, 1)
+# pcs --version: 127 when pcs is not installed yet.
+PCS_ABSENT_OK = (0, 1, 127)
+# getent: 2 when the user does not exist yet.
+GETENT_OK = (0, 1, 2)
+# cibadmin: 102/107 (not connected) and 3 while Pacemaker is stopped, 127 before it is installed.
+CIBADMIN_OK = (0, 1, 2, 3, 102, 107, 127)
 
 CLUSTER_UNITS_AND_SERVICE = ("pcsd.service", "corosync.service", "pacemaker.service",
                              "haproxy.service", "corosync-qnetd.service")
-# Outputs that must never be written to a log: password hashes and pcsd tokens.
-SENSITIVE_PROBES = {"hacluster", "pcsd_auth", "secret_files"}
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What a fact's command may depend on: the node asked, its dialect, the cluster."""
+
+    dialect: Dialect | None  # None for the base facts, which tell the dialect
+    cluster: object
+    node: object
+
+    @property
+    def is_arbiter(self):
+        return self.node.bmc is None
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One thing read from a node: the read-only command that asks (None: nothing to ask on
+    this node), the pure parser of its output, and whether the output holds credentials
+    (then it is never logged). `name` names the output in logs and fixtures; `field` is the
+    HostFacts attribute the parsed value fills."""
+
+    name: str
+    field: str
+    command: Callable[[Probe], Command | None]
+    parse: Callable[[str | None, Dialect], object]
+    sensitive: bool = False
+
+
+def _packages_wanted(probe):
+    if probe.is_arbiter:  # the quorum arbiter: qnetd and pcs only
+        return probe.dialect.arbiter_packages()
+    cluster = probe.cluster
+    return probe.dialect.cluster_packages(cluster.service.is_haproxy,
+                                          cluster.extra_packages + cluster.service.packages,
+                                          qdevice=cluster.quorum_device is not None)
+
+
+def _files_wanted(probe):
+    if probe.is_arbiter:
+        return [QNETD_DATABASE]
+    haproxy = probe.cluster.haproxy
+    return [OCF_AGENT_PATH] + ([haproxy.config_path] if haproxy else [])
+
+
+def _secret_files_command(probe):
+    if probe.is_arbiter:  # holds no BMC password
+        return None
+    files = [fence_password_file(n.name) for n in probe.cluster.nodes]
+    return run("sha256sum", "--", *files, accept_codes=ABSENT_OK)
+
+
+# Read first, alone: together they tell the dialect every other fact is asked in.
+BASE_FACTS = (
+    Fact("os_release", "os_release", lambda p: run("cat", "/etc/os-release", accept_codes=ABSENT_OK),
+         lambda text, _: parse_os_release(text)),
+    Fact("pcs_version", "pcs_version", lambda p: run("pcs", "--version", accept_codes=PCS_ABSENT_OK),
+         lambda text, _: parse_pcs_version(text)),
+)
+
+FACTS = (
+    Fact("packages", "installed", lambda p: p.dialect.query_packages(_packages_wanted(p)),
+         lambda text, d: parse_packages(text, d.package_manager)),
+    Fact("units", "units",
+         lambda p: run("systemctl", "show", "--property=Id,UnitFileState,ActiveState",
+                       *CLUSTER_UNITS_AND_SERVICE, accept_codes=ABSENT_OK),
+         lambda text, _: parse_units(text)),
+    Fact("hacluster", "hacluster_hash",
+         lambda p: run("getent", "shadow", "hacluster", accept_codes=GETENT_OK),
+         lambda text, _: parse_shadow(text), sensitive=True),
+    Fact("pcsd_auth", "authed_nodes",
+         lambda p: run("cat", p.dialect.pcsd_auth_file, accept_codes=ABSENT_OK),
+         lambda text, d: parse_pcsd_auth(text, d.legacy), sensitive=True),
+    Fact("corosync", "corosync",
+         lambda p: run("cat", "/etc/corosync/corosync.conf", accept_codes=ABSENT_OK),
+         lambda text, _: parse_corosync(text)),
+    Fact("cib", "cib", lambda p: run("cibadmin", "--query", "--local", accept_codes=CIBADMIN_OK),
+         lambda text, _: parse_cib(text)),
+    Fact("files", "files", lambda p: run("sha256sum", "--", *_files_wanted(p), accept_codes=ABSENT_OK),
+         lambda text, _: parse_files(text)),
+    Fact("secret_files", "secret_files", _secret_files_command, lambda text, _: parse_files(text),
+         sensitive=True),
+)
 
 
 # --- parsers: pure functions of text ---------------------------------------------------------
@@ -320,19 +387,11 @@ def cluster_dialect(cluster, facts):
 
 
 def assemble(base, details, dialect: Dialect):
-    """Turn probe outputs {name: stdout} into HostFacts."""
-    return HostFacts(
-        platform=dialect.platform,
-        pcs_version=parse_pcs_version(base.get("pcs_version")),
-        installed=parse_packages(details.get("packages"), dialect.package_manager),
-        units=parse_units(details.get("units")),
-        hacluster_hash=parse_shadow(details.get("hacluster")),
-        authed_nodes=parse_pcsd_auth(details.get("pcsd_auth"), dialect.legacy),
-        corosync=parse_corosync(details.get("corosync")),
-        cib=parse_cib(details.get("cib")),
-        files=parse_files(details.get("files")),
-        secret_files=parse_files(details.get("secret_files")),
-    )
+    """Turn probe outputs {fact name: stdout} into HostFacts; an absent output parses as the
+    fact's value on a bare node."""
+    return HostFacts(platform=dialect.platform,
+                     pcs_version=parse_pcs_version(base.get("pcs_version")),
+                     **{f.field: f.parse(details.get(f.name), dialect) for f in FACTS})
 
 
 # --- live cluster status (drills and lab checks) ---------------------------------------------

@@ -105,28 +105,18 @@ class Runner:
             self.fact_seconds[node.name] = time.monotonic() - started
 
     def _probe_node(self, node):
-        base = {name: self.executor.run(node, cmd, "facts").stdout
-                for name, cmd in factlib.base_probes()}
+        ask = self.executor.run
+        base = {f.name: ask(node, f.command(None), "facts").stdout for f in factlib.BASE_FACTS}
         dialect = factlib.dialect_for(base, self.cluster.platform)
         if dialect is None:
             raise UserError(f"{node.name}: cannot tell the platform from /etc/os-release; "
                             f"set 'platform' in {self.cluster.path}")
-        if node.bmc is None:  # the quorum arbiter: qnetd and pcs only
-            files, secret_files = [factlib.QNETD_DATABASE], []
-            packages = dialect.arbiter_packages()
-        else:
-            files = [factlib.OCF_AGENT_PATH]
-            if self.cluster.haproxy:
-                files.append(self.cluster.haproxy.config_path)
-            secret_files = [factlib.fence_password_file(n.name) for n in self.cluster.nodes]
-            packages = dialect.cluster_packages(
-                self.cluster.service.is_haproxy,
-                self.cluster.extra_packages + self.cluster.service.packages,
-                qdevice=self.cluster.quorum_device is not None)
-        details = {name: self.executor.run(node, cmd, "facts",
-                                           sensitive=name in factlib.SENSITIVE_PROBES).stdout
-                   for name, cmd in factlib.probes(dialect, packages, files, secret_files)}
-        return factlib.assemble(base, details, dialect)
+        probe = factlib.Probe(dialect, self.cluster, node)
+        outputs = {}
+        for fact in factlib.FACTS:
+            if (command := fact.command(probe)) is not None:
+                outputs[fact.name] = ask(node, command, "facts", sensitive=fact.sensitive).stdout
+        return factlib.assemble(base, outputs, dialect)
 
     # --- preflight --------------------------------------------------------------------------
     def validate_haproxy_config(self):

@@ -14,7 +14,12 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import crypt
 
-RAW = Path(__file__).resolve().parents[1] / "fixtures" / "raw"
+FACT_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "facts"
+
+
+def node_outputs(source, node):
+    """{fact name: output} of one node of a recorded cluster: facts/<fact>/<source>-<node>.txt."""
+    return {p.parent.name: p.read_text() for p in FACT_FIXTURES.glob(f"*/{source}-{node}.txt")}
 
 
 def current_checksum(cluster):
@@ -22,7 +27,7 @@ def current_checksum(cluster):
 
 
 def raw_facts(cluster, name, edits=None, stale=()):
-    """Facts of every node from tests/fixtures/raw/NAME/<node>/<probe>.txt.
+    """Facts of every node from tests/fixtures/facts/<probe>/NAME-<node>.txt.
 
     CURRENT in a fixture stands for the checksum of the config as rendered today; the files,
     the hacluster hash and the BMC password files are made to match the test's secrets unless
@@ -30,8 +35,7 @@ def raw_facts(cluster, name, edits=None, stale=()):
     """
     out = {}
     for node in cluster.hosts:
-        folder = RAW / name / node.name
-        texts = {p.stem: p.read_text() for p in folder.glob("*.txt")}
+        texts = node_outputs(name, node.name)
         for probe, replacements in ((edits or {}).get(node.name) or {}).items():
             for old, new in replacements:
                 assert old in texts.get(probe, ""), f"fixture edit: {old!r} not in {probe}"

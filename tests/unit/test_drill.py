@@ -6,11 +6,11 @@ from pathlib import Path
 from fabfile import facts
 from fabfile.drill import Probe, Round, fenced_at_first_attempt, outage, summarise
 
-STATUS = Path(__file__).resolve().parents[1] / "fixtures" / "status"
+FACTS = Path(__file__).resolve().parents[1] / "fixtures" / "facts"
 
 
 def test_crm_mon_xml_of_pacemaker_2_1():
-    status = facts.parse_crm_mon((STATUS / "crm_mon-pacemaker-2.1.5.xml").read_text())
+    status = facts.parse_crm_mon((FACTS / "crm_mon" / "crm_mon-pacemaker-2.1.5.txt").read_text())
     assert status.online == {"node1", "node2"}
     assert status.unclean == frozenset() and status.standby == frozenset()
     assert status.resources["vip"] == ("node1",) and status.resources["haproxy"] == ("node1",)
@@ -26,7 +26,7 @@ def test_crm_mon_errors_are_no_status():
 
 
 def test_fencer_log_a_clean_fence():
-    events = facts.parse_fencer_log((STATUS / "fencer-log-ok-pacemaker-2.1.5.txt").read_text())
+    events = facts.parse_fencer_log((FACTS / "fencer_log" / "fencer-log-ok-pacemaker-2.1.5.txt").read_text())
     assert [(e.target, e.device, e.rc, e.by) for e in events] == [
         ("node2", "node2-fence", 0, None), ("node2", None, 0, "node1"),
         ("node2", "node2-fence", 0, None), ("node2", None, 0, "node1")]
@@ -34,7 +34,7 @@ def test_fencer_log_a_clean_fence():
 
 
 def test_fencer_log_a_fence_that_needed_a_retry():
-    events = facts.parse_fencer_log((STATUS / "fencer-log-failed-pacemaker-2.1.5.txt").read_text())
+    events = facts.parse_fencer_log((FACTS / "fencer_log" / "fencer-log-failed-pacemaker-2.1.5.txt").read_text())
     assert [(e.device, e.rc) for e in events] == [("node1-fence", 1), (None, 1),
                                                   ("node1-fence", 0), (None, 0)]
     assert not fenced_at_first_attempt(events)  # fenced in the end, but not at the first attempt
