@@ -5,15 +5,16 @@ Steps, in runbook order: install, auth, setup, quorum, fence, vip, haproxy, enab
 """
 
 from invoke import Collection, task
-from invoke.exceptions import Exit
 
 from fabfile import config as cfg
 from fabfile import drill as drilllib
+from fabfile.cli import user_errors_exit, whole_number
 from fabfile.errors import UserError
 from fabfile.lab import control as lab_control
 from fabfile.lab import network as lab_network
 from fabfile.lab import tasks as lab_tasks
-from fabfile.runner import STEP_NAMES, STEPS, Runner, haproxy_rollout, select_steps
+from fabfile.plan.haproxy import rollout
+from fabfile.runner import STEP_NAMES, STEPS, Runner, select_steps
 
 DEFAULT_CONFIG = "configs/lab.yaml"
 COMMON_HELP = {
@@ -25,11 +26,8 @@ COMMON_HELP = {
 
 
 def _run(steps, config, dry_run, log_dir, force=False, planners=STEPS):
-    try:
-        cluster = cfg.load(config, require_secrets=not dry_run)
-        Runner(cluster, dry_run=dry_run, force=force, log_dir=log_dir).run(steps, planners)
-    except UserError as exc:
-        raise Exit(f"error: {exc}", code=1) from None
+    cluster = cfg.load(config, require_secrets=not dry_run)
+    Runner(cluster, dry_run=dry_run, force=force, log_dir=log_dir).run(steps, planners)
 
 
 def _step_task(step, doc):
@@ -37,7 +35,7 @@ def _step_task(step, doc):
         _run([step], config, dry_run, log_dir)
     body.__doc__ = doc
     body.__name__ = step.replace("-", "_")
-    return task(body, name=step, help=COMMON_HELP)
+    return task(user_errors_exit(body), name=step, help=COMMON_HELP)
 
 
 install = _step_task("install", "Step 1/8: Install the cluster packages on every node (and the arbiter) and start pcsd.")
@@ -51,6 +49,7 @@ haproxy = _step_task("haproxy", "Step 7/8: Install the HAProxy OCF agent and con
 
 @task(name="enable-stonith",
       help={**COMMON_HELP, "force": "enable STONITH even if a fence device fails its status check"})
+@user_errors_exit
 def enable_stonith(c, config=DEFAULT_CONFIG, dry_run=False, log_dir="logs", force=False):
     """Step 8/8: turn STONITH on once every fence device answers a status check from the peer node."""
     _run(["enable-stonith"], config, dry_run, log_dir, force=force)
@@ -61,28 +60,18 @@ def enable_stonith(c, config=DEFAULT_CONFIG, dry_run=False, log_dir="logs", forc
             "from": f"first step to run (one of: {', '.join(STEP_NAMES)})",
             "to": "last step to run (default: enable-stonith)",
             "force": "enable STONITH even if a fence device fails its status check"})
+@user_errors_exit
 def setup_cluster(c, config=DEFAULT_CONFIG, dry_run=False, log_dir="logs", from_=None, to=None,
                   force=False):
     """All steps 1-8 in order (install .. enable-stonith); resume with --from/--to."""
-    try:
-        steps = select_steps(from_, to)
-    except UserError as exc:
-        raise Exit(f"error: {exc}", code=1) from None
-    _run(steps, config, dry_run, log_dir, force=force)
+    _run(select_steps(from_, to), config, dry_run, log_dir, force=force)
 
 
 @task(name="haproxy-config", help=COMMON_HELP)
+@user_errors_exit
 def haproxy_config(c, config=DEFAULT_CONFIG, dry_run=False, log_dir="logs"):
     """Roll out a changed HAProxy config: validate, standby node, active node, cluster reload."""
-    _run(["haproxy-config"], config, dry_run, log_dir, planners={"haproxy-config": haproxy_rollout})
-
-
-def _whole_number(option, value, least, most, problem=None):
-    text = str(value)
-    if not (text.isascii() and text.isdigit()) or not least <= int(text) <= most:
-        raise UserError(f"{option} {cfg.shown(text)}: "
-                        + (problem or f"must be a whole number, at least {least} and at most {most}"))
-    return int(text)
+    _run(["haproxy-config"], config, dry_run, log_dir, planners={"haproxy-config": rollout})
 
 
 @task(auto_shortflags=False, help={
@@ -98,33 +87,31 @@ def _whole_number(option, value, least, most, problem=None):
     "i_accept_a_crash": "on a real cluster, allow '--fault crash' to crash the victim's kernel",
     "log_dir": COMMON_HELP["log_dir"],
 })
+@user_errors_exit
 def drill(c, config=DEFAULT_CONFIG, fault="crash", rounds="1", victim="active", port=None, path="/",
           interval_ms="100", timeout_ms="500", json=False, i_accept_a_crash=False, log_dir="logs"):
     """Break the node that serves (crash, freeze, fence, standby, move) and measure the outage."""
-    try:
-        cluster = cfg.load(config, require_secrets=False)
-        lab = lab_control.Faults() if lab_control.Faults.serves(cluster) else None
-        lab_network.guard([cluster.vip.ip] + [n.address for n in cluster.nodes])
-        if lab is None and fault == "crash" and not i_accept_a_crash:
-            raise UserError("--fault crash on a real cluster crashes the kernel of the victim "
-                            "(echo c > /proc/sysrq-trigger): pass --i-accept-a-crash to do it")
-        if port is None:
-            port = cluster.haproxy.frontends[0].port if cluster.haproxy else 80
-        port = _whole_number("--port", port, 1, 65535, "not a TCP port (1-65535)")
-        rounds = _whole_number("--rounds", rounds, 1, 1000)
-        interval_ms = _whole_number("--interval-ms", interval_ms, 10, 60000)
-        timeout_ms = _whole_number("--timeout-ms", timeout_ms, 10, 60000)
-        say = (lambda text: None) if json else (lambda text: print(text, flush=True))
-        runner = drilllib.Drill(cluster, fault, rounds, victim, port, path,
-                                interval_ms / 1000, timeout_ms / 1000, lab=lab, say=say,
-                                log_dir=log_dir)
-        if lab is None and fault in drilllib.POWER_FAULTS:
-            what = ("crashes the kernel of" if fault == "crash" else "fences")
-            say(f"drill: each of {rounds} round(s) {what} the victim ({victim}); the cluster "
-                "fences it, and the drill powers it on again through its own fence device")
-        rounds_done = runner.run()
-    except UserError as exc:
-        raise Exit(f"error: {exc}", code=1) from None
+    cluster = cfg.load(config, require_secrets=False)
+    lab = lab_control.Faults() if lab_control.Faults.serves(cluster) else None
+    lab_network.guard([cluster.vip.ip] + [n.address for n in cluster.nodes])
+    if lab is None and fault == "crash" and not i_accept_a_crash:
+        raise UserError("--fault crash on a real cluster crashes the kernel of the victim "
+                        "(echo c > /proc/sysrq-trigger): pass --i-accept-a-crash to do it")
+    if port is None:
+        port = cluster.haproxy.frontends[0].port if cluster.haproxy else 80
+    port = whole_number("--port", port, 1, 65535, "not a TCP port (1-65535)")
+    rounds = whole_number("--rounds", rounds, 1, 1000)
+    interval_ms = whole_number("--interval-ms", interval_ms, 10, 60000)
+    timeout_ms = whole_number("--timeout-ms", timeout_ms, 10, 60000)
+    say = (lambda text: None) if json else (lambda text: print(text, flush=True))
+    runner = drilllib.Drill(cluster, fault, rounds, victim, port, path,
+                            interval_ms / 1000, timeout_ms / 1000, lab=lab, say=say,
+                            log_dir=log_dir)
+    if lab is None and fault in drilllib.POWER_FAULTS:
+        what = ("crashes the kernel of" if fault == "crash" else "fences")
+        say(f"drill: each of {rounds} round(s) {what} the victim ({victim}); the cluster "
+            "fences it, and the drill powers it on again through its own fence device")
+    rounds_done = runner.run()
     summary = drilllib.summarise(rounds_done)
     if json:
         print(drilllib.as_json(rounds_done, summary, {"config": config, "fault": fault,

@@ -136,9 +136,12 @@ class Dialect:
 
     def query_packages(self, packages):
         if self.package_manager == "apt":
+            # dpkg-query exits 1 when a package is unknown: that is the answer.
             return run("dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\\n", *packages,
                        accept_codes=(0, 1))
-        return run("rpm", "-q", "--qf", "%{NAME} installed\\n", *packages, accept_codes=(0, 1, 2, 3, 4, 5, 6))
+        # rpm -q exits with the number of packages that are not installed.
+        return run("rpm", "-q", "--qf", "%{NAME} installed\\n", *packages,
+                   accept_codes=tuple(range(len(packages) + 1)))
 
     def install_packages(self, packages, repo=None):
         why = "install the cluster packages"
@@ -304,6 +307,7 @@ class Dialect:
     def cluster_status_xml(self):
         # Pacemaker 1.1 (pcs 0.9) spells XML output --as-xml; 2.0 and later --output-as=xml.
         flag = "--as-xml" if self.legacy else "--output-as=xml"
+        # 102/107: not connected, while Pacemaker is stopped or starting; the caller retries.
         return run("crm_mon", "-1", flag, accept_codes=(0, 1, 102, 107))
 
     def node_clock(self):

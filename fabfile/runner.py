@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -31,10 +30,6 @@ STEPS = {
     "enable-stonith": enable_stonith.plan,
 }
 STEP_NAMES = tuple(STEPS)
-
-
-def haproxy_rollout(cluster, dialect, facts):
-    return haproxy.plan(cluster, dialect, facts, rollout_only=True)
 
 
 def select_steps(start=None, stop=None):
@@ -173,21 +168,9 @@ class Runner:
 
     def run_step(self, step, planner):
         self.say(f"\n== {step}")
-        if self.facts is None:
-            self.facts = self.gather()
-        else:
-            self.fact_seconds = {}  # read for an earlier step that changed nothing
-        facts = self.facts
-        dialect = factlib.cluster_dialect(self.cluster, facts)
-        try:
-            plan = planner(self.cluster, dialect, facts)
-        except NotReady as exc:
-            if self.dry_run:
-                self.say(f"   (cannot plan yet: {exc}; a real run plans it once the earlier "
-                         "steps have applied)")
-                return
-            raise
-        self.show(plan, dialect)
+        plan = self.plan_step(step, planner)
+        if plan is None:
+            return
         if self.dry_run:
             for host in plan.hosts() or [self.cluster.primary.name]:
                 self.rows.append(Row(step, host, "planned" if plan.commands_for(host)
@@ -196,12 +179,41 @@ class Runner:
         self.check(plan)
         if not plan.empty:
             self.facts = None  # the nodes are about to change: the next step reads them again
-        # A host's time in a step: reading its facts, then applying its commands.
+        seconds, failed = self.apply(plan)
+        self.record(plan, seconds, failed)
+        if failed:
+            raise failed[1]
+        if plan.empty:
+            self.say("   nothing changed")
+
+    def plan_step(self, step, planner):
+        """The step's plan from the nodes' facts (read again after a step changed something),
+        shown; None when a dry run cannot plan it before earlier steps have applied."""
+        if self.facts is None:
+            self.facts = self.gather()
+        else:
+            self.fact_seconds = {}  # read for an earlier step that changed nothing
+        dialect = factlib.cluster_dialect(self.cluster, self.facts)
+        try:
+            plan = planner(self.cluster, dialect, self.facts)
+        except NotReady as exc:
+            if self.dry_run:
+                self.say(f"   (cannot plan yet: {exc}; a real run plans it once the earlier "
+                         "steps have applied)")
+                return None
+            raise
+        self.show(plan, dialect)
+        return plan
+
+    def apply(self, plan):
+        """Each phase in order, its hosts side by side; stops after the phase that failed.
+        Returns each host's seconds (reading its facts, then its commands) and the first
+        failure as (host, StepFailed), or None."""
         seconds = {host: self.fact_seconds.get(host, 0.0) for host in plan.hosts()}
         failed = None
         for phase in plan.phases:
             with ThreadPoolExecutor(len(phase)) as pool:
-                futures = {host: pool.submit(self._apply, step, host, cmds)
+                futures = {host: pool.submit(self._apply, plan.step, host, cmds)
                            for host, cmds in phase}
             for host, future in futures.items():
                 took, error = future.result()
@@ -210,14 +222,13 @@ class Runner:
                     failed = (host, error)
             if failed:
                 break
+        return seconds, failed
+
+    def record(self, plan, seconds, failed):
         for host in seconds:
             status = ("failed" if failed and failed[0] == host else
                       "changed" if plan.commands_for(host) else "unchanged")
-            self.rows.append(Row(step, host, status, seconds[host]))
-        if failed:
-            raise failed[1]
-        if plan.empty:
-            self.say("   nothing changed")
+            self.rows.append(Row(plan.step, host, status, seconds[host]))
 
     def _apply(self, step, host, commands):
         node = self.cluster.node(host)
@@ -275,14 +286,3 @@ class Runner:
         changed = sum(r.status in ("changed", "planned") for r in self.rows)
         self.say(f"{changed} change(s) {'planned' if self.dry_run else 'made'}; "
                  f"{total:.1f}s in all; log {self.log.path}")
-
-
-def main_guard(func):
-    """User errors print one message and exit 1; no traceback."""
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except UserError as exc:
-            print(f"error: {exc}", file=sys.stderr, flush=True)
-            sys.exit(1)
-    return wrapper

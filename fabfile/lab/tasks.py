@@ -8,17 +8,11 @@ import urllib.request
 from invoke import Collection, task
 from invoke.exceptions import Exit
 
+from ..cli import user_errors_exit, whole_number
 from ..errors import UserError
 from . import bench as benchmark
 from . import control, network
 from . import settings as s
-
-
-def _guard(func, *args, **kwargs):
-    try:
-        return func(*args, **kwargs)
-    except UserError as exc:
-        raise Exit(f"error: {exc}", code=1) from None
 
 
 def _node(name):
@@ -32,27 +26,31 @@ NODE_HELP = {"node": "lab machine name (node1, node2, or the arbiter when there 
 
 
 @task(help={"fresh": "throw away running nodes and boot bare ones from the image"})
+@user_errors_exit
 def up(c, fresh=False):
     """Build (once) the node image and mirror, then boot bare nodes, BMCs and the arbiter."""
-    _guard(control.up, rebuild=fresh)
+    control.up(rebuild=fresh)
 
 
 @task
+@user_errors_exit
 def down(c):
     """Stop the lab: nodes, BMCs, mirror, backends, mounts and bridge; the image cache stays."""
-    _guard(control.down)
+    control.down()
 
 
 @task
+@user_errors_exit
 def clean(c):
     """lab.down, then delete the cached image and mirror as well."""
-    _guard(control.down)
+    control.down()
     if s.IMAGE.exists():
         shutil.rmtree(s.IMAGE)
     print(f"lab: removed {s.IMAGE}")
 
 
 @task
+@user_errors_exit
 def status(c):
     """Show labd, each node's power and address, the cluster status and a request via the VIP."""
     pid = control.labd_pid()
@@ -61,7 +59,7 @@ def status(c):
     for node in nodes:
         print(f"{node.name}: power {control.power_state(node)}, address {node.address}, "
               + (f"BMC {node.bmc_address}:{node.bmc_port}" if node.bmc_address else "quorum arbiter (no BMC)"))
-    _guard(network.require_up)
+    network.require_up()
     running = [n for n in s.lab_nodes() if control.power_state(n) == "on"]  # a frozen one cannot answer
     if running:
         out = control.node_exec(running[0], ["pcs", "status"])
@@ -75,10 +73,11 @@ def status(c):
 
 
 @task(help=NODE_HELP)
+@user_errors_exit
 def ssh(c, node):
     """Open a root shell on a lab node over SSH."""
-    target = _guard(_node, node)
-    _guard(network.require_up)
+    target = _node(node)
+    network.require_up()
     argv = ["ssh", "-i", str(s.SSH_KEY), "-o", f"UserKnownHostsFile={s.KNOWN_HOSTS}",
             "-o", "StrictHostKeyChecking=accept-new", f"root@{target.address}"]
     if os.isatty(0):
@@ -87,35 +86,39 @@ def ssh(c, node):
 
 
 @task(help=NODE_HELP)
+@user_errors_exit
 def crash(c, node):
     """Power loss of a lab node: its link goes dark and all its processes die at once."""
-    _guard(lambda: control.crash(_node(node)))
+    control.crash(_node(node))
     print(f"lab: {node} crashed (power lost; its BMC says off until something powers it on)")
 
 
 @task(help=NODE_HELP)
+@user_errors_exit
 def freeze(c, node):
     """Hang a lab node: all its processes stop, its BMC still says on (fencing must cut it)."""
-    _guard(lambda: control.freeze(_node(node)))
+    control.freeze(_node(node))
     print(f"lab: {node} frozen (BMC says on; inv lab.thaw {node} resumes it)")
 
 
 @task(help=NODE_HELP)
+@user_errors_exit
 def thaw(c, node):
     """Resume a frozen lab node."""
-    _guard(lambda: control.thaw(_node(node)))
+    control.thaw(_node(node))
     print(f"lab: {node} thawed")
 
 
 @task(name="power-on", help=NODE_HELP)
+@user_errors_exit
 def power_on(c, node):
     """Power a lab machine on (a crashed or fenced node, or the arbiter) and wait for SSH."""
-    machine = _guard(_node, node)
-    _guard(network.require_up)
-    if not _guard(control.power_on, machine):
+    machine = _node(node)
+    network.require_up()
+    if not control.power_on(machine):
         print(f"lab: {node} is already on")
         return
-    _guard(control.wait_for_ssh, machine)
+    control.wait_for_ssh(machine)
     print(f"lab: {node} powered on and answering SSH")
 
 
@@ -127,20 +130,22 @@ ALL_VARIANTS = ",".join(benchmark.VARIANTS)
             "variants": "comma-separated, from: " + ", ".join(benchmark.VARIANTS)
                         + "; NAME:N gives one variant its own round count",
             "out": "directory for the JSON and Markdown results (default benchmarks/results)"})
-def bench(c, rounds=10, variants=ALL_VARIANTS, out="benchmarks/results"):
+@user_errors_exit
+def bench(c, rounds="10", variants=ALL_VARIANTS, out="benchmarks/results"):
     """Failover benchmark: drill crash, freeze and standby for each failover variant."""
+    rounds = whole_number("--rounds", rounds, 1, 1000)
     chosen = []
     for item in (v.strip() for v in variants.split(",") if v.strip()):
         name, _, count = item.partition(":")
-        if name not in benchmark.VARIANTS or (count and not count.isdigit()):
-            raise Exit(f"error: --variants: {item!r} is not VARIANT or VARIANT:ROUNDS "
-                       f"(variants: {', '.join(benchmark.VARIANTS)})", code=1)
-        chosen.append((name, int(count or rounds)))
-    _guard(network.require_up)
+        if name not in benchmark.VARIANTS:
+            raise UserError(f"--variants: {item!r} is not VARIANT or VARIANT:ROUNDS "
+                            f"(variants: {', '.join(benchmark.VARIANTS)})")
+        chosen.append((name, whole_number(f"--variants {name}:", count, 1, 1000) if count else rounds))
+    network.require_up()
     try:
         print(benchmark.run(chosen, out))
     except RuntimeError as exc:
-        raise Exit(f"error: {exc}", code=1) from None
+        raise UserError(str(exc)) from None
 
 
 ns = Collection(up, down, clean, status, ssh, crash, freeze, thaw, power_on, bench)

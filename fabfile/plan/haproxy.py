@@ -116,3 +116,8 @@ def plan(cluster, dialect, facts, rollout_only=False):
                             service.resource_agent, haproxy_options(cluster, config_text),
                             service.monitor_interval, phase=len(cluster.nodes))
     return plan
+
+
+def rollout(cluster, dialect, facts):
+    """`inv haproxy-config`: the haproxy step's files and reload, nothing else."""
+    return plan(cluster, dialect, facts, rollout_only=True)

@@ -7,7 +7,8 @@ import yaml
 
 from fabfile import config
 from fabfile.errors import UserError
-from fabfile.runner import STEPS, haproxy_rollout
+from fabfile.plan.haproxy import rollout as haproxy_rollout
+from fabfile.runner import STEPS
 
 from .conftest import CONFIGS, SECRETS
 from .planning import current_checksum, fresh_facts, lines, plan_step, raw_facts

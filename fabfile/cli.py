@@ -1,0 +1,30 @@
+"""What every task shares: a UserError ends the task with one line and exit 1, never a
+traceback; arguments are checked by halb, not left to a traceback of int()."""
+
+from __future__ import annotations
+
+import functools
+
+from invoke.exceptions import Exit
+
+from .config import shown
+from .errors import UserError
+
+
+def user_errors_exit(body):
+    """Wrap a task body (under @task, which reads the wrapped signature)."""
+    @functools.wraps(body)
+    def wrapper(*args, **kwargs):
+        try:
+            return body(*args, **kwargs)
+        except UserError as exc:
+            raise Exit(f"error: {exc}", code=1) from None
+    return wrapper
+
+
+def whole_number(option, value, least, most, problem=None):
+    text = str(value)
+    if not (text.isascii() and text.isdigit()) or not least <= int(text) <= most:
+        raise UserError(f"{option} {shown(text)}: "
+                        + (problem or f"must be a whole number, at least {least} and at most {most}"))
+    return int(text)
