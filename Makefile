@@ -11,8 +11,9 @@ TEST_PACKAGES := vagrant libxml2-utils
 
 .PHONY: demo test unit lint host-deps test-deps venv down
 
+# RELEASE=bullseye|bookworm|trixie picks the nodes' Debian release (default bookworm).
 demo: venv host-deps .env
-	$(BIN)/inv lab.up
+	$(BIN)/inv lab.up $(if $(RELEASE),--release $(RELEASE))
 	$(BIN)/inv setup-cluster --config configs/lab.yaml
 	$(BIN)/inv lab.status
 

@@ -22,7 +22,7 @@ from .errors import ConfigError, UserError
 from .secret import Secret
 from .yamlfile import YamlFloat, YamlInt, YamlWord
 
-PLATFORMS = ("centos7", "el8", "el9", "debian12", "ubuntu")
+PLATFORMS = ("centos7", "el8", "el9", "debian11", "debian12", "debian13", "ubuntu")
 # Names end up in pcs arguments, file names and environment variable names: letters, digits,
 # dot, dash and underscore only, starting with a letter or digit.
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")

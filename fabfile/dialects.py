@@ -19,7 +19,9 @@ PLATFORM_DEFAULTS = {
     "centos7": ((0, 9), "yum"),
     "el8": ((0, 10), "dnf"),
     "el9": ((0, 11), "dnf"),
+    "debian11": ((0, 10), "apt"),
     "debian12": ((0, 11), "apt"),
+    "debian13": ((0, 12), "apt"),
     "ubuntu": ((0, 11), "apt"),
 }
 # Repository that carries pacemaker/pcs on RHEL rebuilds (disabled by default there).
@@ -33,6 +35,8 @@ CLUSTER_PACKAGES = {
     "apt": ("pacemaker", "pacemaker-cli-utils", "corosync", "pcs", "fence-agents", "ipmitool",
             "resource-agents"),
 }
+# Platforms that ship each fence agent in a package of its own (Debian up to 12: one package).
+SPLIT_FENCE_AGENTS = {"debian13": "fence-agents-ipmilan"}
 # A quorum device: the qdevice daemon on the nodes, qnetd and pcs on the arbiter host.
 QDEVICE_PACKAGES = {m: ("corosync-qdevice",) for m in ("yum", "dnf", "apt")}
 ARBITER_PACKAGES = {"yum": ("pcs", "corosync-qnetd"), "dnf": ("pcs", "corosync-qnetd"),
@@ -80,8 +84,8 @@ def platform_from_os_release(info):
     os_id = info.get("ID", "")
     like = info.get("ID_LIKE", "").split()
     major = info.get("VERSION_ID", "").split(".")[0]
-    if os_id == "debian" and major == "12":
-        return "debian12"
+    if os_id == "debian" and major in ("11", "12", "13"):
+        return f"debian{major}"
     if os_id == "ubuntu":
         return "ubuntu"
     if os_id in ("centos", "rhel", "rocky", "almalinux", "ol") or "rhel" in like or "fedora" in like:
@@ -125,6 +129,9 @@ class Dialect:
     # --- packages -----------------------------------------------------------------------
     def cluster_packages(self, haproxy=True, extra=(), qdevice=False):
         found = CLUSTER_PACKAGES[self.package_manager]
+        if self.platform in SPLIT_FENCE_AGENTS:
+            found = tuple(SPLIT_FENCE_AGENTS[self.platform] if p == "fence-agents" else p
+                          for p in found)
         if haproxy:
             found += HAPROXY_PACKAGES[self.package_manager]
         if qdevice:

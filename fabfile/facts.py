@@ -61,7 +61,9 @@ class HostFacts:
     pcs_version: tuple | None
     installed: frozenset = frozenset()
     units: dict = field(default_factory=dict)  # unit -> (enabled, active)
-    hacluster_hash: str | None = field(default=None, repr=False)
+    # Whether the hacluster password is the configured one: "same", "differs", "unset", or
+    # None when the node could not tell (no Python or libcrypt yet).
+    hacluster_password: str | None = None
     authed_nodes: frozenset = frozenset()
     corosync: Corosync | None = None
     cib: Cib | None = None
@@ -86,8 +88,6 @@ def fresh(platform):
 ABSENT_OK = (0, 1)
 # pcs --version: 127 when pcs is not installed yet.
 PCS_ABSENT_OK = (0, 1, 127)
-# getent: 2 when the user does not exist yet.
-GETENT_OK = (0, 1, 2)
 # cibadmin: 102/107 (not connected) and 3 while Pacemaker is stopped, 127 before it is installed.
 CIBADMIN_OK = (0, 1, 2, 3, 102, 107, 127)
 
@@ -138,6 +138,40 @@ def _files_wanted(probe):
     return [OCF_AGENT_PATH] + ([haproxy.config_path] if haproxy else [])
 
 
+# The node compares the password (on stdin) with hacluster's shadow entry through its own
+# crypt(3), so every hash scheme it writes (yescrypt, SHA-512, ...) can be checked and neither
+# the password nor the hash leaves it. The first Python found runs it (python3 on pcs 0.10+,
+# platform-python on EL8, python 2 on EL7); it prints same, differs or unset.
+_PASSWORD_CHECK = r"""
+import ctypes, ctypes.util, sys
+password = sys.stdin.readline().rstrip("\n")
+entry = [l.split(":") for l in open(sys.argv[1]) if l.startswith("hacluster:")]
+stored = entry[0][1] if entry else ""
+if len(stored) < 2 or stored[0] in "!*":
+    print("unset")
+    sys.exit(0)
+libcrypt = ctypes.CDLL(ctypes.util.find_library("crypt") or "libcrypt.so.1")
+libcrypt.crypt.restype = ctypes.c_char_p
+libcrypt.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+result = libcrypt.crypt(password.encode("utf-8"), stored.encode("utf-8"))
+print("same" if result is not None and result.decode("utf-8") == stored else "differs")
+"""
+_FIRST_PYTHON = ('for py in python3 /usr/libexec/platform-python python; do '
+                 'command -v "$py" >/dev/null 2>&1 && exec "$py" -c "$1" "$2"; done; exit 127')
+SHADOW = "/etc/shadow"
+
+
+def _hacluster_password_command(probe):
+    return run("sh", "-c", _FIRST_PYTHON, "sh", _PASSWORD_CHECK, SHADOW, accept_codes=(0, 127),
+               stdin=probe.cluster.hacluster_password,
+               shown="check the hacluster password against /etc/shadow")
+
+
+def parse_password_check(text):
+    answer = (text or "").strip()
+    return answer if answer in ("same", "differs", "unset") else None
+
+
 def _secret_files_command(probe):
     if probe.is_arbiter:  # holds no BMC password
         return None
@@ -160,9 +194,8 @@ FACTS = (
          lambda p: run("systemctl", "show", "--property=Id,UnitFileState,ActiveState",
                        *CLUSTER_UNITS_AND_SERVICE, accept_codes=ABSENT_OK),
          lambda text, _: parse_units(text)),
-    Fact("hacluster", "hacluster_hash",
-         lambda p: run("getent", "shadow", "hacluster", accept_codes=GETENT_OK),
-         lambda text, _: parse_shadow(text), sensitive=True),
+    Fact("hacluster_password", "hacluster_password", _hacluster_password_command,
+         lambda text, _: parse_password_check(text)),
     Fact("pcsd_auth", "authed_nodes",
          lambda p: run("cat", p.dialect.pcsd_auth_file, accept_codes=ABSENT_OK),
          lambda text, d: parse_pcsd_auth(text, d.legacy), sensitive=True),
@@ -213,13 +246,6 @@ def parse_units(text):
         key, _, value = line.partition("=")
         current[key] = value
     return units
-
-
-def parse_shadow(text):
-    fields = (text or "").strip().split(":")
-    if len(fields) < 2 or fields[1] in ("", "!", "!!", "*") or fields[1].startswith("!"):
-        return None
-    return fields[1]
 
 
 def parse_pcsd_auth(text, legacy):

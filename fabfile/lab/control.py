@@ -169,7 +169,7 @@ def _prepare_node(node):
     for sub in ("upper", "work", "root"):
         (node.dir / sub).mkdir(parents=True, exist_ok=True)
     subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
-                    f"lowerdir={s.ROOTFS},upperdir={node.dir / 'upper'},workdir={node.dir / 'work'}",
+                    f"lowerdir={s.Image(s.running_release()).rootfs},upperdir={node.dir / 'upper'},workdir={node.dir / 'work'}",
                     str(node.root)], check=True)
     root = node.root
     (root / "etc/hostname").write_text(f"{node.name}\n")
@@ -218,26 +218,32 @@ def is_up():
     return labd_pid() is not None and all(node_init_pid(n) for n in s.lab_machines())
 
 
-def up(say=print, rebuild=False):
-    """Bring the lab up: reuse a healthy running lab, otherwise start fresh nodes."""
+def up(say=print, rebuild=False, release=None):
+    """Bring the lab up on `release`: reuse a healthy running lab of that release, otherwise
+    start fresh nodes (a lab of another release is torn down first)."""
+    release = s.wanted_release(release)
     preflight()
     secrets = read_secrets(s.ROOT / ".env")
     if not all(secrets.get(fence_password_source(secrets, n.name)) for n in s.lab_nodes()):
         raise UserError("FENCE_PASSWORD is not set: the lab's BMCs need it (export it or put it "
                         "in .env; 'make demo' writes lab secrets there)")
     image.ensure_ssh_key()
-    image.build(say)
+    image.build(s.Image(release), say)
     bmc_secrets = {k: v for k, v in secrets.items() if k.startswith("FENCE_PASSWORD")}
-    if is_up() and not rebuild:
+    running = s.running_release()
+    if is_up() and not rebuild and running == release:
         if _secrets_digest(bmc_secrets, _read_salt()) == _read_digest():
-            say("lab: already up (labd and both nodes running); nothing to do")
+            say(f"lab: already up ({release}: labd and every machine running); nothing to do")
             return False
         say("lab: the BMC passwords in .env changed since the lab started: starting it again")
+    elif running and running != release:
+        say(f"lab: switching from {running} to {release}: the {running} lab goes down first")
     say("lab: cleaning up what an earlier lab left behind" if s.STATE.joinpath("run").exists()
         else "lab: starting")
     clean(say)
     s.KNOWN_HOSTS.unlink(missing_ok=True)
     s.RUN.mkdir(parents=True, mode=0o700)
+    (s.RUN / "release").write_text(release + "\n")
     _bridge()
     for node in s.lab_machines():
         _prepare_node(node)
@@ -258,7 +264,7 @@ def up(say=print, rebuild=False):
         time.sleep(0.2)
     for node in s.lab_machines():
         wait_for_ssh(node)
-    say("lab: up: " + ", ".join(f"{n.name} {n.address}" + (f" (BMC {n.bmc_address}:{n.bmc_port})"
+    say(f"lab: up ({release}): " + ", ".join(f"{n.name} {n.address}" + (f" (BMC {n.bmc_address}:{n.bmc_port})"
                                                             if n.bmc_address else " (arbiter)")
                                 for n in s.lab_machines()))
     return True
@@ -266,8 +272,8 @@ def up(say=print, rebuild=False):
 
 def down(say=print):
     clean(say)
-    say("lab: down (no processes, mounts or bridge left; image cache kept in "
-        f"{s.IMAGE})")
+    say("lab: down (no processes, mounts or bridge left; image caches kept in "
+        f"{s.IMAGES})")
 
 
 def power_state(node):

@@ -158,7 +158,7 @@ def main():
     s.RUN.mkdir(parents=True, exist_ok=True)
     nodes = s.lab_machines()
     servers = [serve(http.server.ThreadingHTTPServer(
-        (s.HOST_ADDRESS, s.REPO_PORT), functools.partial(Quiet, directory=str(s.REPO))))]
+        (s.HOST_ADDRESS, s.REPO_PORT), functools.partial(Quiet, directory=str(s.Image(s.running_release()).repo))))]
     for name, address, port in s.BACKENDS:
         handler = type(f"Backend_{name}", (Backend,), {"name": name})
         servers.append(serve(http.server.ThreadingHTTPServer((address, port), handler)))

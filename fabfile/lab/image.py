@@ -1,4 +1,5 @@
-"""The node image (a Debian 12 base system) and the lab's package mirror, built once and cached.
+"""A release's node image (a Debian base system) and the lab's package mirror, built once per
+release and cached.
 
 The mirror holds exactly what the install step needs beyond the base system: the packages are
 resolved by apt inside the image itself (download only), then the image forgets Debian's mirror
@@ -12,67 +13,73 @@ import shutil
 import subprocess
 import time
 
-from ..dialects import ARBITER_PACKAGES, CLUSTER_PACKAGES, HAPROXY_PACKAGES, QDEVICE_PACKAGES
+from ..dialects import Dialect
 from . import settings as s
 
-MIRROR_PACKAGES = tuple(dict.fromkeys(CLUSTER_PACKAGES["apt"] + HAPROXY_PACKAGES["apt"]
-                                      + QDEVICE_PACKAGES["apt"] + ARBITER_PACKAGES["apt"]))
-RECIPE = f"{s.SUITE} {s.BASE_PACKAGES} {MIRROR_PACKAGES} {s.REPO_PORT} v3"
-STAMP = s.IMAGE / "stamp"
+
+def mirror_packages(image):
+    """What the install step asks for on this release's nodes and arbiter, as the runbook's own
+    dialect names them."""
+    dialect = Dialect.for_platform(image.platform)
+    return tuple(dict.fromkeys(dialect.cluster_packages(True, (), qdevice=True)
+                               + dialect.arbiter_packages()))
 
 
-def recipe_id():
-    return hashlib.sha256(RECIPE.encode()).hexdigest()[:16]
+def recipe_id(image):
+    recipe = f"{image.release} {s.BASE_PACKAGES} {mirror_packages(image)} {s.REPO_PORT} v4"
+    return hashlib.sha256(recipe.encode()).hexdigest()[:16]
 
 
-def is_current():
-    return STAMP.is_file() and STAMP.read_text().strip() == recipe_id()
+def is_current(image):
+    stamp = image.dir / "stamp"
+    return stamp.is_file() and stamp.read_text().strip() == recipe_id(image)
 
 
 def sh(*argv, **kw):
     return subprocess.run([str(a) for a in argv], check=True, **kw)
 
 
-def chroot(*argv):
+def chroot(image, *argv):
     env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
            "LC_ALL": "C"}
-    return sh("chroot", s.ROOTFS, *argv, env=env)
+    return sh("chroot", image.rootfs, *argv, env=env)
 
 
-def build(say=print):
-    """Build the image and mirror unless the cached ones match the recipe."""
-    if is_current():
+def build(image, say=print):
+    """Build the release's image and mirror unless the cached ones match the recipe."""
+    if is_current(image):
         return False
     started = time.monotonic()
-    if s.IMAGE.exists():
-        shutil.rmtree(s.IMAGE)
-    s.IMAGE.mkdir(parents=True)
-    say(f"lab: building the node image with debootstrap ({s.SUITE}) in {s.ROOTFS}")
+    if image.dir.exists():
+        shutil.rmtree(image.dir)
+    image.dir.mkdir(parents=True)
+    say(f"lab: building the {image.release} node image with debootstrap in {image.rootfs}")
     # debootstrap's resolver skips virtual packages: bootstrap a small base, apt does the rest.
     sh("debootstrap", "--variant=minbase", f"--include={','.join(s.BASE_PACKAGES)}",
-       s.SUITE, s.ROOTFS, s.MIRROR, stdout=subprocess.DEVNULL)
-    shutil.copy("/etc/resolv.conf", s.ROOTFS / "etc/resolv.conf")
+       image.release, image.rootfs, s.MIRROR, stdout=subprocess.DEVNULL)
+    shutil.copy("/etc/resolv.conf", image.rootfs / "etc/resolv.conf")
     say("lab: resolving the cluster packages into the lab mirror")
-    chroot("apt-get", "update", "-q")
-    chroot("apt-get", "install", "-y", "-q", "--download-only", "--no-install-recommends",
-           *MIRROR_PACKAGES)
-    s.REPO.mkdir()
-    archives = s.ROOTFS / "var/cache/apt/archives"
+    chroot(image, "apt-get", "update", "-q")
+    chroot(image, "apt-get", "install", "-y", "-q", "--download-only", "--no-install-recommends",
+           *mirror_packages(image))
+    image.repo.mkdir()
+    archives = image.rootfs / "var/cache/apt/archives"
     for deb in archives.glob("*.deb"):
-        shutil.move(str(deb), s.REPO / deb.name)
-    index = subprocess.run(["apt-ftparchive", "packages", "."], cwd=s.REPO, check=True,
+        shutil.move(str(deb), image.repo / deb.name)
+    index = subprocess.run(["apt-ftparchive", "packages", "."], cwd=image.repo, check=True,
                            capture_output=True, text=True).stdout
-    (s.REPO / "Packages").write_text(index)
-    _configure_image()
-    STAMP.write_text(recipe_id() + "\n")
-    count = len(list(s.REPO.glob("*.deb")))
-    say(f"lab: image and mirror ({count} packages) built in {time.monotonic() - started:.0f}s")
+    (image.repo / "Packages").write_text(index)
+    _configure_image(image)
+    (image.dir / "stamp").write_text(recipe_id(image) + "\n")
+    count = len(list(image.repo.glob("*.deb")))
+    say(f"lab: {image.release} image and mirror ({count} packages) built in "
+        f"{time.monotonic() - started:.0f}s")
     return True
 
 
-def _configure_image():
-    root = s.ROOTFS
-    chroot("apt-get", "clean")
+def _configure_image(image):
+    root = image.rootfs
+    chroot(image, "apt-get", "clean")
     for lists in (root / "var/lib/apt/lists").glob("*"):
         if lists.is_file():
             lists.unlink()
@@ -91,10 +98,10 @@ def _configure_image():
                     "ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key\n\n"
                     "[Service]\nType=oneshot\nExecStart=/usr/bin/ssh-keygen -A\n\n"
                     "[Install]\nWantedBy=multi-user.target\n")
-    chroot("systemctl", "enable", "halb-ssh-keygen.service", "systemd-networkd.service",
+    chroot(image, "systemctl", "enable", "halb-ssh-keygen.service", "systemd-networkd.service",
            "ssh.service")
     # Lab nodes have no consoles to log in on; gettys would only wait for ttys that never come.
-    chroot("systemctl", "mask", "console-getty.service", "getty@tty1.service")
+    chroot(image, "systemctl", "mask", "console-getty.service", "getty@tty1.service")
 
 
 def ensure_ssh_key():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,13 +11,12 @@ from pathlib import Path
 import yaml
 
 from ..config import IPMI_PORT
+from ..errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB_CONFIG = ROOT / "configs" / "lab.yaml"
 STATE = Path("/var/lib/halb-lab")
-IMAGE = STATE / "image"  # cached: rootfs/ and repo/ (the lab's package mirror)
-ROOTFS = IMAGE / "rootfs"
-REPO = IMAGE / "repo"
+IMAGES = STATE / "images"  # per release, cached: rootfs/ and repo/ (the lab's package mirror)
 NODES = STATE / "nodes"  # per node: upper/, work/, root/ (an overlay on the image)
 RUN = STATE / "run"  # pid files, logs, BMC power events
 SSH_KEY = STATE / "id_ed25519"
@@ -29,12 +29,54 @@ BRIDGE_MAC = "02:68:61:6c:62:00"
 HOST_ADDRESS = "192.168.56.1"
 PREFIX = 24
 REPO_PORT = 8000
-SUITE = "bookworm"
+# The Debian releases the lab boots, each with the platform halb knows it as: three pcs
+# generations (0.10, 0.11, 0.12) and Pacemaker 2.0, 2.1 and 3.0.
+RELEASES = {"bullseye": "debian11", "bookworm": "debian12", "trixie": "debian13"}
+DEFAULT_RELEASE = "bookworm"
+RELEASE_VARIABLE = "HALB_LAB_RELEASE"
 MIRROR = "http://deb.debian.org/debian"
 BACKENDS = (("backend1", "192.168.56.21", 8080), ("backend2", "192.168.56.22", 8080))
 # The base system only; the cluster packages come from the lab's mirror at the install step.
 BASE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "procps",
                  "iptables", "ca-certificates")
+
+
+@dataclass(frozen=True)
+class Image:
+    """A release's cached node image and package mirror."""
+
+    release: str
+
+    @property
+    def dir(self):
+        return IMAGES / self.release
+
+    @property
+    def rootfs(self):
+        return self.dir / "rootfs"
+
+    @property
+    def repo(self):
+        return self.dir / "repo"
+
+    @property
+    def platform(self):
+        return RELEASES[self.release]
+
+
+def wanted_release(option=None):
+    """The release to boot: --release, else $HALB_LAB_RELEASE, else bookworm."""
+    release = option or os.environ.get(RELEASE_VARIABLE) or DEFAULT_RELEASE
+    if release not in RELEASES:
+        source = "--release" if option else RELEASE_VARIABLE
+        raise UserError(f"{source} {release!r}: not a lab release ({', '.join(RELEASES)})")
+    return release
+
+
+def running_release():
+    """The release the lab was brought up with, or None when it is down."""
+    path = RUN / "release"
+    return path.read_text().strip() if path.exists() else None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from ..cli import user_errors_exit, whole_number
 from ..errors import UserError
 from . import bench as benchmark
 from . import control, network
+from . import record as recorder
 from . import settings as s
 
 
@@ -25,11 +26,13 @@ def _node(name):
 NODE_HELP = {"node": "lab machine name (node1, node2, or the arbiter when there is one)"}
 
 
-@task(help={"fresh": "throw away running nodes and boot bare ones from the image"})
+@task(help={"fresh": "throw away running nodes and boot bare ones from the image",
+            "release": f"Debian release of the nodes: {', '.join(s.RELEASES)} (default "
+                       f"${s.RELEASE_VARIABLE}, else {s.DEFAULT_RELEASE})"})
 @user_errors_exit
-def up(c, fresh=False):
-    """Build (once) the node image and mirror, then boot bare nodes, BMCs and the arbiter."""
-    control.up(rebuild=fresh)
+def up(c, fresh=False, release=None):
+    """Build (once per release) the node image and mirror, then boot bare nodes, BMCs and the arbiter."""
+    control.up(rebuild=fresh, release=release)
 
 
 @task
@@ -44,9 +47,10 @@ def down(c):
 def clean(c):
     """lab.down, then delete the cached image and mirror as well."""
     control.down()
-    if s.IMAGE.exists():
-        shutil.rmtree(s.IMAGE)
-    print(f"lab: removed {s.IMAGE}")
+    for cache in (s.IMAGES, s.STATE / "image"):  # image/: the single cache of earlier versions
+        if cache.exists():
+            shutil.rmtree(cache)
+    print(f"lab: removed {s.IMAGES}")
 
 
 @task
@@ -54,7 +58,9 @@ def clean(c):
 def status(c):
     """Show labd, each node's power and address, the cluster status and a request via the VIP."""
     pid = control.labd_pid()
-    print(f"labd: {f'running, pid {pid}' if pid else 'not running'}")
+    release = s.running_release()
+    print(f"labd: {f'running, pid {pid}' if pid else 'not running'}"
+          + (f"; release {release} ({s.RELEASES.get(release, '?')})" if release else ""))
     nodes = s.lab_machines()
     for node in nodes:
         print(f"{node.name}: power {control.power_state(node)}, address {node.address}, "
@@ -148,4 +154,12 @@ def bench(c, rounds="10", variants=ALL_VARIANTS, out="benchmarks/results"):
         raise UserError(str(exc)) from None
 
 
-ns = Collection(up, down, clean, status, ssh, crash, freeze, thaw, power_on, bench)
+@task
+@user_errors_exit
+def record(c):
+    """Keep the running lab's fact outputs as test fixtures (tests/fixtures/facts/)."""
+    network.require_up()
+    recorder.record()
+
+
+ns = Collection(up, down, clean, status, ssh, crash, freeze, thaw, power_on, bench, record)

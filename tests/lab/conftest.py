@@ -4,6 +4,7 @@ Checks look at the nodes from the host (nsenter into their namespaces), at the B
 and at the VIP over HTTP: nothing here is mocked.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -39,6 +40,13 @@ def inv(*args, timeout=1200):
     output = proc.stdout + proc.stderr
     print(f"\n$ inv {' '.join(args)}  ({took:.1f}s, exit {proc.returncode})\n{output[-4000:]}")
     return proc.returncode, output, took
+
+
+def drill(*args):
+    """`inv drill --json ...`: the report and the seconds it took."""
+    rc, out, took = inv("drill", "--json", *args, timeout=900)
+    assert rc == 0, out
+    return json.loads(out[out.index("{"):]), took
 
 
 def nodes():
@@ -92,8 +100,8 @@ def power_events_since(since, names=("node1", "node2")):
             if stamp >= since and node in names and what in ("off", "crash")]
 
 
-def http_via_vip(timeout=3):
-    with urllib.request.urlopen(f"http://{s.vip()}/", timeout=timeout) as reply:
+def http_via_vip(timeout=3, port=80):
+    with urllib.request.urlopen(f"http://{s.vip()}:{port}/", timeout=timeout) as reply:
         return reply.status, reply.read().decode().strip()
 
 
@@ -129,9 +137,10 @@ def ipmi(node_name, *command):
 def lab():
     if os.geteuid() != 0:
         pytest.skip("the lab needs root (systemd-nspawn, bridge, mounts)")
-    rc, out, took = inv("lab.up", "--fresh")
+    rc, out, took = inv("lab.up", "--fresh", "--release", s.DEFAULT_RELEASE)
     assert rc == 0, out
-    TIMINGS["lab.up --fresh (image build included when not cached)"] = f"{took:.1f}s"
+    TIMINGS[f"{s.DEFAULT_RELEASE}: lab.up --fresh (image build included when not cached)"] = \
+        f"{took:.1f}s"
     return out
 
 

@@ -3,7 +3,6 @@ the service comes back on the other node, the VIP is never up on both, the victi
 the first attempt and rejoins once powered on. These assert behaviour; the figures are printed.
 """
 
-import json
 import re
 import threading
 import time
@@ -15,6 +14,7 @@ from fabfile.lab import bench, control
 from .conftest import (
     TIMINGS,
     crm_mon,
+    drill,
     http_via_vip,
     inv,
     ipmi,
@@ -56,13 +56,6 @@ def fencer_failures(node_name, since):
     return [line for line in log.splitlines()
             if re.search(r"failed|error|Timer expired", line, re.I)
             and "targeting" in line]
-
-
-def drill(*args):
-    rc, out, took = inv("drill", "--json", *args, timeout=900)
-    assert rc == 0, out
-    report = json.loads(out[out.index("{"):])
-    return report, took
 
 
 @pytest.mark.parametrize("fault,victim", [("crash", "active"), ("crash", "standby"),

@@ -1,0 +1,58 @@
+"""`inv lab.record`: the running lab's answers to every fact's command, kept as fact fixtures
+(tests/fixtures/facts/<fact>/<release>-converged-<machine>.txt), so that the planners and
+parsers stay tested on each release without the lab. Outputs that hold credentials (pcsd
+tokens, digests of BMC passwords) are not recorded.
+
+The expected facts (the .json files) come next from `python -m tests.unit.fact_fixtures
+--rewrite`, to be reviewed like any other change.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .. import config as cfg
+from .. import facts as factlib
+from ..errors import UserError
+from . import control
+from . import settings as s
+
+FIXTURES = s.ROOT / "tests" / "fixtures" / "facts"
+
+
+def record(say=print):
+    release = s.running_release()
+    if release is None or not control.is_up():
+        raise UserError("the lab is down: run inv lab.up")
+    cluster = cfg.load(s.LAB_CONFIG, env=cfg.read_secrets(s.ROOT / ".env"))
+    machines = {m.name: m for m in s.lab_machines()}
+    written = 0
+    for node in cluster.hosts:
+        def ask(command, machine=machines[node.name]):
+            return control.node_exec(machine, list(command.argv), input=command.stdin_text()).stdout
+        base = {f.name: ask(f.command(None)) for f in factlib.BASE_FACTS}
+        dialect = factlib.dialect_for(base)
+        probe = factlib.Probe(dialect, cluster, node)
+        outputs = dict(base)
+        for fact in factlib.FACTS:
+            command = fact.command(probe)
+            if command is not None and not fact.sensitive:
+                outputs[fact.name] = ask(command)
+        case = {"platform": dialect.platform, "pcs_version": base["pcs_version"].strip() or None}
+        for name, text in outputs.items():
+            written += _write(name, f"{release}-converged-{node.name}", text, case)
+        if node.bmc is not None and node.name == cluster.primary.name:
+            status = ask(dialect.cluster_status_xml())
+            written += _write("crm_mon", f"{release}-converged", status, case)
+    say(f"lab: recorded {written} outputs of the {release} lab under {FIXTURES}; now run "
+        "python -m tests.unit.fact_fixtures --rewrite and review the expected facts")
+    return written
+
+
+def _write(fact, name, text, case):
+    folder = FIXTURES / fact
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.txt").write_text(text)
+    (folder / f"{name}.json").write_text(json.dumps({**case, "fact": None}, indent=1,
+                                                    sort_keys=True) + "\n")
+    return 1
