@@ -53,6 +53,14 @@ class BulkStdinRemote(Remote):
     def read_our_stdin(self, input_):
         return input_.read(65536)
 
+    def _write_proc_stdin(self, data):
+        # A command may exit without reading its stdin (a probe whose tool is missing): its
+        # exit code tells what happened, not the closed channel.
+        try:
+            super()._write_proc_stdin(data)
+        except OSError:
+            pass
+
 
 class TransientFailure(Exception):
     def __init__(self, result):

@@ -157,7 +157,8 @@ result = libcrypt.crypt(password.encode("utf-8"), stored.encode("utf-8"))
 print("same" if result is not None and result.decode("utf-8") == stored else "differs")
 """
 _FIRST_PYTHON = ('for py in python3 /usr/libexec/platform-python python; do '
-                 'command -v "$py" >/dev/null 2>&1 && exec "$py" -c "$1" "$2"; done; exit 127')
+                 'command -v "$py" >/dev/null 2>&1 && exec "$py" -c "$1" "$2"; done; '
+                 'cat >/dev/null; exit 127')
 SHADOW = "/etc/shadow"
 
 

@@ -1,7 +1,8 @@
 """`inv lab.record`: the running lab's answers to every fact's command, kept as fact fixtures
 (tests/fixtures/facts/<fact>/<release>-converged-<machine>.txt), so that the planners and
 parsers stay tested on each release without the lab. Outputs that hold credentials (pcsd
-tokens, digests of BMC passwords) are not recorded.
+tokens, digests of BMC passwords) are not recorded, except pcsd's known hosts with every
+token replaced by REDACTED (which nodes it knows is what the auth step reads).
 
 The expected facts (the .json files) come next from `python -m tests.unit.fact_fixtures
 --rewrite`, to be reviewed like any other change.
@@ -10,6 +11,7 @@ The expected facts (the .json files) come next from `python -m tests.unit.fact_f
 from __future__ import annotations
 
 import json
+import re
 
 from .. import config as cfg
 from .. import facts as factlib
@@ -38,6 +40,8 @@ def record(say=print):
             command = fact.command(probe)
             if command is not None and not fact.sensitive:
                 outputs[fact.name] = ask(command)
+            elif command is not None and fact.name == "pcsd_auth":
+                outputs[fact.name] = _redacted(ask(command))
         case = {"platform": dialect.platform, "pcs_version": base["pcs_version"].strip() or None}
         for name, text in outputs.items():
             written += _write(name, f"{release}-converged-{node.name}", text, case)
@@ -47,6 +51,12 @@ def record(say=print):
     say(f"lab: recorded {written} outputs of the {release} lab under {FIXTURES}; now run "
         "python -m tests.unit.fact_fixtures --rewrite and review the expected facts")
     return written
+
+
+def _redacted(text):
+    """pcsd's known-hosts (or pcs 0.9 tokens) file with every token value replaced."""
+    return re.sub(r'("token"\s*:\s*)"[^"]*"|("[^"]+"\s*:\s*)"[0-9a-f-]{20,}"',
+                  lambda m: f'{m.group(1) or m.group(2)}"REDACTED"', text)
 
 
 def _write(fact, name, text, case):

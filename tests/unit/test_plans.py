@@ -47,11 +47,12 @@ def test_plan_case(path):
     assert checks == case.get("checks", [])
 
 
-CONVERGED = [("lab.yaml", "debian12-converged"), ("example-centos7.yaml", "centos7-converged")]
+CONVERGED = [("lab.yaml", "debian12-converged"), ("example-centos7.yaml", "centos7-converged"),
+             ("lab.yaml", "trixie-converged")]
 
 
 @pytest.mark.parametrize("step", list(PLANNERS))
-@pytest.mark.parametrize("config_name,raw", CONVERGED, ids=["debian12", "centos7"])
+@pytest.mark.parametrize("config_name,raw", CONVERGED, ids=["debian12", "centos7", "trixie"])
 def test_converged_cluster_plans_nothing(config_name, raw, step):
     cluster = load_cluster(config_name)
     plan = plan_step(step, cluster, raw_facts(cluster, raw), PLANNERS[step])
