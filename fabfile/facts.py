@@ -472,15 +472,20 @@ class FenceEvent:
     by: str | None = None
 
 
-_ATTEMPT = re.compile(r"Operation '(\w+)' \[\d+\] targeting (\S+) using (\S+) returned (-?\d+)")
-_OUTCOME = re.compile(r"Operation '(\w+)' targeting (\S+) by (\S+) for \S+: (.+?) \(")
+# A device's attempt: Pacemaker 2.1 and later, then 2.0.
+_ATTEMPTS = (re.compile(r"Operation '(\w+)' \[\d+\] targeting (\S+) using (\S+) returned (-?\d+)"),
+             re.compile(r"Operation '(\w+)' \[\d+\] \(call \d+ from \S+\) for host '([^']+)' "
+                        r"with device '([^']+)' returned: (-?\d+)"))
+# A request's outcome: "targeting N by EXECUTOR for CLIENT: OK (complete)" from 2.1 on,
+# "targeting N on EXECUTOR for CLIENT: OK" in 2.0.
+_OUTCOME = re.compile(r"Operation '(\w+)' targeting (\S+) (?:by|on) (\S+) for \S+: ([^(]+?)\s*(?:\(|$)")
 
 
 def parse_fencer_log(text):
     """The fencer's journal (pacemaker-fenced, `-o cat`) -> [FenceEvent] in log order."""
     events = []
     for line in (text or "").splitlines():
-        if found := _ATTEMPT.search(line):
+        if found := next((m for m in (a.search(line) for a in _ATTEMPTS) if m), None):
             action, target, device, rc = found.groups()
             events.append(FenceEvent(target, action, device, int(rc)))
         elif found := _OUTCOME.search(line):
