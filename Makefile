@@ -1,5 +1,5 @@
 # `make demo`: a working two-node HAProxy cluster in the embedded lab.
-# `make test`: the whole suite, lab included (root on Debian 12).
+# `make test`: the whole suite, lab included, on three Debian releases (root on Debian 12).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -17,8 +17,11 @@ demo: venv host-deps .env
 	$(BIN)/inv setup-cluster --config configs/lab.yaml
 	$(BIN)/inv lab.status
 
+# The whole suite (lab: all of it on bookworm, then the runbook on bullseye and trixie), then the
+# unit suite again on Python 3.13, in a chroot of the lab's trixie image.
 test: venv host-deps test-deps .env lint
 	./.ci/pytest
+	./.ci/controller-python313
 
 unit: venv
 	$(BIN)/pytest tests/unit
