@@ -160,7 +160,19 @@ def converged(bare_nodes):
 
 
 def pytest_terminal_summary(terminalreporter):
-    if TIMINGS:
-        terminalreporter.section("lab timings")
-        for what, took in TIMINGS.items():
-            terminalreporter.write_line(f"{what}: {took}")
+    """The figures, per release: '<release>: what' entries under their release, the others
+    under the release the whole suite runs on."""
+    if not TIMINGS:
+        return
+    terminalreporter.section("lab timings")
+    by_release = {}
+    for what, took in TIMINGS.items():
+        release, _, rest = what.partition(": ")
+        if release not in s.RELEASES:
+            release, rest = s.DEFAULT_RELEASE, what
+        by_release.setdefault(release, []).append(f"  {rest}: {took}")
+    for release in s.RELEASES:
+        if release in by_release:
+            terminalreporter.write_line(f"{release} ({s.RELEASES[release]}):")
+            for line in by_release[release]:
+                terminalreporter.write_line(line)
