@@ -5,9 +5,11 @@ Steps, in runbook order: install, auth, setup, quorum, fence, vip, haproxy, enab
 """
 
 from invoke import Collection, task
+from invoke.exceptions import Exit
 
 from fabfile import config as cfg
 from fabfile import drill as drilllib
+from fabfile import health, maintenance
 from fabfile.cli import user_errors_exit, whole_number
 from fabfile.errors import UserError
 from fabfile.lab import control as lab_control
@@ -120,6 +122,45 @@ def drill(c, config=DEFAULT_CONFIG, fault="crash", rounds="1", victim="active", 
         print(drilllib.table(rounds_done, summary))
 
 
+@task(help={"config": COMMON_HELP["config"], "log_dir": COMMON_HELP["log_dir"],
+            "json": "print the checks as JSON instead of a table"})
+@user_errors_exit
+def status(c, config=DEFAULT_CONFIG, json=False, log_dir="logs"):
+    """Health of the running cluster: nodes, quorum, fencing, VIP, backends, failures, drift."""
+    cluster = cfg.load(config, require_secrets=False)
+    runner = Runner(cluster, log_dir=log_dir, out=lambda text: None)
+    try:
+        checks = health.Health(cluster, runner, STEPS).checks()
+    finally:
+        runner.close()
+    print(health.as_json(checks, {"config": config, "cluster": cluster.name}) if json
+          else health.table(checks))
+    if not all(check.ok for check in checks):
+        raise Exit(code=1)
+
+
+def _standby_task(on):
+    verb = "standby" if on else "unstandby"
+
+    def body(c, node, config=DEFAULT_CONFIG, log_dir="logs"):
+        cluster = cfg.load(config, require_secrets=False)
+        runner = Runner(cluster, log_dir=log_dir, out=lambda text: None)
+        try:
+            maintenance.switch(cluster, runner, node, on)
+        finally:
+            runner.close()
+    body.__name__ = verb
+    body.__doc__ = ("Put a node in standby: its services move to the peer; returns once they "
+                    "answer there." if on else
+                    "Take a node out of standby; returns once it is back in the cluster.")
+    return task(user_errors_exit(body), name=verb,
+                help={"node": "the node's name", "config": COMMON_HELP["config"],
+                      "log_dir": COMMON_HELP["log_dir"]})
+
+
+standby = _standby_task(True)
+unstandby = _standby_task(False)
+
 ns = Collection(install, auth, setup, quorum, fence, vip, haproxy, enable_stonith, setup_cluster,
-                haproxy_config, drill)
+                haproxy_config, drill, status, standby, unstandby)
 ns.add_collection(lab_tasks.ns, name="lab")

@@ -156,14 +156,14 @@ libcrypt.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
 result = libcrypt.crypt(password.encode("utf-8"), stored.encode("utf-8"))
 print("same" if result is not None and result.decode("utf-8") == stored else "differs")
 """
-_FIRST_PYTHON = ('for py in python3 /usr/libexec/platform-python python; do '
+FIRST_PYTHON = ('for py in python3 /usr/libexec/platform-python python; do '
                  'command -v "$py" >/dev/null 2>&1 && exec "$py" -c "$1" "$2"; done; '
                  'cat >/dev/null; exit 127')
 SHADOW = "/etc/shadow"
 
 
 def _hacluster_password_command(probe):
-    return run("sh", "-c", _FIRST_PYTHON, "sh", _PASSWORD_CHECK, SHADOW, accept_codes=(0, 127),
+    return run("sh", "-c", FIRST_PYTHON, "sh", _PASSWORD_CHECK, SHADOW, accept_codes=(0, 127),
                stdin=probe.cluster.hacluster_password,
                shown="check the hacluster password against /etc/shadow")
 

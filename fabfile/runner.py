@@ -160,11 +160,14 @@ class Runner:
                             + "; commands of the failed step that ran before the failure stay "
                             "applied. Fix the cause and re-run: every step converges.") from None
         finally:
-            if self.executor:
-                self.executor.close()
-            self.log.close()
+            self.close()
         self.summary(time.monotonic() - started)
         return self.rows
+
+    def close(self):
+        if self.executor:
+            self.executor.close()
+        self.log.close()
 
     def run_step(self, step, planner):
         self.say(f"\n== {step}")

@@ -35,6 +35,7 @@ class Load:
     def __init__(self, clients=4):
         self.ok = 0
         self.failed = []
+        self.failed_at = []  # time.monotonic() of each failure
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self.client, daemon=True) for _ in range(clients)]
@@ -52,6 +53,11 @@ class Load:
                     self.ok += 1
                 else:
                     self.failed.append(repr(error))
+                    self.failed_at.append(time.monotonic())
+
+    def outage(self):
+        """Seconds from the first failure to the last (0 when none failed)."""
+        return max(self.failed_at) - min(self.failed_at) if self.failed_at else 0.0
 
     def __enter__(self):
         for thread in self.threads:

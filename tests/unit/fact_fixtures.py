@@ -15,13 +15,17 @@ import sys
 from pathlib import Path
 
 from fabfile import facts as factlib
+from fabfile import health
 from fabfile.dialects import Dialect, parse_pcs_version
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 FACT_DIR = FIXTURES / "facts"
 
 # Parsers of live status that the drill and the lab read, next to the node facts.
-STATUS_PARSERS = {"crm_mon": factlib.parse_crm_mon, "fencer_log": factlib.parse_fencer_log}
+STATUS_PARSERS = {"crm_mon": factlib.parse_crm_mon, "fencer_log": factlib.parse_fencer_log,
+                  "quorumtool": health.quorum_flags,
+                  "show_stat": lambda text: [f"{b}/{s} {st}" for (b, s), st in
+                                             sorted(health.backend_servers(text).items())]}
 
 
 def parsers():

@@ -1,0 +1,195 @@
+"""`inv status`: is the running cluster whole, and is it still what the config says?
+
+Every check reads; nothing changes. Drift is found by the runbook's own planners: a step that
+would change something on the live facts is a place where the cluster and the config differ.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+
+from . import facts as factlib
+from .commands import run
+from .errors import StepFailed, UserError
+from .lab import network as lab_network
+from .plan import NotReady
+
+# Asks HAProxy's stats socket for `show stat` (Python is on every node: pcs needs it).
+_SHOW_STAT = r"""
+import socket, sys
+sock = socket.socket(socket.AF_UNIX)
+sock.settimeout(5)
+sock.connect(sys.argv[1])
+sock.sendall(b"show stat\n")
+data = b""
+while True:
+    chunk = sock.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+sys.stdout.write(data.decode())
+"""
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def backend_servers(show_stat):
+    """`show stat` CSV -> {(backend, server): status} for real servers (not FRONTEND/BACKEND)."""
+    text = show_stat.lstrip("# ")
+    rows = csv.DictReader(io.StringIO(text))
+    return {(r["pxname"], r["svname"]): r["status"] for r in rows
+            if r.get("svname") not in (None, "FRONTEND", "BACKEND")}
+
+
+def quorum_flags(text):
+    """corosync-quorumtool -s -> (quorate, the Flags line)."""
+    quorate = any(line.split(":", 1)[-1].strip() == "Yes"
+                  for line in text.splitlines() if line.startswith("Quorate:"))
+    flags = next((line.split(":", 1)[1].strip() for line in text.splitlines()
+                  if line.startswith("Flags:")), "")
+    return quorate, flags
+
+
+class Health:
+    def __init__(self, cluster, runner, planners, port=None, path="/"):
+        self.cluster, self.runner, self.planners = cluster, runner, planners
+        self.port = port or (cluster.haproxy.frontends[0].port if cluster.haproxy else 80)
+        self.path = path
+
+    def ask(self, node, command, sensitive=False):
+        return self.runner.executor.run(node, command, "status", sensitive=sensitive)
+
+    def answering_node(self, dialect):
+        """A node whose Pacemaker answers, with its crm_mon status."""
+        problems = []
+        for node in self.cluster.nodes:
+            try:
+                status = factlib.parse_crm_mon(self.ask(node, dialect.cluster_status_xml()).stdout)
+            except UserError as exc:
+                problems.append(f"{node.name}: {str(exc).splitlines()[0]}")
+                continue
+            if status is not None:
+                return node, status
+            problems.append(f"{node.name}: Pacemaker gives no status")
+        raise UserError("status: no node answers for the cluster:\n  " + "\n  ".join(problems))
+
+    def checks(self):
+        cluster = self.cluster
+        lab_network.guard([cluster.vip.ip])
+        self.runner.resolve_nodes()
+        facts = self.runner.gather()
+        dialect = factlib.cluster_dialect(cluster, facts)
+        node, status = self.answering_node(dialect)
+        names = [n.name for n in cluster.nodes]
+        out = []
+
+        offline = [n for n in names if n not in status.online]
+        out.append(Check("nodes online", not offline and not status.unclean,
+                         ", ".join(f"{n} {'online' if n in status.online else 'OFFLINE'}"
+                                   for n in names)
+                         + (f"; unclean: {', '.join(sorted(status.unclean))}" if status.unclean else "")))
+        out.append(Check("no node in standby", not status.standby,
+                         ", ".join(sorted(status.standby)) + " in standby" if status.standby else "none"))
+
+        quorum = self.ask(node, run("corosync-quorumtool", "-s", accept_codes=(0, 1, 2))).stdout
+        quorate, flags = quorum_flags(quorum)
+        wants = "Qdevice" if cluster.quorum_device else "2Node"
+        out.append(Check("quorum", quorate and wants in flags.split(),
+                         f"{'quorate' if quorate else 'NOT quorate'}; flags {flags or '(none)'}"
+                         + ("" if wants in flags.split() else f"; expected {wants}")))
+
+        cib = facts[node.name].cib
+        stonith = (cib.properties.get("stonith-enabled") if cib else None) or "true"
+        out.append(Check("stonith-enabled", stonith == "true", stonith))
+        for n in cluster.nodes:
+            device = f"{n.name}-fence"
+            where = status.resources.get(device, ())
+            peer = cluster.peer_of(n.name).name
+            out.append(Check(f"fence device {device}", where == (peer,),
+                             f"started on {', '.join(where) or 'no node'} (fences {n.name}, "
+                             f"belongs on {peer})"))
+
+        holders = status.resources.get(cluster.vip.resource_id, ())
+        service = status.resources.get(cluster.service.resource_id, ())
+        out.append(Check("VIP on exactly one node", len(holders) == 1 and service == holders,
+                         f"{cluster.vip.ip} on {', '.join(holders) or 'no node'}; "
+                         f"{cluster.service.resource_id} on {', '.join(service) or 'no node'}"))
+        out.append(self.http_check())
+        if cluster.haproxy and len(holders) == 1:
+            out.append(self.backends_check(cluster.node(holders[0])))
+
+        out.append(Check("no failed actions", status.failures == 0,
+                         f"{status.failures} failed action(s): pcs resource cleanup after fixing"
+                         if status.failures else "none"))
+        verify = self.ask(node, run("crm_verify", "-L", accept_codes=tuple(range(256))))
+        problem = (verify.stderr.strip() or verify.stdout.strip()).splitlines()
+        out.append(Check("crm_verify -L", verify.exited == 0,
+                         "clean" if verify.exited == 0 else (problem[0] if problem else
+                                                             f"exit {verify.exited}")))
+        out.append(self.drift(dialect, facts))
+        return out
+
+    def http_check(self):
+        url = f"http://{self.cluster.vip.ip}:{self.port}{self.path}"
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(url, timeout=3) as reply:
+                code = reply.status
+        except urllib.error.HTTPError as exc:
+            code = exc.code
+        except OSError as exc:
+            return Check("service answers on the VIP", False, f"GET {url}: {exc}")
+        took = (time.monotonic() - started) * 1000
+        return Check("service answers on the VIP", code < 500, f"GET {url} -> {code} in {took:.0f} ms")
+
+    def backends_check(self, holder):
+        socket_path = self.cluster.haproxy.stats_socket
+        command = run("sh", "-c", factlib.FIRST_PYTHON, "sh", _SHOW_STAT, socket_path,
+                      shown=f"show stat on {socket_path}")
+        try:
+            servers = backend_servers(self.ask(holder, command).stdout)
+        except StepFailed as exc:
+            return Check("backends healthy", False, f"stats socket on {holder.name}: {exc.detail}")
+        down = [f"{b}/{s} {st}" for (b, s), st in sorted(servers.items()) if not st.startswith("UP")]
+        return Check("backends healthy", bool(servers) and not down,
+                     (", ".join(down) if down else f"{len(servers)} server(s) UP") + f" (on {holder.name})")
+
+    def drift(self, dialect, facts):
+        """The runbook's planners on the live facts: any change they would make is drift."""
+        would = []
+        for step, planner in self.planners.items():
+            try:
+                plan = planner(self.cluster, dialect, facts)
+            except NotReady as exc:
+                would.append(f"{step} ({exc})")
+                continue
+            hosts = [h for h in plan.hosts() if plan.commands_for(h)]
+            if hosts:
+                would.append(f"{step} on {', '.join(hosts)}")
+        return Check("matches the config", not would,
+                     "setup-cluster would change: " + "; ".join(would) if would else
+                     "setup-cluster would change nothing")
+
+
+def table(checks):
+    width = max(len(c.name) for c in checks)
+    lines = [f"{'check':<{width}}  result  detail"]
+    lines += [f"{c.name:<{width}}  {'ok' if c.ok else 'FAIL':<6}  {c.detail}" for c in checks]
+    bad = sum(not c.ok for c in checks)
+    lines.append("healthy" if not bad else f"unhealthy: {bad} check(s) failed")
+    return "\n".join(lines)
+
+
+def as_json(checks, meta):
+    return json.dumps({**meta, "healthy": all(c.ok for c in checks),
+                       "checks": [asdict(c) for c in checks]}, indent=2)
