@@ -1,7 +1,9 @@
+import os
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, settings
 
 from fabfile import config
 
@@ -27,3 +29,12 @@ def write_config(tmp_path):
 
 def load_example(name, env=None):
     return config.load(CONFIGS / name, env=SECRETS if env is None else env)
+
+
+# Property tests: a fixed sequence of examples by default, so that a run is repeatable;
+# HYPOTHESIS_PROFILE=explore draws new examples every run (and more of them).
+settings.register_profile("repeatable", derandomize=True, deadline=None,
+                          suppress_health_check=list(HealthCheck))
+settings.register_profile("explore", max_examples=2000, deadline=None,
+                          suppress_health_check=list(HealthCheck))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))

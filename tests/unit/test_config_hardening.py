@@ -9,7 +9,7 @@ import time
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fabfile import config
@@ -441,7 +441,7 @@ ALL_PATHS = STRING_FIELDS + [("vip", "cidr_netmask"), ("nodes", 0, "ssh_port"), 
                              ("quorum", "device"), ("failover",), ("cluster",)]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300)
 @given(path=st.sampled_from(ALL_PATHS), value=VALUES)
 def test_any_value_in_any_field_is_loaded_or_refused_clearly(tmp_path, path, value):
     data = copy.deepcopy(BASE)
@@ -450,7 +450,7 @@ def test_any_value_in_any_field_is_loaded_or_refused_clearly(tmp_path, path, val
     check_loaded_or_refused(write(tmp_path, data), same_shape=False)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300)
 @given(st.text(max_size=300))
 def test_any_text_as_a_config_file_is_loaded_or_refused_clearly(tmp_path, text):
     path = tmp_path / "any.yaml"
@@ -461,7 +461,7 @@ def test_any_text_as_a_config_file_is_loaded_or_refused_clearly(tmp_path, text):
     check_loaded_or_refused(path, same_shape=False)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200)
 @given(st.text(min_size=1, max_size=30))
 def test_any_secret_is_accepted_or_refused_without_showing_it(secret):
     env = {**SECRETS, "HACLUSTER_PASSWORD": secret}
