@@ -1,4 +1,4 @@
-"""Day two on the converged lab: `inv status` tells a whole cluster from a degraded or drifted
+"""Day two on the freshly converged lab (before the tests that crash, fence and restart it): `inv status` tells a whole cluster from a degraded or drifted
 one; `inv standby` / `inv unstandby` finish the move before they return, losing no request."""
 
 import json
