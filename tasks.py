@@ -100,7 +100,7 @@ def drill(c, config=DEFAULT_CONFIG, fault="crash", rounds="1", victim="active", 
         raise UserError("--fault crash on a real cluster crashes the kernel of the victim "
                         "(echo c > /proc/sysrq-trigger): pass --i-accept-a-crash to do it")
     if port is None:
-        port = cluster.haproxy.frontends[0].port if cluster.haproxy else 80
+        port = cluster.service_port
     port = whole_number("--port", port, 1, 65535, "not a TCP port (1-65535)")
     rounds = whole_number("--rounds", rounds, 1, 1000)
     interval_ms = whole_number("--interval-ms", interval_ms, 10, 60000)
@@ -128,11 +128,8 @@ def drill(c, config=DEFAULT_CONFIG, fault="crash", rounds="1", victim="active", 
 def status(c, config=DEFAULT_CONFIG, json=False, log_dir="logs"):
     """Health of the running cluster: nodes, quorum, fencing, VIP, backends, failures, drift."""
     cluster = cfg.load(config, require_secrets=False)
-    runner = Runner(cluster, log_dir=log_dir, out=lambda text: None)
-    try:
+    with Runner(cluster, log_dir=log_dir, out=lambda text: None) as runner:
         checks = health.Health(cluster, runner, STEPS).checks()
-    finally:
-        runner.close()
     print(health.as_json(checks, {"config": config, "cluster": cluster.name}) if json
           else health.table(checks))
     if not all(check.ok for check in checks):
@@ -144,11 +141,8 @@ def _standby_task(on):
 
     def body(c, node, config=DEFAULT_CONFIG, log_dir="logs"):
         cluster = cfg.load(config, require_secrets=False)
-        runner = Runner(cluster, log_dir=log_dir, out=lambda text: None)
-        try:
+        with Runner(cluster, log_dir=log_dir, out=lambda text: None) as runner:
             maintenance.switch(cluster, runner, node, on)
-        finally:
-            runner.close()
     body.__name__ = verb
     body.__doc__ = ("Put a node in standby: its services move to the peer; returns once they "
                     "answer there." if on else

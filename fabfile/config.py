@@ -18,7 +18,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from . import yamlfile
-from .errors import ConfigError, UserError
+from .errors import CONTROL_RE, ConfigError, UserError
 from .secret import Secret
 from .yamlfile import YamlFloat, YamlInt, YamlWord
 
@@ -38,8 +38,6 @@ FENCE_AGENT_RE = re.compile(r"fence_[a-z0-9_]{1,40}")
 PACKAGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_-]{0,99}")
 PATH_RE = re.compile(r"/[A-Za-z0-9._/-]{1,200}")
 URL_PATH_RE = re.compile(r"/[A-Za-z0-9._~/?=&%-]{0,200}")
-# C0 and C1 controls, DEL, and Unicode's own line and paragraph separators.
-CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 HAPROXY_AGENT = "haproxy"
 OCF_PROVIDER = "halb"
 IPMI_PORT = 623
@@ -226,6 +224,11 @@ class Cluster:
     def primary(self):
         """The node that runs cluster-wide pcs commands."""
         return self.nodes[0]
+
+    @property
+    def service_port(self):
+        """Where the service answers on the VIP: the first HAProxy frontend, else 80."""
+        return self.haproxy.frontends[0].port if self.haproxy else 80
 
     def peer_of(self, name):
         return next(n for n in self.nodes if n.name != name)

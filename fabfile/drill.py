@@ -362,18 +362,14 @@ class Drill:
         problems = []
         for node in self.cluster.nodes:
             try:
-                base = {f.name: self._on(node.name, f.command(None)).stdout
-                        for f in factlib.BASE_FACTS}
+                base = factlib.read_base(
+                    lambda command, name=node.name: self._on(name, command).stdout)
                 break
             except UserError as exc:
                 problems.append(str(exc))
         else:
             raise UserError("drill: no node answers:\n  " + "\n  ".join(problems))
-        dialect = factlib.dialect_for(base, self.cluster.platform)
-        if dialect is None:
-            raise UserError(f"{node.name}: cannot tell the platform; set 'platform' in "
-                            f"{self.cluster.path}")
-        return dialect
+        return factlib.require_dialect(base, self.cluster, node.name)
 
     def run(self):
         self.dialect = self.detect_dialect()

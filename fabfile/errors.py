@@ -7,10 +7,13 @@ class UserError(Exception):
     """Bad input or a refused action: the message says what and where."""
 
 
+# C0 and C1 controls, DEL, and Unicode's own line and paragraph separators.
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def cut(text, limit=300):
     """Error messages stay short and on one line whatever a value holds."""
-    text = re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]",
-                  lambda m: m.group().encode("unicode_escape").decode(), str(text))
+    text = CONTROL_RE.sub(lambda m: m.group().encode("unicode_escape").decode(), str(text))
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 class ConfigError(UserError):

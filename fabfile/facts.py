@@ -393,6 +393,19 @@ def parse_files(text):
     return out
 
 
+def read_base(ask):
+    """The base facts' outputs, each command asked through `ask(command) -> stdout`."""
+    return {f.name: ask(f.command(None)) for f in BASE_FACTS}
+
+
+def require_dialect(base, cluster, node_name):
+    dialect = dialect_for(base, cluster.platform)
+    if dialect is None:
+        raise UserError(f"{node_name}: cannot tell the platform from /etc/os-release; "
+                        f"set 'platform' in {cluster.path}")
+    return dialect
+
+
 def dialect_for(base, pinned_platform=None):
     """The node's dialect from the base probes; a platform pinned in the config wins.
     None when the platform cannot be told."""

@@ -36,6 +36,20 @@ sys.stdout.write(data.decode())
 """
 
 
+def get_via_vip(cluster, port, path="/", timeout=3):
+    """(whether the service answers below 500, what it said): one GET through the VIP."""
+    url = f"http://{cluster.vip.ip}:{port}{path}"
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as reply:
+            code = reply.status
+    except urllib.error.HTTPError as exc:
+        code = exc.code
+    except OSError as exc:
+        return False, f"GET {url}: {exc}"
+    return code < 500, f"GET {url} -> {code} in {(time.monotonic() - started) * 1000:.0f} ms"
+
+
 @dataclass
 class Check:
     name: str
@@ -63,7 +77,7 @@ def quorum_flags(text):
 class Health:
     def __init__(self, cluster, runner, planners, port=None, path="/"):
         self.cluster, self.runner, self.planners = cluster, runner, planners
-        self.port = port or (cluster.haproxy.frontends[0].port if cluster.haproxy else 80)
+        self.port = port or cluster.service_port
         self.path = path
 
     def ask(self, node, command, sensitive=False):
@@ -140,17 +154,8 @@ class Health:
         return out
 
     def http_check(self):
-        url = f"http://{self.cluster.vip.ip}:{self.port}{self.path}"
-        started = time.monotonic()
-        try:
-            with urllib.request.urlopen(url, timeout=3) as reply:
-                code = reply.status
-        except urllib.error.HTTPError as exc:
-            code = exc.code
-        except OSError as exc:
-            return Check("service answers on the VIP", False, f"GET {url}: {exc}")
-        took = (time.monotonic() - started) * 1000
-        return Check("service answers on the VIP", code < 500, f"GET {url} -> {code} in {took:.0f} ms")
+        ok, detail = get_via_vip(self.cluster, self.port, self.path)
+        return Check("service answers on the VIP", ok, detail)
 
     def backends_check(self, holder):
         socket_path = self.cluster.haproxy.stats_socket

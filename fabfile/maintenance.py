@@ -8,10 +8,10 @@ it is: stickiness) and waits until the node is back online and out of standby.
 from __future__ import annotations
 
 import time
-import urllib.request
 
 from . import facts as factlib
 from .errors import UserError
+from .health import get_via_vip
 from .lab import network as lab_network
 
 WAIT_SECONDS = 120
@@ -23,16 +23,15 @@ def switch(cluster, runner, node_name, on, say=print, port=None):
         raise UserError(f"{node_name!r} is not a node of {cluster.name} ({', '.join(names)})")
     lab_network.guard([cluster.vip.ip])
     runner.resolve_nodes()
-    facts = runner.gather()
-    dialect = factlib.cluster_dialect(cluster, facts)
     peer = cluster.peer_of(node_name)
+    dialect = runner.node_dialect(peer)
     # Ask the peer: with its own node going into standby a node still answers, but the peer is
     # the one that must run the service afterwards.
     started = time.monotonic()
     runner.executor.run(peer, dialect.standby(node_name, on=on), "standby" if on else "unstandby")
     verb = "standby" if on else "unstandby"
     say(f"{verb} {node_name}: asked through {peer.name}; waiting for the cluster")
-    port = port or (cluster.haproxy.frontends[0].port if cluster.haproxy else 80)
+    port = port or cluster.service_port
     group = (cluster.vip.resource_id, cluster.service.resource_id)
 
     def done():
@@ -42,9 +41,10 @@ def switch(cluster, runner, node_name, on, say=print, port=None):
             return None
         if on:
             moved = all(status.resources.get(r, ()) == (peer.name,) for r in group)
-            return status if node_name in status.standby and moved and answers(cluster, port) else None
-        back = node_name in status.online and node_name not in status.standby
-        return status if back and answers(cluster, port) else None
+            settled = node_name in status.standby and moved
+        else:
+            settled = node_name in status.online and node_name not in status.standby
+        return status if settled and get_via_vip(cluster, port, timeout=2)[0] else None
 
     deadline = time.monotonic() + WAIT_SECONDS
     while (status := done()) is None:
@@ -56,12 +56,3 @@ def switch(cluster, runner, node_name, on, say=print, port=None):
     say(f"{verb} {node_name}: done in {time.monotonic() - started:.1f}s; the service runs on "
         f"{', '.join(where)} and answers on {cluster.vip.ip}:{port}")
 
-
-def answers(cluster, port):
-    try:
-        with urllib.request.urlopen(f"http://{cluster.vip.ip}:{port}/", timeout=2) as reply:
-            return reply.status < 500
-    except urllib.error.HTTPError as exc:
-        return exc.code < 500
-    except OSError:
-        return False

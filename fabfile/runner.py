@@ -99,13 +99,15 @@ class Runner:
         finally:
             self.fact_seconds[node.name] = time.monotonic() - started
 
+    def node_dialect(self, node):
+        """One node's dialect from the base facts alone, for tasks that need no other fact."""
+        base = factlib.read_base(lambda command: self.executor.run(node, command, "facts").stdout)
+        return factlib.require_dialect(base, self.cluster, node.name)
+
     def _probe_node(self, node):
         ask = self.executor.run
-        base = {f.name: ask(node, f.command(None), "facts").stdout for f in factlib.BASE_FACTS}
-        dialect = factlib.dialect_for(base, self.cluster.platform)
-        if dialect is None:
-            raise UserError(f"{node.name}: cannot tell the platform from /etc/os-release; "
-                            f"set 'platform' in {self.cluster.path}")
+        base = factlib.read_base(lambda command: ask(node, command, "facts").stdout)
+        dialect = factlib.require_dialect(base, self.cluster, node.name)
         probe = factlib.Probe(dialect, self.cluster, node)
         outputs = {}
         for fact in factlib.FACTS:
@@ -163,6 +165,12 @@ class Runner:
             self.close()
         self.summary(time.monotonic() - started)
         return self.rows
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     def close(self):
         if self.executor:

@@ -32,8 +32,8 @@ def record(say=print):
     for node in cluster.hosts:
         def ask(command, machine=machines[node.name]):
             return control.node_exec(machine, list(command.argv), input=command.stdin_text()).stdout
-        base = {f.name: ask(f.command(None)) for f in factlib.BASE_FACTS}
-        dialect = factlib.dialect_for(base)
+        base = factlib.read_base(ask)
+        dialect = factlib.require_dialect(base, cluster, node.name)
         probe = factlib.Probe(dialect, cluster, node)
         outputs = dict(base)
         for fact in factlib.FACTS:
@@ -44,10 +44,10 @@ def record(say=print):
                 outputs[fact.name] = _redacted(ask(command))
         case = {"platform": dialect.platform, "pcs_version": base["pcs_version"].strip() or None}
         for name, text in outputs.items():
-            written += _write(name, f"{release}-converged-{node.name}", text, case)
+            written += write_fixture(name, f"{release}-converged-{node.name}", text, case)
         if node.bmc is not None and node.name == cluster.primary.name:
             status = ask(dialect.cluster_status_xml())
-            written += _write("crm_mon", f"{release}-converged", status, case)
+            written += write_fixture("crm_mon", f"{release}-converged", status, case)
     say(f"lab: recorded {written} outputs of the {release} lab under {FIXTURES}; now run "
         "python -m tests.unit.fact_fixtures --rewrite and review the expected facts")
     return written
@@ -59,10 +59,12 @@ def _redacted(text):
                   lambda m: f'{m.group(1) or m.group(2)}"REDACTED"', text)
 
 
-def _write(fact, name, text, case):
+def write_fixture(fact, name, text, case, expected=None):
+    """A fact case: the output as <name>.txt, its context and expected fact as <name>.json
+    (None until tests.unit.fact_fixtures --rewrite reads it)."""
     folder = FIXTURES / fact
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.txt").write_text(text)
-    (folder / f"{name}.json").write_text(json.dumps({**case, "fact": None}, indent=1,
+    (folder / f"{name}.json").write_text(json.dumps({**case, "fact": expected}, indent=1,
                                                     sort_keys=True) + "\n")
     return 1

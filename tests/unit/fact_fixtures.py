@@ -12,14 +12,11 @@ parsers' present answer: review the diff before committing it.
 import dataclasses
 import json
 import sys
-from pathlib import Path
 
 from fabfile import facts as factlib
 from fabfile import health
 from fabfile.dialects import Dialect, parse_pcs_version
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-FACT_DIR = FIXTURES / "facts"
+from fabfile.lab.record import FIXTURES, write_fixture
 
 # Parsers of live status that the drill and the lab read, next to the node facts.
 STATUS_PARSERS = {"crm_mon": factlib.parse_crm_mon, "fencer_log": factlib.parse_fencer_log,
@@ -55,19 +52,14 @@ def parse_case(fact, text, case):
 
 
 def cases():
-    for expected in sorted(FACT_DIR.glob("*/*.json")):
+    for expected in sorted(FIXTURES.glob("*/*.json")):
         yield expected.parent.name, expected.stem, expected.with_suffix(".txt"), expected
 
 
 def write_case(fact, name, text, case):
     """Record `text` as fact case `name`, with its expected fact as the parser reads it now."""
     case = {k: v for k, v in case.items() if k != "fact"}
-    folder = FACT_DIR / fact
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.txt").write_text(text)
-    expected = {**case, "fact": parse_case(fact, text, case)}
-    (folder / f"{name}.json").write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n")
-    return 1
+    return write_fixture(fact, name, text, case, parse_case(fact, text, case))
 
 
 def mismatches():
