@@ -4,12 +4,15 @@ Steps, in runbook order: install, auth, setup, quorum, fence, vip, haproxy, enab
 `inv setup-cluster` runs them all; every task plans first and changes only what differs.
 """
 
+import os
+import sys
+
 from invoke import Collection, task
 from invoke.exceptions import Exit
 
 from fabfile import config as cfg
 from fabfile import drill as drilllib
-from fabfile import health, maintenance
+from fabfile import health, maintenance, runbook as runbooklib
 from fabfile.cli import user_errors_exit, whole_number
 from fabfile.errors import UserError
 from fabfile.lab import control as lab_control
@@ -152,9 +155,38 @@ def _standby_task(on):
                       "log_dir": COMMON_HELP["log_dir"]})
 
 
+@task(help={"config": COMMON_HELP["config"], "log_dir": COMMON_HELP["log_dir"],
+            "format": "markdown (a document for review, default) or sh (a script that runs it "
+                      "over SSH)",
+            "output": "write to this file instead of stdout"})
+@user_errors_exit
+def runbook(c, config=DEFAULT_CONFIG, format="markdown", output=None, log_dir="logs"):
+    """The plan for a config as the operator's document: every step, host, command and why.
+    Secrets are named placeholders. With 'platform' pinned it needs no connection; otherwise
+    it reads the hosts' live facts, like a dry run."""
+    if format not in runbooklib.FORMATS:
+        raise UserError(f"--format {format!r}: one of {', '.join(runbooklib.FORMATS)}")
+    cluster = runbooklib.with_placeholder_secrets(cfg.load(config, require_secrets=False))
+    with Runner(cluster, dry_run=True, log_dir=log_dir, out=lambda text: None) as runner:
+        if not runner.offline:
+            runner.resolve_nodes()
+        text = runbooklib.write(cluster, runner, STEPS, format)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        if format == "sh":
+            os.chmod(output, 0o755)
+    except OSError as exc:
+        raise UserError(f"--output {output}: {exc.strerror or exc}") from None
+    print(f"runbook for {cluster.name} written to {output} ({format})")
+
+
 standby = _standby_task(True)
 unstandby = _standby_task(False)
 
 ns = Collection(install, auth, setup, quorum, fence, vip, haproxy, enable_stonith, setup_cluster,
-                haproxy_config, drill, status, standby, unstandby)
+                haproxy_config, drill, status, standby, unstandby, runbook)
 ns.add_collection(lab_tasks.ns, name="lab")

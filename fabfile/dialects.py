@@ -45,6 +45,11 @@ ARBITER_PACKAGES = {"yum": ("pcs", "corosync-qnetd"), "dnf": ("pcs", "corosync-q
                     "apt": ("pcs", "corosync-qnetd", "pacemaker-common")}
 # HAProxy, and curl for the OCF agent's status URL check (in the base system of EL).
 HAPROXY_PACKAGES = {"yum": ("haproxy",), "dnf": ("haproxy",), "apt": ("haproxy", "curl")}
+# What installing the packages does by itself: Debian's packages start their daemons (corosync
+# and pacemaker as a one-node cluster named "debian", haproxy, qnetd with its certificate
+# database); EL's start nothing. A runbook planned before the install step must expect it.
+PACKAGES_START_SERVICES = {"apt": True, "yum": False, "dnf": False}
+PACKAGED_CLUSTER_NAME = {"apt": "debian"}
 WAIT_SECONDS = 120
 COROSYNC_CONF = "/etc/corosync/corosync.conf"
 
@@ -127,6 +132,15 @@ class Dialect:
         return f"{self.platform}, pcs {'.'.join(map(str, self.pcs_version))}"
 
     # --- packages -----------------------------------------------------------------------
+    @property
+    def packages_start_services(self):
+        return PACKAGES_START_SERVICES[self.package_manager]
+
+    @property
+    def packaged_cluster_name(self):
+        """The cluster the corosync package configures on its own, or None."""
+        return PACKAGED_CLUSTER_NAME.get(self.package_manager)
+
     def cluster_packages(self, haproxy=True, extra=(), qdevice=False):
         found = CLUSTER_PACKAGES[self.package_manager]
         if self.platform in SPLIT_FENCE_AGENTS:

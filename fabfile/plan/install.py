@@ -1,23 +1,63 @@
 """Runbook step 1: install the cluster packages and start pcsd on every node (and on the quorum
 arbiter: qnetd and pcs, which sets qnetd up and hands its certificates to the nodes)."""
 
+import dataclasses
+
 from ..dialects import Dialect
+from ..facts import QNETD_DATABASE, Corosync
 from . import Plan
+
+ACTIVE = ("enabled", "active")
+
+
+def host_dialect(host_facts, dialect):
+    """The arbiter may run another release than the nodes: its own package manager."""
+    return (Dialect.for_platform(host_facts.platform, host_facts.pcs_version)
+            if host_facts.platform else dialect)
+
+
+def packages_for(cluster, host, own):
+    if host.bmc is None:
+        return own.arbiter_packages()
+    return own.cluster_packages(cluster.service.is_haproxy,
+                                cluster.extra_packages + cluster.service.packages,
+                                qdevice=cluster.quorum_device is not None)
+
+
+def expected_after(cluster, dialect, facts):
+    """The hosts as this step leaves them, for planning the later steps before it has run (a
+    runbook, an offline dry run): packages in, pcsd running, and what the packages started
+    by themselves (see dialects.PACKAGES_START_SERVICES)."""
+    after = {}
+    for host in cluster.hosts:
+        host_facts = facts[host.name]
+        own = host_dialect(host_facts, dialect)
+        packages = packages_for(cluster, host, own)
+        units = {**host_facts.units, "pcsd": ACTIVE}
+        files = dict(host_facts.files)
+        corosync = host_facts.corosync
+        if own.packages_start_services:
+            if host.bmc is None:
+                units["corosync-qnetd"] = ACTIVE
+                files.setdefault(QNETD_DATABASE, "made by the corosync-qnetd package")
+            else:
+                units.update(corosync=ACTIVE, pacemaker=ACTIVE)
+                if "haproxy" in packages:
+                    units["haproxy"] = ACTIVE
+                if corosync is None and own.packaged_cluster_name:
+                    corosync = Corosync(own.packaged_cluster_name, (host.name,), False)
+        after[host.name] = dataclasses.replace(
+            host_facts, installed=host_facts.installed | set(packages), units=units,
+            files=files, corosync=corosync)
+    return after
 
 
 def plan(cluster, dialect, facts):
     plan = Plan("install")
     for host in cluster.hosts:
         host_facts = facts[host.name]
-        # The arbiter may run another release than the nodes: its own package manager.
-        own = (Dialect.for_platform(host_facts.platform, host_facts.pcs_version)
-               if host_facts.platform else dialect)
-        if host.bmc is None:
-            packages = own.arbiter_packages()
-        else:
-            packages = own.cluster_packages(cluster.service.is_haproxy,
-                                            cluster.extra_packages + cluster.service.packages,
-                                            qdevice=cluster.quorum_device is not None)
+        own = host_dialect(host_facts, dialect)
+        packages = packages_for(cluster, host, own)
         missing = [p for p in packages if p not in host_facts.installed]
         if missing:
             plan.add(host.name, *own.install_packages(missing, cluster.package_repo), phase=0)

@@ -7,12 +7,13 @@ until the enable-stonith step has seen every fence device answer.
 
 import re
 
+from ..dialects import PACKAGED_CLUSTER_NAME
 from ..errors import UserError
 from ..facts import section_span
 from . import Plan
 
-# The cluster name Debian and Ubuntu packages put in their default single-node corosync.conf.
-DISTRIBUTION_DEFAULT_CLUSTERS = {"debian"}
+# The cluster names packages put in their default single-node corosync.conf.
+DISTRIBUTION_DEFAULT_CLUSTERS = set(PACKAGED_CLUSTER_NAME.values())
 
 
 def plan(cluster, dialect, facts):

@@ -1,0 +1,174 @@
+"""`inv runbook`: the document and the script say exactly what the runbook's plan does.
+
+The script is run here against a stand-in `ssh` that records what would reach each host (the
+line its shell gets and the stdin): it must be, word for word, the planned commands with the
+secrets filled in from the environment. The lab runs the real script on bare nodes."""
+
+import json
+import os
+import shlex
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from fabfile import config, runbook
+from fabfile.runner import STEPS, Runner
+
+from .conftest import CONFIGS, SECRETS, load_example
+
+EXAMPLES = ["example-centos7.yaml", "example-debian12.yaml", "example-el9.yaml"]
+
+FAKE_SSH = """#!{python}
+import json, os, sys
+argv = sys.argv[1:]
+with open(os.environ["FAKE_SSH_LOG"], "a") as log:
+    log.write(json.dumps({{"target": argv[-2], "line": argv[-1], "options": argv[:-2],
+                          "stdin": sys.stdin.read()}}) + "\\n")
+"""
+
+
+def write(name, fmt, tmp_path, env=None):
+    loaded = (load_example(name) if env is None
+              else config.load(CONFIGS / name, env=env, require_secrets=False))
+    cluster = runbook.with_placeholder_secrets(loaded)
+    with Runner(cluster, dry_run=True, log_dir=tmp_path / "logs", out=lambda t: None) as runner:
+        assert runner.offline
+        return cluster, runbook.plan_all(cluster, runner, STEPS), \
+            runbook.write(cluster, runner, STEPS, fmt)
+
+
+def planned_commands(cluster, steps):
+    """(host address, argv, stdin with the test's secrets) in the order the script runs them."""
+    out = []
+    for step in steps:
+        for host, command in runbook._commands(step):
+            stdin = command.stdin_text()
+            if stdin is not None:
+                stdin = runbook.MARKER_RE.sub(lambda m: SECRETS.get(m.group(1), "?"), stdin)
+            out.append((cluster.node(host).address, list(command.argv), stdin or ""))
+    return out
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_the_script_sends_each_host_exactly_the_planned_commands(name, tmp_path):
+    cluster, steps, text = write(name, "sh", tmp_path)
+    script = tmp_path / "runbook.sh"
+    script.write_text(text)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ssh").write_text(FAKE_SSH.format(python=sys.executable))
+    (bin_dir / "ssh").chmod(0o755)
+    (bin_dir / "sleep").write_text("#!/bin/sh\n")  # never reached: nothing fails here
+    log = tmp_path / "ssh.log"
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_SSH_LOG": str(log), **SECRETS}
+    done = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    sent = [json.loads(line) for line in log.read_text().splitlines()]
+    sudo = cluster.ssh.sudo
+    got = []
+    for record in sent:
+        words = shlex.split(record["line"])
+        if sudo:
+            assert words[:3] == ["sudo", "-n", "--"]
+            words = words[3:]
+        got.append((record["target"].split("@", 1)[1], words, record["stdin"]))
+    assert got == planned_commands(cluster, steps)
+    assert len(got) > 20
+    # Each host is reached as the config says.
+    for record in sent:
+        assert "BatchMode=yes" in record["options"]
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+@pytest.mark.parametrize("fmt", runbook.FORMATS)
+def test_no_secret_in_either_form_only_named_placeholders(name, fmt, tmp_path):
+    _, _, text = write(name, fmt, tmp_path)
+    for value in SECRETS.values():
+        assert value not in text
+    assert "@@halb-secret" not in text
+    assert '"$HACLUSTER_PASSWORD"' in text and '"$FENCE_PASSWORD"' in text
+
+
+def test_without_secrets_set_the_document_is_still_written(tmp_path):
+    _, _, text = write("example-debian12.yaml", "markdown", tmp_path, env={})
+    assert "`HACLUSTER_PASSWORD`" in text and "`FENCE_PASSWORD`" in text
+
+
+def test_the_script_refuses_to_run_without_its_secrets(tmp_path):
+    _, _, text = write("example-debian12.yaml", "sh", tmp_path)
+    done = subprocess.run(["sh", "-c", text], env={"PATH": os.environ["PATH"]},
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0
+    assert "set HACLUSTER_PASSWORD in the environment" in done.stderr
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_the_document_names_each_step_host_and_purpose(name, tmp_path):
+    cluster, steps, text = write(name, "markdown", tmp_path)
+    for number, step in enumerate(steps, 1):
+        assert f"## {number}. {step.name}\n" in text
+        for host, command in runbook._commands(step):
+            assert f"# {command.why}" in text or f"{command.why}" in text
+            assert f"**{host}**" in text
+            assert command.shell_line() in text
+    # The fenced shell blocks are valid shell.
+    blocks = text.split("```sh\n")[1:]
+    for block in blocks:
+        body = block.split("```")[0]
+        assert subprocess.run(["sh", "-n"], input=body, text=True).returncode == 0, body
+
+
+def test_debian_packages_start_a_cluster_that_setup_removes_first(tmp_path):
+    _, steps, _ = write("example-debian12.yaml", "sh", tmp_path)
+    setup = next(s for s in steps if s.name == "setup")
+    first = [c.argv for _, c in runbook._commands(setup)][:2]
+    assert first == [("pcs", "cluster", "destroy")] * 2
+    haproxy = next(s for s in steps if s.name == "haproxy")
+    assert ("systemctl", "disable", "--now", "haproxy") in [c.argv for _, c in runbook._commands(haproxy)]
+    # EL packages start nothing: nothing to remove or stop.
+    _, steps, _ = write("example-el9.yaml", "sh", tmp_path)
+    argvs = [c.argv for s in steps for _, c in runbook._commands(s)]
+    assert ("pcs", "cluster", "destroy") not in argvs
+    assert ("systemctl", "disable", "--now", "haproxy") not in argvs
+
+
+def test_a_here_document_never_ends_early():
+    text = "line\nHALB_EOF\nmore\n"
+    tag = runbook._heredoc_tag(text)
+    assert tag not in text.splitlines()
+
+
+def test_printf_keeps_backslashes_percents_and_newlines(tmp_path):
+    text = "a\\b %s %d 100%\nsecret=@@halb-secret:X_1@@\n"
+    args = runbook._printf(text)
+    done = subprocess.run(["sh", "-c", f"printf {args}"], env={"X_1": "v$`'\"", "PATH": os.environ["PATH"]},
+                          capture_output=True, text=True)
+    assert done.stdout == "a\\b %s %d 100%\nsecret=v$`'\"\n"
+
+
+def test_a_secret_on_a_command_line_is_refused():
+
+    from fabfile.commands import run
+    with pytest.raises(runbook.UserError, match="secret reached a command line"):
+        runbook.local_lines(run("echo", "@@halb-secret:X@@"))
+
+
+def test_an_unknown_format_is_refused(tmp_path):
+    cluster = runbook.with_placeholder_secrets(load_example("example-debian12.yaml"))
+    with Runner(cluster, dry_run=True, log_dir=tmp_path, out=lambda t: None) as runner:
+        with pytest.raises(runbook.UserError, match="--format 'html'"):
+            runbook.write(cluster, runner, STEPS, "html")
+
+
+def test_the_script_is_executable_when_written_to_a_file(tmp_path):
+    out = tmp_path / "rb.sh"
+    done = subprocess.run([sys.executable, "-m", "invoke", "runbook", "--config",
+                           "configs/example-debian12.yaml", "--format", "sh", "--output", str(out)],
+                          capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(
+                              os.path.dirname(os.path.abspath(__file__)))))
+    assert done.returncode == 0, done.stderr
+    assert out.stat().st_mode & stat.S_IXUSR
+    assert subprocess.run(["sh", "-n", str(out)]).returncode == 0
