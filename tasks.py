@@ -12,7 +12,8 @@ from invoke.exceptions import Exit
 
 from fabfile import config as cfg
 from fabfile import drill as drilllib
-from fabfile import health, maintenance, runbook as runbooklib
+from fabfile import health, maintenance
+from fabfile import runbook as runbooklib
 from fabfile.cli import user_errors_exit, whole_number
 from fabfile.errors import UserError
 from fabfile.lab import control as lab_control
