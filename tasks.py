@@ -10,6 +10,7 @@ import sys
 from invoke import Collection, task
 from invoke.exceptions import Exit
 
+from fabfile import backup as backuplib
 from fabfile import config as cfg
 from fabfile import drill as drilllib
 from fabfile import health, maintenance
@@ -19,6 +20,7 @@ from fabfile.errors import UserError
 from fabfile.lab import control as lab_control
 from fabfile.lab import network as lab_network
 from fabfile.lab import tasks as lab_tasks
+from fabfile.plan import teardown as teardown_plan
 from fabfile.plan.haproxy import rollout
 from fabfile.runner import STEP_NAMES, STEPS, Runner, select_steps
 
@@ -185,9 +187,43 @@ def runbook(c, config=DEFAULT_CONFIG, format="markdown", output=None, log_dir="l
     print(f"runbook for {cluster.name} written to {output} ({format})")
 
 
+@task(help={**COMMON_HELP, "yes": "do not ask: destroy the cluster at once"})
+@user_errors_exit
+def teardown(c, config=DEFAULT_CONFIG, yes=False, dry_run=False, log_dir="logs"):
+    """Destroy the cluster and remove halb's files from the nodes; packages stay.
+
+    Removes the OCF agent, the HAProxy config and the BMC password files; setup-cluster builds
+    the cluster again from there."""
+    cluster = cfg.load(config, require_secrets=False)
+    if not (dry_run or yes):
+        if not sys.stdin.isatty():
+            raise UserError(f"teardown destroys cluster {cluster.name}: pass --yes to confirm "
+                            "(or run it in a terminal to be asked)")
+        answer = input(f"This destroys cluster {cluster.name} on "
+                       f"{', '.join(n.name for n in cluster.nodes)}. Type its name to go on: ")
+        if answer.strip() != cluster.name:
+            raise UserError("teardown: not confirmed; nothing changed")
+    Runner(cluster, dry_run=dry_run, log_dir=log_dir).run(["teardown"],
+                                                          {"teardown": teardown_plan.plan})
+
+
+@task(name="restore-config", help={
+    "backup": "a CIB backup (cib-*.xml, saved in the log directory before every CIB change)",
+    "config": COMMON_HELP["config"], "log_dir": COMMON_HELP["log_dir"],
+    "dry_run": "list what the restore would change, by id, and change nothing"})
+@user_errors_exit
+def restore_config(c, backup, config=DEFAULT_CONFIG, dry_run=False, log_dir="logs"):
+    """Put the cluster configuration (CIB) back as a backup has it, saving the current one first."""
+    cluster = cfg.load(config, require_secrets=False)
+    backuplib.read(backup, cluster)  # a wrong file is refused before any connection
+    with Runner(cluster, log_dir=log_dir) as runner:
+        backuplib.restore(runner, backup, dry_run)
+
+
 standby = _standby_task(True)
 unstandby = _standby_task(False)
 
 ns = Collection(install, auth, setup, quorum, fence, vip, haproxy, enable_stonith, setup_cluster,
-                haproxy_config, drill, status, standby, unstandby, runbook)
+                haproxy_config, drill, status, standby, unstandby, runbook, teardown,
+                restore_config)
 ns.add_collection(lab_tasks.ns, name="lab")

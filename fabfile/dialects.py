@@ -243,6 +243,23 @@ class Dialect:
     def destroy_cluster(self, why):
         return run("pcs", "cluster", "destroy", why=why)
 
+    def destroy_whole_cluster(self, why):
+        """Stop the cluster on every node and remove its configuration there (pcsd to pcsd)."""
+        return run("pcs", "cluster", "destroy", "--all", why=why, retry_transient=True)
+
+    def remove_paths(self, paths, why):
+        return run("rm", "-rf", "--", *paths, why=why)
+
+    def query_cib(self):
+        return run("cibadmin", "--query")
+
+    def replace_cib_configuration(self, configuration_xml, why):
+        """The whole configuration section at once, on stdin; Pacemaker bumps the epoch itself,
+        so an older backup is accepted (as `pcs cluster cib-push --config` pushes it)."""
+        return run("cibadmin", "--replace", "--scope", "configuration", "--xml-pipe", why=why,
+                   stdin=configuration_xml, stdin_label="the backup's configuration section",
+                   retry_transient=True)
+
     def start_cluster(self):
         return run("pcs", "cluster", "start", "--all", f"--wait={WAIT_SECONDS}",
                    why="start the cluster on all nodes", retry_transient=True)

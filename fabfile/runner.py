@@ -10,6 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from . import backup
 from . import facts as factlib
 from .commands import Masker
 from .errors import ConfigError, StepFailed, UserError
@@ -64,6 +65,7 @@ class Runner:
         self.rows: list[Row] = []
         self.fact_seconds: dict[str, float] = {}  # per host, for the step being run
         self.facts = None  # still true until a step changes something
+        self.cib_saved = None  # the CIB backup of this run, taken before its first CIB change
 
     def resolve_nodes(self):
         """Every node address must resolve before the first connection, and an address in the
@@ -193,6 +195,11 @@ class Runner:
                     self.cluster, factlib.cluster_dialect(self.cluster, self.facts), self.facts)
             return
         self.check(plan)
+        if not plan.empty and step in backup.CIB_STEPS and not self.cib_saved:
+            self.cib_saved = backup.save(self, step)
+            if self.cib_saved:
+                self.say(f"   CIB saved to {self.cib_saved} (inv restore-config --backup "
+                         f"{self.cib_saved} goes back to it)")
         if not plan.empty:
             self.facts = None  # the nodes are about to change: the next step reads them again
         seconds, failed = self.apply(plan)

@@ -1,0 +1,113 @@
+"""CIB backups: one before the first change to the CIB of every run, and `inv restore-config`.
+
+A backup is the CIB as `cibadmin --query` printed it, in the run's log directory, private.
+Restoring pushes its configuration section back in one replace (Pacemaker bumps the epoch
+itself), after backing up the CIB it replaces; a dry run lists what would change, by id.
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from datetime import datetime
+from pathlib import Path
+
+from .errors import UserError
+
+# Steps whose commands change the CIB (quorum and install do not; setup does once it exists).
+CIB_STEPS = {"setup", "fence", "vip", "haproxy", "enable-stonith", "haproxy-config", "teardown",
+             "restore-config"}
+
+
+def save(runner, step):
+    """Write the primary's CIB next to the run log; returns the path, or None when the cluster
+    does not exist yet (nothing to go back to)."""
+    cluster = runner.cluster
+    primary = cluster.primary
+    facts = runner.facts.get(primary.name) if runner.facts else None
+    if facts is not None and facts.cib is None:
+        return None
+    dialect = runner.node_dialect(primary)
+    text = runner.executor.run(primary, dialect.query_cib(), step).stdout
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    path = Path(runner.log.path).parent / f"cib-{cluster.name}-{stamp}-before-{step}.xml"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(runner.masker(text))
+    return path
+
+
+def read(path, cluster):
+    """The backup's <configuration> element, after checking that it is a CIB of this cluster."""
+    where = f"backup {path}"
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{where}: cannot read it: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as exc:
+        raise UserError(f"{where}: not XML ({exc})") from None
+    configuration = root.find("configuration")
+    if root.tag != "cib" or configuration is None:
+        raise UserError(f"{where}: not a CIB (no <cib><configuration>)")
+    name = next((nv.get("value") for nv in configuration.iter("nvpair")
+                 if nv.get("name") == "cluster-name"), None)
+    if name is not None and name != cluster.name:
+        raise UserError(f"{where}: it is a CIB of cluster {name!r}, not {cluster.name!r}")
+    return configuration
+
+
+def _items(configuration):
+    """Every element with an id, as 'kind id' -> its attributes in a stable text."""
+    found = {}
+    for element in configuration.iter():
+        if "id" in element.attrib:
+            attributes = ", ".join(f"{k}={v}" for k, v in sorted(element.attrib.items())
+                                   if k != "id")
+            found[f"{element.tag} {element.get('id')}"] = attributes
+    return found
+
+
+def differences(current, backup):
+    """What replacing `current` by `backup` (both <configuration> elements) changes."""
+    now, then = _items(current), _items(backup)
+    lines = [f"remove {key}" for key in now if key not in then]
+    lines += [f"add {key} ({then[key]})" for key in then if key not in now]
+    lines += [f"change {key}: {now[key]} -> {then[key]}" for key in now
+              if key in then and now[key] != then[key]]
+    return lines
+
+
+def restore(runner, path, dry_run, say=print):
+    cluster = runner.cluster
+    configuration = read(path, cluster)
+    runner.resolve_nodes()
+    primary = cluster.primary
+    dialect = runner.node_dialect(primary)
+    current = runner.executor.run(primary, dialect.query_cib(), "restore-config").stdout
+    try:
+        current_configuration = ET.fromstring(current).find("configuration")
+    except ET.ParseError:
+        current_configuration = None
+    if current_configuration is None:
+        raise UserError(f"restore-config: {primary.name} has no running cluster to restore into "
+                        "(run setup-cluster first)")
+    changes = differences(current_configuration, configuration)
+    if not changes:
+        say(f"restore-config: the CIB's configuration already equals {path}; nothing to do")
+        return changes
+    say(f"restore-config: replacing the CIB configuration of {cluster.name} with {path} would:")
+    for line in changes:
+        say(f"   {line}")
+    if dry_run:
+        say("dry run: nothing changed")
+        return changes
+    saved = save(runner, "restore-config")
+    say(f"the CIB as it was is saved in {saved}")
+    command = dialect.replace_cib_configuration(
+        ET.tostring(configuration, encoding="unicode"),
+        f"replace the configuration with {Path(path).name}")
+    runner.executor.run(primary, command, "restore-config")
+    say(f"restore-config: done ({len(changes)} change(s)); check with inv status")
+    return changes
