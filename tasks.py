@@ -14,6 +14,7 @@ from fabfile import backup as backuplib
 from fabfile import config as cfg
 from fabfile import drill as drilllib
 from fabfile import health, maintenance
+from fabfile import preflight as preflightlib
 from fabfile import runbook as runbooklib
 from fabfile.cli import user_errors_exit, whole_number
 from fabfile.errors import UserError
@@ -33,9 +34,23 @@ COMMON_HELP = {
 }
 
 
-def _run(steps, config, dry_run, log_dir, force=False, planners=STEPS):
+def _run(steps, config, dry_run, log_dir, force=False, planners=STEPS, preflight=False):
     cluster = cfg.load(config, require_secrets=not dry_run)
-    Runner(cluster, dry_run=dry_run, force=force, log_dir=log_dir).run(steps, planners)
+    runner = Runner(cluster, dry_run=dry_run, force=force, log_dir=log_dir)
+    if preflight and not runner.offline:
+        _cheap_preflight(cluster, log_dir)
+    runner.run(steps, planners)
+
+
+def _cheap_preflight(cluster, log_dir):
+    """SSH as root, one platform, clocks and disk: stop before the first change if one fails."""
+    with Runner(cluster, log_dir=log_dir, out=lambda text: None) as runner:
+        checks = preflightlib.Preflight(cluster, runner).run(only_cheap=True)
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        raise UserError("preflight: nothing was changed, because:\n"
+                        + "\n".join(f"  {c.name}: {c.detail}" for c in failed))
+    print(f"preflight: {len(checks)} check(s) passed (SSH as root, platform, clocks, disk)")
 
 
 def _step_task(step, doc):
@@ -72,7 +87,7 @@ def enable_stonith(c, config=DEFAULT_CONFIG, dry_run=False, log_dir="logs", forc
 def setup_cluster(c, config=DEFAULT_CONFIG, dry_run=False, log_dir="logs", from_=None, to=None,
                   force=False):
     """All steps 1-8 in order (install .. enable-stonith); resume with --from/--to."""
-    _run(select_steps(from_, to), config, dry_run, log_dir, force=force)
+    _run(select_steps(from_, to), config, dry_run, log_dir, force=force, preflight=True)
 
 
 @task(name="haproxy-config", help=COMMON_HELP)
@@ -138,6 +153,20 @@ def status(c, config=DEFAULT_CONFIG, json=False, log_dir="logs"):
         checks = health.Health(cluster, runner, STEPS).checks()
     print(health.as_json(checks, {"config": config, "cluster": cluster.name}) if json
           else health.table(checks))
+    if not all(check.ok for check in checks):
+        raise Exit(code=1)
+
+
+@task(help={"config": COMMON_HELP["config"], "log_dir": COMMON_HELP["log_dir"],
+            "json": "print the checks as JSON instead of a table"})
+@user_errors_exit
+def preflight(c, config=DEFAULT_CONFIG, json=False, log_dir="logs"):
+    """Can the runbook work on these hosts? Read-only checks, each failure says what to fix."""
+    cluster = cfg.load(config, require_secrets=False)
+    with Runner(cluster, log_dir=log_dir, out=lambda text: None) as runner:
+        checks = preflightlib.Preflight(cluster, runner).run()
+    print(health.as_json(checks, {"config": config, "cluster": cluster.name}) if json
+          else preflightlib.table(checks))
     if not all(check.ok for check in checks):
         raise Exit(code=1)
 
@@ -225,5 +254,5 @@ unstandby = _standby_task(False)
 
 ns = Collection(install, auth, setup, quorum, fence, vip, haproxy, enable_stonith, setup_cluster,
                 haproxy_config, drill, status, standby, unstandby, runbook, teardown,
-                restore_config)
+                restore_config, preflight)
 ns.add_collection(lab_tasks.ns, name="lab")

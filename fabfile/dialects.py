@@ -301,6 +301,7 @@ class Dialect:
         """fence_ipmilan renamed its options: ipaddr/login/passwd_script became ip/username/..."""
         if self.legacy:
             return {"ip": "ipaddr", "username": "login", "password_script": "passwd_script",
+                    "password": "passwd",
                     "plug": "port"}.get(logical, logical)
         return logical
 

@@ -104,6 +104,7 @@ class Executor:
         self.connections = {}
         self.lock = threading.Lock()
         self.transient_wait = wait_exponential(multiplier=1, min=2, max=15)
+        self.connect_attempts = CONNECT_ATTEMPTS
 
     # --- connections ----------------------------------------------------------------------
     def _open(self, node):
@@ -146,19 +147,19 @@ class Executor:
             return conn
 
         retrying = Retrying(
-            stop=stop_after_attempt(CONNECT_ATTEMPTS),
+            stop=stop_after_attempt(self.connect_attempts),
             wait=wait_exponential(multiplier=1, max=8),
             retry=retry_if_exception_type((OSError, EOFError, paramiko.SSHException,
                                            socket.timeout)),
             before_sleep=lambda rs: self._note(
                 f"{node.name}: SSH connection failed ({rs.outcome.exception()}); "
-                f"retry {rs.attempt_number}/{CONNECT_ATTEMPTS - 1}"),
+                f"retry {rs.attempt_number}/{self.connect_attempts - 1}"),
             reraise=True)
         try:
             return retrying(attempt)
         except (OSError, EOFError, paramiko.SSHException) as exc:
             raise UserError(f"{node.name}: cannot connect to {node.ssh_user}@{node.address}:"
-                            f"{node.ssh_port} after {CONNECT_ATTEMPTS} attempts: {exc}") from None
+                            f"{node.ssh_port} after {self.connect_attempts} attempt(s): {exc}") from None
 
     def connection(self, node):
         # Each node is driven by one thread at a time, so a plain cache is enough.
