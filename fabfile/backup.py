@@ -59,23 +59,25 @@ def read(path, cluster):
 
 
 def _items(configuration):
-    """Every element with an id, as 'kind id' -> its attributes in a stable text."""
-    found = {}
-    for element in configuration.iter():
-        if "id" in element.attrib:
-            attributes = ", ".join(f"{k}={v}" for k, v in sorted(element.attrib.items())
-                                   if k != "id")
-            found[f"{element.tag} {element.get('id')}"] = attributes
-    return found
+    """Every element with an id: 'kind id' -> its other attributes."""
+    return {f"{e.tag} {e.get('id')}": {k: v for k, v in e.attrib.items() if k != "id"}
+            for e in configuration.iter() if "id" in e.attrib}
+
+
+def _shown(attributes):
+    return ", ".join(f"{k}={v}" for k, v in sorted(attributes.items()))
 
 
 def differences(current, backup):
     """What replacing `current` by `backup` (both <configuration> elements) changes."""
     now, then = _items(current), _items(backup)
     lines = [f"remove {key}" for key in now if key not in then]
-    lines += [f"add {key} ({then[key]})" for key in then if key not in now]
-    lines += [f"change {key}: {now[key]} -> {then[key]}" for key in now
-              if key in then and now[key] != then[key]]
+    lines += [f"add {key} ({_shown(then[key])})" for key in then if key not in now]
+    for key in (k for k in now if k in then and now[k] != then[k]):
+        changed = sorted(set(now[key]) | set(then[key]))
+        lines.append(f"change {key}: " + ", ".join(
+            f"{name} {now[key].get(name, '(unset)')} -> {then[key].get(name, '(unset)')}"
+            for name in changed if now[key].get(name) != then[key].get(name)))
     return lines
 
 

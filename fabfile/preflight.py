@@ -34,11 +34,11 @@ PORT_TIMEOUT_SECONDS = 3
 
 # Every value below reaches its script as a positional parameter.
 # exit 0: something listens; 1: refused (reachable, nothing listening yet); 124: no answer.
-_TCP_PROBE = 'timeout "$3" bash -c \'exec 3<>"/dev/tcp/$1/$2"\' 2>/dev/null'
+_TCP_PROBE = 'timeout "$3" bash -c \'exec 3<>"/dev/tcp/$1/$2"\' bash "$1" "$2" 2>/dev/null'
 # "local" when this node holds the address, else the kernel's neighbour entry after one
 # connection attempt made it ask for the address by ARP.
 _VIP_PROBE = ('ip -o -4 addr show | grep -qF " $1/" && { echo local; exit 0; }; '
-              'timeout 1 bash -c \'exec 3<>"/dev/tcp/$1/9"\' 2>/dev/null; ip -4 neigh show "$1"')
+              'timeout 1 bash -c \'exec 3<>"/dev/tcp/$1/9"\' bash "$1" 2>/dev/null; ip -4 neigh show "$1"')
 _DISK = "df -Pk /var /usr"
 
 
@@ -64,7 +64,8 @@ class Preflight:
         self.runner.resolve_nodes()
         self.runner.executor.connect_attempts = 1  # a host that does not answer is the answer
         with ThreadPoolExecutor(len(self.cluster.hosts)) as pool:
-            list(pool.map(self.login, self.cluster.hosts))
+            logins = list(pool.map(self.login, self.cluster.hosts))
+        self.checks += logins  # in the config's order of hosts
         if not self.reached:
             return self.checks
         self.same_generation()
@@ -86,15 +87,13 @@ class Preflight:
             dialect = factlib.require_dialect(base, self.cluster, host.name)
         except (UserError, StepFailed) as exc:
             how = "sudo -n" if self.cluster.ssh.sudo else "root login"
-            self.add(f"ssh {host.name}", False, f"{_one_line(exc)}; fix SSH to "
+            return Check(f"ssh {host.name}", False, f"{_one_line(exc)}; fix SSH to "
                      f"{host.ssh_user}@{host.address}:{host.ssh_port} ({how}, key, host key)")
-            return
         if uid != "0":
-            self.add(f"ssh {host.name}", False, f"commands run as uid {uid}, not root: log in "
+            return Check(f"ssh {host.name}", False, f"commands run as uid {uid}, not root: log in "
                      "as root or set ssh.sudo: true with passwordless sudo")
-            return
         self.reached[host.name], self.base[host.name] = dialect, base
-        self.add(f"ssh {host.name}", True, f"root on {host.ssh_user}@{host.address} "
+        return Check(f"ssh {host.name}", True, f"root on {host.ssh_user}@{host.address} "
                  f"({dialect.platform}, "
                  + (f"pcs {'.'.join(map(str, dialect.pcs_version))})"
                     if factlib.parse_pcs_version(base.get("pcs_version")) else "pcs not installed)"))

@@ -9,10 +9,12 @@ cluster again from there. A quorum arbiter keeps qnetd as it is: it may serve ot
 from ..facts import FENCE_SECRET_DIR, OCF_AGENT_PATH
 from . import Plan
 
+# The BMC password files live under it; nothing else of halb does.
+HALB_DIR = FENCE_SECRET_DIR.rsplit("/", 1)[0]
+
 
 def halb_paths(cluster):
-    return [OCF_AGENT_PATH, FENCE_SECRET_DIR] + ([cluster.haproxy.config_path]
-                                                 if cluster.haproxy else [])
+    return [OCF_AGENT_PATH, HALB_DIR] + ([cluster.haproxy.config_path] if cluster.haproxy else [])
 
 
 def plan(cluster, dialect, facts):
