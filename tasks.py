@@ -171,6 +171,34 @@ def preflight(c, config=DEFAULT_CONFIG, json=False, log_dir="logs"):
         raise Exit(code=1)
 
 
+@task(name="rolling-update", help={
+    "config": COMMON_HELP["config"], "log_dir": COMMON_HELP["log_dir"],
+    "reboot": "reboot each node after its upgrade (default; --no-reboot skips it)",
+    "probe": "GET the service through the VIP every 100 ms meanwhile and report what failed"})
+@user_errors_exit
+def rolling_update(c, config=DEFAULT_CONFIG, reboot=True, probe=False, log_dir="logs"):
+    """Upgrade and reboot one node at a time without an outage, then check the cluster.
+
+    Each node, the one not serving first: standby (the service moves to the other), package
+    upgrade, reboot, back in the cluster, unstandby. Stops at the first problem."""
+    cluster = cfg.load(config, require_secrets=False)
+    prober = None
+    if probe:
+        lab_network.guard([cluster.vip.ip])
+        prober = drilllib.Prober(cluster.vip.ip, cluster.service_port, "/", 0.1, 0.5).start()
+    try:
+        with Runner(cluster, log_dir=log_dir, out=lambda text: None) as runner:
+            maintenance.RollingUpdate(cluster, runner, reboot=reboot).run()
+            checks = health.Health(cluster, runner, STEPS).checks()
+    finally:
+        if prober:
+            prober.stop()
+            print(maintenance.probe_summary(prober.records, cluster), flush=True)
+    print("\n" + health.table(checks))
+    if not all(check.ok for check in checks):
+        raise Exit(code=1)
+
+
 def _standby_task(on):
     verb = "standby" if on else "unstandby"
 
@@ -254,5 +282,5 @@ unstandby = _standby_task(False)
 
 ns = Collection(install, auth, setup, quorum, fence, vip, haproxy, enable_stonith, setup_cluster,
                 haproxy_config, drill, status, standby, unstandby, runbook, teardown,
-                restore_config, preflight)
+                restore_config, preflight, rolling_update)
 ns.add_collection(lab_tasks.ns, name="lab")

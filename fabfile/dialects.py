@@ -364,6 +364,24 @@ class Dialect:
             return run("pcs", "cluster", verb, node, why=f"{verb} {node}")
         return run("pcs", "node", verb, node, why=f"{verb} {node}")
 
+    def upgrade_packages(self):
+        if self.package_manager == "apt":
+            # Config files changed by hand stay as they are (confold) rather than stop the run.
+            return [run("apt-get", "update", "-q", why="refresh the package index"),
+                    run("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-y", "-q",
+                        "-o", "Dpkg::Options::=--force-confdef",
+                        "-o", "Dpkg::Options::=--force-confold", "upgrade",
+                        why="upgrade the installed packages")]
+        return [run(self.package_manager, "-y", "update", why="upgrade the installed packages")]
+
+    def boot_id(self):
+        return run("cat", "/proc/sys/kernel/random/boot_id")
+
+    def reboot_soon(self):
+        # A timer, so that the SSH command returns before the connection goes down.
+        return run("systemd-run", "--on-active=2", "systemctl", "reboot",
+                   why="reboot in 2 s (the node leaves the cluster cleanly: nobody fences it)")
+
     def move_group(self, group, node):
         return run("pcs", "resource", "move", group, node, why=f"move {group} to {node}")
 

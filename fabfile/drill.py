@@ -190,13 +190,7 @@ class Drill:
             raise
 
     def _forget(self, name):
-        """Drop a cached connection to a node that died or rebooted."""
-        conn = self.executor.connections.pop(name, None)
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:  # the peer is gone: nothing to close politely
-                pass
+        self.executor.forget(name)
 
     def status(self, name):
         out = self._on(name, self.dialect.cluster_status_xml()).stdout

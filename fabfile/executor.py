@@ -171,6 +171,16 @@ class Executor:
                 self.connections[node.name] = conn
         return conn
 
+    def forget(self, name):
+        """Drop the cached connection to a node that died or rebooted."""
+        with self.lock:
+            conn = self.connections.pop(name, None)
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # the peer is gone: nothing to close politely
+                pass
+
     def close(self):
         for conn in self.connections.values():
             conn.close()

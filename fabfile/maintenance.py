@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from . import facts as factlib
-from .errors import UserError
+from .errors import StepFailed, UserError
 from .health import get_via_vip
 from .lab import network as lab_network
 
@@ -56,3 +56,130 @@ def switch(cluster, runner, node_name, on, say=print, port=None):
     say(f"{verb} {node_name}: done in {time.monotonic() - started:.1f}s; the service runs on "
         f"{', '.join(where)} and answers on {cluster.vip.ip}:{port}")
 
+
+
+# --- rolling update --------------------------------------------------------------------------
+BOOT_SECONDS = 300
+
+
+def failure_windows(probes):
+    """The outages in a run of probes: [(seconds, failed requests)], each from the last answered
+    request before a run of failures to the first answered one after it."""
+    windows, run_start, failed = [], None, 0
+    last_ok_end = probes[0].start if probes else 0.0
+    for probe in sorted(probes, key=lambda p: p.start):
+        if probe.ok:
+            if failed:
+                windows.append((probe.end - run_start, failed))
+                failed = 0
+            last_ok_end = probe.end
+        else:
+            if not failed:
+                run_start = last_ok_end
+            failed += 1
+    if failed:
+        windows.append((probes[-1].end - run_start, failed))
+    return windows
+
+
+class RollingUpdate:
+    """One node at a time, the standby node first: standby, upgrade, reboot, back in the
+    cluster, unstandby. Stops at the first problem and says where, leaving that node in
+    standby (the service keeps running on the other)."""
+
+    def __init__(self, cluster, runner, reboot=True, say=print):
+        self.cluster, self.runner, self.reboot, self.say = cluster, runner, reboot, say
+        self.executor = runner.executor
+
+    def status(self, via):
+        dialect = self.runner.node_dialect(via)
+        return factlib.parse_crm_mon(self.executor.run(
+            via, dialect.cluster_status_xml(), "rolling-update").stdout)
+
+    def order(self):
+        status = self.status(self.cluster.primary)
+        names = {n.name for n in self.cluster.nodes}
+        if status is None or status.online != names or status.standby or status.unclean:
+            raise UserError("rolling-update: the cluster is not whole (every node online, none "
+                            "in standby); nothing was changed: see inv status")
+        active = status.resources.get(self.cluster.vip.resource_id, ())
+        return sorted(self.cluster.nodes, key=lambda n: n.name in active)
+
+    def run(self):
+        self.runner.resolve_nodes()
+        order = self.order()
+        self.say("rolling-update: " + ", then ".join(n.name for n in order)
+                 + " (the node serving goes last)")
+        for number, node in enumerate(order, 1):
+            self.say(f"\n== {node.name} ({number}/{len(order)})")
+            started = time.monotonic()
+            self.step(node, "standby", lambda n=node: switch(self.cluster, self.runner, n.name,
+                                                               True, self.say))
+            self.step(node, "upgrade", lambda n=node: self.upgrade(n))
+            if self.reboot:
+                self.step(node, "reboot", lambda n=node: self.reboot_and_wait(n))
+            self.step(node, "unstandby", lambda n=node: switch(self.cluster, self.runner, n.name,
+                                                                 False, self.say))
+            self.say(f"{node.name}: updated in {time.monotonic() - started:.0f}s")
+
+    def step(self, node, what, action):
+        try:
+            action()
+        except (UserError, StepFailed) as exc:
+            state = ("it is not in standby" if what == "standby" else
+                     f"it stays in standby, the service runs on "
+                     f"{self.cluster.peer_of(node.name).name}; once fixed: inv unstandby "
+                     f"{node.name}" if what != "unstandby" else
+                     f"see inv status; inv unstandby {node.name} again once it is back")
+            raise UserError(f"rolling-update stopped at {node.name}, {what}: "
+                            f"{str(exc).splitlines()[0]}\n{node.name}: {state}") from None
+
+    def upgrade(self, node):
+        dialect = self.runner.node_dialect(node)
+        for command in dialect.upgrade_packages():
+            self.say(f"   [{node.name}] {command.why}")
+            self.executor.run(node, command, "rolling-update")
+
+    def reboot_and_wait(self, node):
+        dialect = self.runner.node_dialect(node)
+        before = self.executor.run(node, dialect.boot_id(), "rolling-update").stdout.strip()
+        self.say(f"   [{node.name}] reboot")
+        self.executor.run(node, dialect.reboot_soon(), "rolling-update")
+        self.executor.forget(node.name)
+        started = time.monotonic()
+        deadline = started + BOOT_SECONDS
+        attempts, self.executor.connect_attempts = self.executor.connect_attempts, 1
+        try:
+            while True:
+                if time.monotonic() > deadline:
+                    raise UserError(f"{node.name} did not come back within {BOOT_SECONDS}s")
+                time.sleep(2)
+                try:
+                    now = self.executor.run(node, dialect.boot_id(), "rolling-update").stdout.strip()
+                except UserError:  # down or still booting
+                    self.executor.forget(node.name)
+                    continue
+                if now and now != before:
+                    break
+                self.executor.forget(node.name)  # not gone down yet
+        finally:
+            self.executor.connect_attempts = attempts
+        self.say(f"   [{node.name}] booted again after {time.monotonic() - started:.0f}s; "
+                 "waiting for it to rejoin the cluster")
+        peer = self.cluster.peer_of(node.name)
+        while True:
+            status = self.status(peer)
+            if status and node.name in status.online:
+                break
+            if time.monotonic() > deadline:
+                raise UserError(f"{node.name} did not rejoin the cluster within {BOOT_SECONDS}s")
+            time.sleep(1)
+        self.say(f"   [{node.name}] back in the cluster (in standby)")
+
+
+def probe_summary(probes, cluster):
+    windows = failure_windows(probes)
+    failed = sum(n for _, n in windows)
+    return (f"\nprobe: {len(probes)} requests to {cluster.vip.ip}:{cluster.service_port}, "
+            f"{failed} failed" + (f", longest outage {max(w for w, _ in windows):.2f}s in "
+                                  f"{len(windows)} window(s)" if windows else ""))

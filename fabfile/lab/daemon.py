@@ -26,6 +26,9 @@ from pyghmi.ipmi.bmc import Bmc
 from ..config import fence_password_source
 from . import settings as s
 
+# systemd-nspawn's exit status when the machine inside asked for a reboot.
+NSPAWN_REBOOT = 133
+
 
 def log(text):
     print(f"{datetime.now().isoformat(timespec='seconds')} {text}", flush=True)
@@ -67,6 +70,10 @@ class NodePower:
                                             preexec_fn=join_cgroup)
             (s.RUN / f"{self.node.name}.nspawn.pid").write_text(f"{self.process.pid}\n")
             event(self.node.name, "on")
+
+    def rebooted(self):
+        with self.lock:
+            return self.process is not None and self.process.poll() == NSPAWN_REBOOT
 
     def init_pid(self):
         """The node's PID 1 as the host sees it: the nspawn process's child."""
@@ -181,6 +188,12 @@ def main():
     (s.RUN / "labd.ready").write_text(f"{os.getpid()}\n")
     log("labd ready: BMCs, mirror and backends serving; nodes powered on")
     while not stopping.wait(0.2):
+        for power in powers.values():
+            # A node that reboots itself (systemctl reboot) makes systemd-nspawn exit with 133:
+            # boot it again, as a real machine's firmware would.
+            if power.rebooted():
+                event(power.node.name, "reboot")
+                power.on()
         if asked.is_set():
             asked.clear()
             request = s.RUN / "power-on.request"
