@@ -20,12 +20,13 @@ CIB_STEPS = {"setup", "fence", "vip", "haproxy", "enable-stonith", "haproxy-conf
 
 
 def save(runner, step):
-    """Write the primary's CIB next to the run log; returns the path, or None when the cluster
-    does not exist yet (nothing to go back to)."""
+    """Write the primary's CIB next to the run log; returns the path, or None when this
+    cluster does not exist yet (nothing to go back to)."""
     cluster = runner.cluster
     primary = cluster.primary
     facts = runner.facts.get(primary.name) if runner.facts else None
-    if facts is not None and facts.cib is None:
+    ours = facts and facts.corosync and facts.corosync.cluster_name == cluster.name
+    if facts is not None and (facts.cib is None or not ours):  # none yet, or a package's default
         return None
     dialect = runner.node_dialect(primary)
     text = runner.executor.run(primary, dialect.query_cib(), step).stdout

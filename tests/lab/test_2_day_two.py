@@ -2,12 +2,17 @@
 one; `inv standby` / `inv unstandby` finish the move before they return, losing no request."""
 
 import json
+import re
 import time
 
-from .conftest import TIMINGS, crm_mon, inv, run_in, vip_holders, wait_for
+import pytest
+import yaml
+
+from .conftest import ROOT, TIMINGS, crm_mon, inv, power_events_since, run_in, vip_holders, wait_for
 from .test_2_rollout import Load
 
 CONFIG = ("--config", "configs/lab.yaml")
+NODES = ("node1", "node2")
 
 
 def status():
@@ -80,3 +85,123 @@ def test_drift_from_the_config_is_found_and_named(converged):
 def test_standby_of_an_unknown_node_is_refused_before_anything(converged):
     rc, out, _ = inv("standby", "node9", *CONFIG)
     assert rc == 1 and "'node9' is not a node of halb-lab" in out and "Traceback" not in out
+
+
+# --- preflight ----------------------------------------------------------------------------
+def preflight(config_path=None):
+    rc, out, took = inv("preflight", "--json", "--config", config_path or CONFIG[1])
+    report = json.loads(out[out.index("{"):])
+    return rc, {c["name"]: c for c in report["checks"]}, took
+
+
+def cib_epoch(node="node1"):
+    out = run_in(node, "cibadmin", "--query").stdout
+    return out[:out.index(">")]  # the <cib ...> element: epoch, num_updates
+
+
+def lab_config_with(tmp_path, change):
+    data = yaml.safe_load((ROOT / "configs" / "lab.yaml").read_text())
+    change(data)
+    path = tmp_path / "lab-broken.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def test_preflight_passes_on_the_lab_and_reads_only(converged):
+    before = cib_epoch()
+    rc, checks, took = preflight()
+    assert rc == 0, failing(checks)
+    assert checks["bmc of node1"]["detail"].endswith("Status: ON")
+    assert "from node2" in checks["bmc of node1"]["detail"]  # the node that would fence it
+    assert "held by" in checks["vip"]["detail"]
+    assert checks["node1 -> node2:2224"]["detail"] == "pcsd answers"
+    assert checks["node1 -> arbiter:5403"]["detail"] == "qnetd answers"
+    assert cib_epoch() == before
+    TIMINGS["inv preflight on the converged lab"] = f"{took:.1f}s"
+
+
+@pytest.mark.parametrize("broken, change, failed, words", [
+    ("BMC unreachable", lambda d: d["nodes"][1]["bmc"].update(address="192.168.56.199"),
+     ["bmc of node2"], ["192.168.56.199", "from node1", "check the BMC's address"]),
+    # The host answers ARP for a backend's address on the bridge: the address is taken.
+    ("VIP taken", lambda d: d["vip"].update(ip="192.168.56.21"),
+     ["vip"], ["192.168.56.21 is in use", "answers ARP", "choose a free address"]),
+    ("node down", lambda d: d["nodes"][1].update(address="192.168.56.14"),
+     ["ssh node2"], ["cannot connect", "fix SSH to root@192.168.56.14"]),
+])
+def test_preflight_names_the_broken_precondition_and_changes_nothing(converged, tmp_path, broken,
+                                                                     change, failed, words):
+    before = cib_epoch()
+    rc, checks, _ = preflight(lab_config_with(tmp_path, change))
+    assert rc == 1
+    assert set(failed) <= set(failing(checks)), failing(checks)
+    detail = checks[failed[0]]["detail"]
+    for word in words:
+        assert word in detail, detail
+    assert cib_epoch() == before
+
+
+def test_setup_cluster_stops_before_any_change_when_a_node_is_down(converged, tmp_path):
+    before = cib_epoch()
+    config = lab_config_with(tmp_path, lambda d: d["nodes"][1].update(address="192.168.56.14"))
+    rc, out, took = inv("setup-cluster", "--config", config)
+    assert rc == 1 and "preflight: nothing was changed" in out and "ssh node2" in out, out
+    assert "Traceback" not in out and "== install" not in out
+    assert cib_epoch() == before
+
+
+# --- CIB backup and restore ---------------------------------------------------------------
+def test_a_cib_change_is_backed_up_and_restore_config_goes_back(converged):
+    run_in("node1", "pcs", "resource", "meta", "halb", "resource-stickiness=0")
+    rc, out, _ = inv("vip", *CONFIG)
+    assert rc == 0, out
+    backup = re.search(r"CIB saved to (\S+\.xml)", out).group(1)
+    assert 'name="resource-stickiness" value="0"' in (ROOT / backup).read_text()
+    assert oct((ROOT / backup).stat().st_mode & 0o777) == "0o600"
+    stickiness = "//nvpair[@name='resource-stickiness']"
+
+    def current():
+        return run_in("node1", "cibadmin", "--query", "--xpath", stickiness).stdout
+    assert 'value="100"' in current()
+    before = cib_epoch()
+    rc, out, _ = inv("restore-config", "--backup", backup, "--dry-run", *CONFIG)
+    assert rc == 0, out
+    assert "resource-stickiness: value 100 -> 0" in out and "dry run: nothing changed" in out
+    assert cib_epoch() == before
+    rc, out, _ = inv("restore-config", "--backup", backup, *CONFIG)
+    assert rc == 0, out
+    assert 'value="0"' in current()
+    # The restore kept what it replaced, and the runbook converges again from there.
+    assert re.search(r"the CIB as it was is saved in (\S+\.xml)", out)
+    rc, out, _ = inv("setup-cluster", *CONFIG)
+    assert rc == 0 and "1 change(s) made" in out, out
+    assert 'value="100"' in current()
+
+
+def test_restore_config_refuses_a_file_that_is_not_a_cib_before_connecting(converged, tmp_path):
+    bogus = tmp_path / "bogus.xml"
+    bogus.write_text("<cib><status/></cib>")
+    rc, out, _ = inv("restore-config", "--backup", str(bogus), *CONFIG)
+    assert rc == 1 and "not a CIB" in out and "Traceback" not in out
+
+
+# --- rolling update -----------------------------------------------------------------------
+def test_rolling_update_reboots_each_node_without_losing_the_service(converged):
+    since = time.time()
+    boot_ids = {n: run_in(n, "cat", "/proc/sys/kernel/random/boot_id").stdout for n in NODES}
+    rc, out, took = inv("rolling-update", "--probe", *CONFIG, timeout=1200)
+    assert rc == 0, out
+    assert out.rstrip().endswith("healthy")
+    # Each node really rebooted, one after the other, and nobody was fenced.
+    assert all(run_in(n, "cat", "/proc/sys/kernel/random/boot_id").stdout != boot_ids[n]
+               for n in NODES)
+    assert power_events_since(since) == []
+    probe = re.search(r"probe: (\d+) requests to \S+, (\d+) failed(?:, longest outage "
+                      r"([\d.]+)s)?", out)
+    requests, failed = int(probe.group(1)), int(probe.group(2))
+    longest = float(probe.group(3) or 0)
+    TIMINGS["inv rolling-update (2 reboots) under the drill probe"] = (
+        f"{took:.1f}s; {requests} requests, {failed} failed, longest outage {longest:.2f}s")
+    assert requests > 100
+    # A planned move may cost about a second (the VIP goes down before it comes up).
+    assert longest <= 1.5, out

@@ -1,0 +1,79 @@
+"""The runbook as a document is true, and teardown undoes the runbook: on a fresh lab the shell
+form of `inv runbook` (run as an operator would, from this machine over SSH) converges bare nodes
+into the cluster setup-cluster would build, so that setup-cluster then changes nothing; then
+`inv teardown` removes it and setup-cluster builds it again from there."""
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from fabfile.lab import settings as s
+
+from .conftest import ROOT, TIMINGS, crm_mon, http_via_vip, inv, run_in, secrets, wait_for
+
+CONFIG = ("--config", "configs/lab.yaml")
+HALB_FILES = ("/usr/lib/ocf/resource.d/halb/haproxy", "/etc/halb", "/etc/haproxy/haproxy.cfg",
+              "/etc/corosync/corosync.conf")
+
+
+@pytest.fixture(scope="module")
+def bare_lab():
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root (systemd-nspawn, bridge, mounts)")
+    rc, out, took = inv("lab.up", "--fresh", "--release", s.DEFAULT_RELEASE)
+    assert rc == 0, out
+    bare = run_in("node1", "sh", "-c", "command -v pcs pacemakerd haproxy", check=False).stdout
+    assert bare == "", f"the nodes are not bare: {bare}"
+
+
+def present(node):
+    out = run_in(node, "sh", "-c", 'for p in "$@"; do [ -e "$p" ] && echo "$p"; done; true',
+                 "sh", *HALB_FILES).stdout
+    return out.split()
+
+
+def test_the_runbook_script_converges_bare_nodes(bare_lab, tmp_path):
+    script = tmp_path / "runbook.sh"
+    rc, out, _ = inv("runbook", "--format", "sh", "--output", str(script), *CONFIG)
+    assert rc == 0, out
+    text = script.read_text()
+    for value in secrets().values():
+        assert value not in text
+    env = {**os.environ, **secrets()}
+    started = time.monotonic()
+    done = subprocess.run(["sh", str(script)], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "runbook done: cluster halb-lab" in done.stdout
+    TIMINGS["runbook script (sh) from bare nodes"] = f"{time.monotonic() - started:.1f}s"
+    wait_for(lambda: crm_mon("node1")["online"] == {"node1", "node2"}, 120, "both nodes online")
+    assert wait_for(lambda: http_via_vip()[0] == 200, 60, "the service on the VIP")
+    rc, out, took = inv("setup-cluster", *CONFIG)
+    assert rc == 0 and "0 change(s) made" in out, out
+    rc, out, _ = inv("status", *CONFIG)
+    assert rc == 0, out
+
+
+def test_teardown_removes_the_cluster_and_setup_cluster_builds_it_again(bare_lab):
+    rc, out, _ = inv("teardown", *CONFIG)  # not a terminal, no --yes: refused
+    assert rc == 1 and "pass --yes" in out
+    assert crm_mon("node1")["online"] == {"node1", "node2"}
+    rc, out, took = inv("teardown", "--yes", *CONFIG)
+    assert rc == 0, out
+    TIMINGS["inv teardown"] = f"{took:.1f}s"
+    for node in ("node1", "node2"):
+        assert present(node) == []
+        state = run_in(node, "systemctl", "is-active", "corosync", "pacemaker", check=False).stdout
+        assert state.split() == ["inactive", "inactive"]
+        # The packages stay.
+        assert run_in(node, "sh", "-c", "command -v pcs pacemakerd haproxy").stdout.count("\n") == 3
+    rc, out, _ = inv("teardown", "--yes", *CONFIG)  # again: nothing left to do
+    assert rc == 0 and "0 change(s) made" in out, out
+    rc, out, took = inv("setup-cluster", *CONFIG)
+    assert rc == 0, out
+    TIMINGS["setup-cluster after teardown"] = f"{took:.1f}s"
+    wait_for(lambda: http_via_vip()[0] == 200, 60, "the service on the VIP")
+    rc, out, _ = inv("setup-cluster", *CONFIG)
+    assert rc == 0 and "0 change(s) made" in out, out

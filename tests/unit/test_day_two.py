@@ -1,0 +1,147 @@
+"""Pure parts of the day-two tasks: preflight's readings, teardown's plan, CIB backup diffs,
+the rolling update's outage windows. (The tasks themselves are proven in the lab.)"""
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from fabfile import backup, config, preflight
+from fabfile.drill import Probe
+from fabfile.errors import UserError
+from fabfile.maintenance import failure_windows
+from fabfile.plan import teardown
+
+from .conftest import CONFIGS, SECRETS, load_example
+from .planning import fresh_facts, lines, plan_step, raw_facts
+
+
+# --- preflight ---------------------------------------------------------------------------------
+def test_clock_skew_is_measured_against_the_midpoint_of_each_question():
+    offsets = {"a": preflight.clock_offset(1000.5, 1000.0, 1001.0),  # 0.0: in time
+               "b": preflight.clock_offset(1003.6, 1000.0, 1000.2),  # 3.5 ahead
+               "c": preflight.clock_offset(999.0, 1000.0, 1000.0)}   # 1.0 behind
+    skew, (early, late) = preflight.worst_skew(offsets)
+    assert (early, late) == ("c", "b")
+    assert skew == pytest.approx(4.5)
+    assert skew > preflight.MAX_SKEW_SECONDS
+
+
+def test_free_space_is_read_per_mount_point():
+    df = ("Filesystem     1024-blocks    Used Available Capacity Mounted on\n"
+          "/dev/sda1          1000000  900000    102400      90% /\n"
+          "/dev/sdb1          2000000  100000   1843200       6% /usr\n")
+    assert preflight.free_megabytes(df) == {"/": 100, "/usr": 1800}
+
+
+def test_getent_addresses_in_order_without_repeats():
+    out = ("10.0.0.2        STREAM lb1.example.com\n10.0.0.2        DGRAM  \n"
+           "10.0.0.2        RAW    \n10.0.0.9        STREAM \n")
+    assert preflight.addresses(out) == ["10.0.0.2", "10.0.0.9"]
+    assert preflight.addresses("") == []
+
+
+@pytest.mark.parametrize("answers, expected", [
+    ({"n1": "local\n", "n2": "192.168.56.10 dev host0 lladdr 0a:00:00:00:00:01 REACHABLE\n"},
+     ("n1", None)),
+    ({"n1": "192.168.56.10 dev host0 lladdr 02:68:61:6c:62:00 REACHABLE\n", "n2": ""},
+     (None, "02:68:61:6c:62:00")),
+    ({"n1": "192.168.56.10 dev host0 lladdr 02:68:61:6c:62:00 STALE\n"},
+     (None, "02:68:61:6c:62:00")),
+    ({"n1": "192.168.56.10 dev host0 FAILED\n", "n2": "192.168.56.10 dev host0 INCOMPLETE\n"},
+     (None, None)),
+    ({"n1": "", "n2": ""}, (None, None)),
+])
+def test_who_holds_the_vip(answers, expected):
+    assert preflight.vip_holder(answers) == expected
+
+
+# --- teardown ----------------------------------------------------------------------------------
+def lab_cluster():
+    return config.load(CONFIGS / "lab.yaml", env=SECRETS)
+
+
+@pytest.mark.parametrize("source", ["debian12-converged", "trixie-converged",
+                                    "bullseye-converged"])
+def test_teardown_of_a_converged_cluster_destroys_it_once_and_removes_halbs_files(source):
+    cluster = lab_cluster()
+    plan = plan_step("teardown", cluster, raw_facts(cluster, source), teardown.plan)
+    got = lines(plan)
+    assert got[0] == "node1: pcs cluster destroy --all"
+    removal = ("rm -rf -- /usr/lib/ocf/resource.d/halb/haproxy /etc/halb "
+               "/etc/haproxy/haproxy.cfg")
+    assert got[1:] == [f"node1: {removal}", f"node2: {removal}"]
+    # The arbiter keeps qnetd: it may serve other clusters.
+    assert ("arbiter", "qnetd stays set up: an arbiter may serve other clusters") in plan.reasons
+    assert not any("apt-get" in line or "remove" in line.split(":")[1] for line in got)
+
+
+def test_teardown_of_bare_nodes_has_nothing_to_do():
+    cluster = load_example("example-debian12.yaml")
+    plan = plan_step("teardown", cluster, fresh_facts(cluster), teardown.plan)
+    assert plan.empty
+    assert len(plan.reasons) == 3
+
+
+def test_teardown_leaves_another_cluster_alone():
+    cluster = lab_cluster()
+    facts = raw_facts(cluster, "debian12-converged",
+                      {n: {"corosync": [("cluster_name: halb-lab", "cluster_name: other")]}
+                       for n in ("node1", "node2")})
+    plan = plan_step("teardown", cluster, facts, teardown.plan)
+    assert not any("destroy" in line for line in lines(plan))
+    assert any("belongs to cluster 'other'" in reason for _, reason in plan.reasons)
+
+
+# --- CIB backups -------------------------------------------------------------------------------
+CIB = """<cib epoch="{epoch}"><configuration><crm_config><cluster_property_set id="opts">
+<nvpair id="opts-name" name="cluster-name" value="{name}"/>
+<nvpair id="opts-stonith" name="stonith-enabled" value="{stonith}"/></cluster_property_set>
+</crm_config><resources>{resources}</resources><constraints/></configuration><status/></cib>"""
+
+
+def cib(name="lb-debian", stonith="true", resources='<primitive id="vip" class="ocf"/>',
+        epoch=5):
+    return CIB.format(name=name, stonith=stonith, resources=resources, epoch=epoch)
+
+
+def test_differences_name_what_a_restore_adds_removes_and_changes():
+    now = ET.fromstring(cib()).find("configuration")
+    then = ET.fromstring(cib(stonith="false", resources='<primitive id="old" class="ocf"/>'))\
+        .find("configuration")
+    assert backup.differences(now, then) == [
+        "remove primitive vip",
+        "add primitive old (class=ocf)",
+        "change nvpair opts-stonith: value true -> false",
+    ]
+    assert backup.differences(now, now) == []
+
+
+def test_a_backup_of_another_cluster_or_no_cib_is_refused(tmp_path):
+    cluster = load_example("example-debian12.yaml")
+    path = tmp_path / "b.xml"
+    path.write_text(cib(name="elsewhere"))
+    with pytest.raises(UserError, match="a CIB of cluster 'elsewhere', not 'lb-debian'"):
+        backup.read(path, cluster)
+    path.write_text("<html/>")
+    with pytest.raises(UserError, match="not a CIB"):
+        backup.read(path, cluster)
+    path.write_text("not xml at all")
+    with pytest.raises(UserError, match="not XML"):
+        backup.read(path, cluster)
+    with pytest.raises(UserError, match="cannot read it"):
+        backup.read(tmp_path / "missing.xml", cluster)
+    path.write_text(cib(epoch=1))
+    assert backup.read(path, cluster).tag == "configuration"
+
+
+# --- rolling update ----------------------------------------------------------------------------
+def probes(pattern, step=0.1):
+    """'..xx...x.' -> probes every `step` seconds, x failing, each taking 10 ms."""
+    return [Probe(i * step, i * step + 0.01, c == ".") for i, c in enumerate(pattern)]
+
+
+def test_outage_windows_run_from_the_last_answer_to_the_next():
+    windows = failure_windows(probes("..xx...x."))
+    assert [(round(w, 2), n) for w, n in windows] == [(0.3, 2), (0.2, 1)]
+    assert failure_windows(probes(".....")) == []
+    assert [n for _, n in failure_windows(probes("..xxx"))] == [3]
