@@ -143,32 +143,37 @@ def drill(c, config=DEFAULT_CONFIG, fault="crash", rounds="1", victim="active", 
         print(drilllib.table(rounds_done, summary))
 
 
-@task(help={"config": COMMON_HELP["config"], "log_dir": COMMON_HELP["log_dir"],
-            "json": "print the checks as JSON instead of a table"})
+CHECKS_HELP = {"config": COMMON_HELP["config"], "log_dir": COMMON_HELP["log_dir"],
+               "json": "print the checks as JSON instead of a table"}
+
+
+def _checks_task(config, json, log_dir, read, verdicts):
+    """Read-only checks through one Runner, printed as a table or JSON; exit 1 on a failure."""
+    cluster = cfg.load(config, require_secrets=False)
+    with Runner(cluster, log_dir=log_dir, out=lambda text: None) as runner:
+        checks = read(cluster, runner)
+    print(health.as_json(checks, {"config": config, "cluster": cluster.name}, verdicts[0])
+          if json else health.table(checks, *verdicts))
+    if not all(check.ok for check in checks):
+        raise Exit(code=1)
+
+
+@task(help=CHECKS_HELP)
 @user_errors_exit
 def status(c, config=DEFAULT_CONFIG, json=False, log_dir="logs"):
     """Health of the running cluster: nodes, quorum, fencing, VIP, backends, failures, drift."""
-    cluster = cfg.load(config, require_secrets=False)
-    with Runner(cluster, log_dir=log_dir, out=lambda text: None) as runner:
-        checks = health.Health(cluster, runner, STEPS).checks()
-    print(health.as_json(checks, {"config": config, "cluster": cluster.name}) if json
-          else health.table(checks))
-    if not all(check.ok for check in checks):
-        raise Exit(code=1)
+    _checks_task(config, json, log_dir,
+                 lambda cluster, runner: health.Health(cluster, runner, STEPS).checks(),
+                 health.HEALTH_VERDICTS)
 
 
-@task(help={"config": COMMON_HELP["config"], "log_dir": COMMON_HELP["log_dir"],
-            "json": "print the checks as JSON instead of a table"})
+@task(help=CHECKS_HELP)
 @user_errors_exit
 def preflight(c, config=DEFAULT_CONFIG, json=False, log_dir="logs"):
     """Can the runbook work on these hosts? Read-only checks, each failure says what to fix."""
-    cluster = cfg.load(config, require_secrets=False)
-    with Runner(cluster, log_dir=log_dir, out=lambda text: None) as runner:
-        checks = preflightlib.Preflight(cluster, runner).run()
-    print(health.as_json(checks, {"config": config, "cluster": cluster.name}) if json
-          else preflightlib.table(checks))
-    if not all(check.ok for check in checks):
-        raise Exit(code=1)
+    _checks_task(config, json, log_dir,
+                 lambda cluster, runner: preflightlib.Preflight(cluster, runner).run(),
+                 preflightlib.VERDICTS)
 
 
 @task(name="rolling-update", help={

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import socket
 import threading
@@ -33,6 +34,9 @@ TRANSIENT_MARKERS = (
     "Timed out",
 )
 CONNECT_ATTEMPTS = 5
+# paramiko logs a failed handshake with a traceback through Python's last-resort handler; the
+# failure reaches the user once, as this module's error message.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 TRANSIENT_ATTEMPTS = 6
 
 

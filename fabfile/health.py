@@ -186,15 +186,19 @@ class Health:
                      "setup-cluster would change nothing")
 
 
-def table(checks):
+# (the JSON key and the last line when every check passed, the last line when some failed)
+HEALTH_VERDICTS = ("healthy", "unhealthy")
+
+
+def table(checks, good=HEALTH_VERDICTS[0], bad=HEALTH_VERDICTS[1]):
     width = max(len(c.name) for c in checks)
     lines = [f"{'check':<{width}}  result  detail"]
     lines += [f"{c.name:<{width}}  {'ok' if c.ok else 'FAIL':<6}  {c.detail}" for c in checks]
-    bad = sum(not c.ok for c in checks)
-    lines.append("healthy" if not bad else f"unhealthy: {bad} check(s) failed")
+    failed = sum(not c.ok for c in checks)
+    lines.append(good if not failed else f"{bad}: {failed} check(s) failed")
     return "\n".join(lines)
 
 
-def as_json(checks, meta):
-    return json.dumps({**meta, "healthy": all(c.ok for c in checks),
+def as_json(checks, meta, verdict=HEALTH_VERDICTS[0]):
+    return json.dumps({**meta, verdict: all(c.ok for c in checks),
                        "checks": [asdict(c) for c in checks]}, indent=2)

@@ -31,6 +31,7 @@ FREE_MB_INSTALLED = 100
 PCSD_PORT = 2224
 QNETD_PORT = 5403
 PORT_TIMEOUT_SECONDS = 3
+VERDICTS = ("ready", "not ready")
 
 # Every value below reaches its script as a positional parameter.
 # exit 0: something listens; 1: refused (reachable, nothing listening yet); 124: no answer.
@@ -338,12 +339,3 @@ def vip_holder(answers):
         if "lladdr" in words and not {"FAILED", "INCOMPLETE"} & set(words):
             return None, words[words.index("lladdr") + 1]
     return None, None
-
-
-def table(checks):
-    width = max(len(c.name) for c in checks)
-    lines = [f"{'check':<{width}}  result  detail"]
-    lines += [f"{c.name:<{width}}  {'ok' if c.ok else 'FAIL':<6}  {c.detail}" for c in checks]
-    bad = sum(not c.ok for c in checks)
-    lines.append("ready: nothing to fix" if not bad else f"not ready: {bad} check(s) failed")
-    return "\n".join(lines)

@@ -103,3 +103,40 @@ def test_a_sensitive_probe_that_fails_keeps_its_output_to_itself(executor):
                      run("cat", "/var/lib/pcsd/known-hosts"), "facts", sensitive=True)
     assert "withheld" in str(info.value)
     assert token not in str(info.value) and token not in executor.log.path.read_text()
+
+
+def test_a_host_that_closes_before_the_ssh_banner_is_one_clear_error(tmp_path, capfd):
+    """paramiko prints a traceback of its own for this unless told not to."""
+    import dataclasses
+    import socket
+    import threading
+
+    from fabfile.errors import UserError
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+
+    def close_at_once():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            conn.close()
+    threading.Thread(target=close_at_once, daemon=True).start()
+    cluster = load_example("example-debian12.yaml")
+    ssh = dataclasses.replace(cluster.ssh, known_hosts=str(tmp_path / "known_hosts"),
+                              accept_unknown_host_keys=True, identity_file=None, sudo=False)
+    cluster = dataclasses.replace(cluster, ssh=ssh)
+    node = SimpleNamespace(name="lb1", address="127.0.0.1", ssh_port=port, ssh_user="root")
+    executor = Executor(cluster, RunLog(tmp_path / "logs", Masker()), say=lambda text: None)
+    executor.connect_attempts = 1
+    try:
+        with pytest.raises(UserError, match="lb1: cannot connect to root@127.0.0.1"):
+            executor.run(node, run("true"), "test")
+    finally:
+        server.close()
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Exception (client)" not in err, err
