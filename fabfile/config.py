@@ -191,6 +191,11 @@ class Service:
     def resource_agent(self):
         return f"ocf:{OCF_PROVIDER}:haproxy" if self.is_haproxy else self.agent
 
+    @property
+    def systemd_unit(self):
+        """The unit a systemd:NAME service runs (Pacemaker alone must start it), else None."""
+        return self.agent.split(":", 1)[1] if self.agent.startswith("systemd:") else None
+
 
 @dataclass(frozen=True)
 class Cluster:

@@ -131,6 +131,13 @@ def _packages_wanted(probe):
                                           qdevice=cluster.quorum_device is not None)
 
 
+def _units_wanted(probe):
+    unit = probe.cluster.service.systemd_unit
+    extra = (f"{unit}.service",) if unit and f"{unit}.service" not in CLUSTER_UNITS_AND_SERVICE \
+        else ()
+    return CLUSTER_UNITS_AND_SERVICE + extra
+
+
 def _files_wanted(probe):
     if probe.is_arbiter:
         return [QNETD_DATABASE]
@@ -193,7 +200,7 @@ FACTS = (
          lambda text, d: parse_packages(text, d.package_manager)),
     Fact("units", "units",
          lambda p: run("systemctl", "show", "--property=Id,UnitFileState,ActiveState",
-                       *CLUSTER_UNITS_AND_SERVICE, accept_codes=ABSENT_OK),
+                       *_units_wanted(p), accept_codes=ABSENT_OK),
          lambda text, _: parse_units(text)),
     Fact("hacluster_password", "hacluster_password", _hacluster_password_command,
          lambda text, _: parse_password_check(text)),

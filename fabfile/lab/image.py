@@ -19,9 +19,10 @@ from . import settings as s
 
 def mirror_packages(image):
     """What the install step asks for on this release's nodes and arbiter, as the runbook's own
-    dialect names them."""
+    dialect names them, and the other service the lab proves (configs/lab-nginx.yaml)."""
     dialect = Dialect.for_platform(image.platform)
-    return tuple(dict.fromkeys(dialect.cluster_packages(True, (), qdevice=True)
+    return tuple(dict.fromkeys(dialect.cluster_packages(True, s.OTHER_SERVICE_PACKAGES,
+                                                        qdevice=True)
                                + dialect.arbiter_packages()))
 
 

@@ -39,6 +39,8 @@ BACKENDS = (("backend1", "192.168.56.21", 8080), ("backend2", "192.168.56.22", 8
 # The base system only; the cluster packages come from the lab's mirror at the install step.
 BASE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "procps",
                  "iptables", "ca-certificates")
+# The service other than HAProxy that the lab runs next to the VIP (configs/lab-nginx.yaml).
+OTHER_SERVICE_PACKAGES = ("nginx",)
 
 
 @dataclass(frozen=True)

@@ -79,9 +79,19 @@ def plan(cluster, dialect, facts, rollout_only=False):
     if not service.is_haproxy:
         if rollout_only:
             raise UserError(f"service.agent is {service.agent!r}: there is no HAProxy config to roll out")
+        unit = service.systemd_unit
+        for node in cluster.nodes if unit else ():
+            host = facts[node.name]
+            if host.unit_enabled(unit) or host.unit_active(unit):
+                # A package may start its service at install (Debian's nginx does): Pacemaker
+                # would find it running on both nodes and stop both to recover.
+                plan.add(node.name, dialect.disable_unit(
+                    unit, f"the cluster alone starts {unit}, on the node holding the VIP"), phase=0)
+            else:
+                plan.unchanged(node.name, f"{unit}.service is left to the cluster")
         ensure_grouped_resource(plan, cluster, dialect, cib, service.resource_id,
                                 service.resource_agent, list(service.options),
-                                service.monitor_interval, phase=0)
+                                service.monitor_interval, phase=1)
         return plan
     if rollout_only and (cib is None or service.resource_id not in cib.primitives):
         raise UserError(f"step '{plan.step}': resource {service.resource_id} does not exist yet "

@@ -44,6 +44,8 @@ def expected_after(cluster, dialect, facts):
                 units.update(corosync=ACTIVE, pacemaker=ACTIVE)
                 if "haproxy" in packages:
                     units["haproxy"] = ACTIVE
+                if cluster.service.systemd_unit and cluster.service.packages:
+                    units[cluster.service.systemd_unit] = ACTIVE
                 if corosync is None and own.packaged_cluster_name:
                     corosync = Corosync(own.packaged_cluster_name, (host.name,), False)
         after[host.name] = dataclasses.replace(

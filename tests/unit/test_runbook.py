@@ -172,3 +172,16 @@ def test_the_script_is_executable_when_written_to_a_file(tmp_path):
     assert done.returncode == 0, done.stderr
     assert out.stat().st_mode & stat.S_IXUSR
     assert subprocess.run(["sh", "-n", str(out)]).returncode == 0
+
+
+def test_a_systemd_service_started_by_its_package_is_left_to_the_cluster(tmp_path):
+    loaded = config.load(CONFIGS.parent / "tests" / "fixtures" / "configs" / "service-nginx.yaml",
+                         env=SECRETS)
+    cluster = runbook.with_placeholder_secrets(loaded)
+    with Runner(cluster, dry_run=True, log_dir=tmp_path / "logs", out=lambda t: None) as runner:
+        steps = runbook.plan_all(cluster, runner, STEPS)
+    service = next(s for s in steps if s.name == "haproxy")
+    argvs = [(host, c.argv[:4]) for host, c in runbook._commands(service)]
+    assert argvs == [("node1", ("systemctl", "disable", "--now", "nginx")),
+                     ("node2", ("systemctl", "disable", "--now", "nginx")),
+                     ("node1", ("pcs", "resource", "create", "web"))]
