@@ -69,6 +69,9 @@ class HostFacts:
     cib: Cib | None = None
     files: dict = field(default_factory=dict)  # path -> sha256
     secret_files: dict = field(default_factory=dict, repr=False)  # path -> sha256, never logged
+    # The parameters the fence agent's meta-data names (its obsolete spellings too); empty
+    # before the agent is installed.
+    fence_parameters: frozenset = frozenset()
     assumed: bool = False
 
     def unit_enabled(self, unit):
@@ -187,6 +190,16 @@ def _secret_files_command(probe):
     return run("sha256sum", "--", *files, accept_codes=ABSENT_OK)
 
 
+# The fence agent's own meta-data: the parameters it takes (nothing before it is installed).
+FENCE_METADATA = 'command -v "$1" >/dev/null 2>&1 || exit 0; exec "$1" -o metadata'
+
+
+def _fence_metadata_command(probe):
+    if probe.is_arbiter:
+        return None
+    return run("sh", "-c", FENCE_METADATA, "sh", probe.cluster.fencing.agent)
+
+
 # Read first, alone: together they tell the dialect every other fact is asked in.
 BASE_FACTS = (
     Fact("os_release", "os_release", lambda p: run("cat", "/etc/os-release", accept_codes=ABSENT_OK),
@@ -216,10 +229,27 @@ FACTS = (
          lambda text, _: parse_files(text)),
     Fact("secret_files", "secret_files", _secret_files_command, lambda text, _: parse_files(text),
          sensitive=True),
+    Fact("fence_metadata", "fence_parameters", _fence_metadata_command,
+         lambda text, _: parse_fence_metadata(text)),
 )
 
 
 # --- parsers: pure functions of text ---------------------------------------------------------
+
+def parse_fence_metadata(text):
+    """`fence_X -o metadata` -> the names of its parameters (with their obsolete spellings)."""
+    if not (text or "").strip():
+        return frozenset()
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError:
+        return frozenset()
+    names = set()
+    for parameter in root.iter("parameter"):
+        names.add(parameter.get("name"))
+        names.update(o for o in (parameter.get("obsoletes"),) if o)
+    return frozenset(n for n in names if n)
+
 
 def parse_os_release(text):
     out = {}

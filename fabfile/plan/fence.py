@@ -10,6 +10,7 @@ import hashlib
 
 from ..commands import key_value_lines, run, write_secret_file
 from ..config import IPMI_PORT, duration_ms
+from ..errors import UserError
 from ..facts import fence_password_file
 from . import Plan, option_changes, require_cib
 
@@ -51,6 +52,26 @@ def agent_action(cluster, dialect, node, action, why, options=None):
                stdin_label=f"options of {device_id(node.name)}, action={action}")
 
 
+def check_parameters(cluster, dialect, facts):
+    """Every option the devices get must be a parameter of the agent installed on the node that
+    runs pcs, as its own meta-data lists them (Pacemaker's pcmk_* aside). Before the agent is
+    installed (a dry run on bare nodes) there is nothing to check against."""
+    primary = cluster.primary.name
+    known = facts[primary].fence_parameters
+    if not known:
+        return
+    agent = cluster.fencing.agent
+    given = {k for k, _ in cluster.fencing.options}
+    unknown = sorted({k for node in cluster.nodes for k, _ in device_options(cluster, dialect, node)
+                      if not k.startswith("pcmk_") and k not in known})
+    if not unknown:
+        return
+    fields = ", ".join(f"fencing.options.{k}" if k in given else f"{k} (set by halb)"
+                       for k in unknown)
+    raise UserError(f"{cluster.path}: {fields}: {agent} on {primary} takes no such parameter "
+                    f"(its meta-data, {agent} -o metadata, lists {len(known)}); nothing was changed")
+
+
 def secret_content_digest(secret):
     return hashlib.sha256((secret.value + "\n").encode()).hexdigest()
 
@@ -68,6 +89,7 @@ def plan(cluster, dialect, facts):
                     path, node.fence_password, why=f"BMC password of {node.name}, root-only"),
                     phase=0)
     cib = require_cib(cluster, facts, "fence")
+    check_parameters(cluster, dialect, facts)
     primitives = cib.primitives if cib else {}
     avoids = cib.avoids if cib else frozenset()
     primary = cluster.primary.name

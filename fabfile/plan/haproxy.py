@@ -82,9 +82,10 @@ def plan(cluster, dialect, facts, rollout_only=False):
         unit = service.systemd_unit
         for node in cluster.nodes if unit else ():
             host = facts[node.name]
-            if host.unit_enabled(unit) or host.unit_active(unit):
-                # A package may start its service at install (Debian's nginx does): Pacemaker
-                # would find it running on both nodes and stop both to recover.
+            # A package may enable and start its service at install (Debian's nginx does):
+            # Pacemaker would find it running on both nodes and stop both to recover. Active
+            # but disabled is Pacemaker's own doing (its systemd class starts the unit).
+            if host.unit_enabled(unit):
                 plan.add(node.name, dialect.disable_unit(
                     unit, f"the cluster alone starts {unit}, on the node holding the VIP"), phase=0)
             else:
