@@ -5,6 +5,7 @@ setup-cluster then changes nothing; `inv teardown` removes it and setup-cluster 
 from there; then the lab is torn down once more and converged with nginx (systemd:nginx) in
 place of HAProxy, which serves through the VIP and survives a crash of its node."""
 
+import json
 import os
 import subprocess
 import time
@@ -34,6 +35,20 @@ def present(node):
     out = run_in(node, "sh", "-c", 'for p in "$@"; do [ -e "$p" ] && echo "$p"; done; true',
                  "sh", *HALB_FILES).stdout
     return out.split()
+
+
+def test_preflight_on_bare_nodes_asks_the_bmcs_from_here_and_finds_the_vip_free(bare_lab):
+    rc, out, took = inv("preflight", "--json", *CONFIG)
+    assert rc == 0, out
+    checks = {c["name"]: c for c in json.loads(out[out.index("{"):])["checks"]}
+    assert "pcs not installed" in checks["ssh node1"]["detail"]
+    # No fence agent on the peers yet: the BMCs are asked over IPMI from this machine.
+    assert "from this machine (ipmitool" in checks["bmc of node1"]["detail"]
+    assert "Chassis Power is on" in checks["bmc of node2"]["detail"]
+    assert checks["vip"]["detail"].endswith("is free (no ARP answer)")
+    assert "not listening yet" in checks["node1 -> node2:2224"]["detail"]
+    assert "needs 500 MB" in checks["disk node1"]["detail"]
+    TIMINGS["inv preflight on bare nodes"] = f"{took:.1f}s"
 
 
 def test_the_runbook_script_converges_bare_nodes(bare_lab, tmp_path):

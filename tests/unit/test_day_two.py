@@ -159,3 +159,23 @@ def test_an_option_the_installed_agent_does_not_take_is_refused_by_name(write_co
         plan_step("fence", cluster, facts, fence.plan)
     # The lab's own options are all parameters of the agent.
     plan_step("fence", lab_cluster(), raw_facts(lab_cluster(), "debian12-converged"), fence.plan)
+
+
+@pytest.mark.parametrize("phase, state", [
+    ("standby", "node2: it is not in standby"),
+    ("upgrade", "node2: it stays in standby, the service runs on node1; once fixed: inv unstandby node2"),
+    ("reboot", "node2: it stays in standby, the service runs on node1; once fixed: inv unstandby node2"),
+    ("unstandby", "node2: see inv status; inv unstandby node2 again once it is back"),
+])
+def test_a_rolling_update_that_stops_says_where_and_what_state_it_left(phase, state):
+    from types import SimpleNamespace
+
+    from fabfile.maintenance import RollingUpdate
+    cluster = lab_cluster()
+    update = RollingUpdate(cluster, SimpleNamespace(executor=None), say=lambda text: None)
+
+    def fails():
+        raise UserError("apt-get: exit 100\nmore detail")
+    with pytest.raises(UserError) as caught:
+        update.step(cluster.node("node2"), phase, fails)
+    assert str(caught.value) == f"rolling-update stopped at node2, {phase}: apt-get: exit 100\n{state}"
