@@ -93,12 +93,33 @@ class Ssh:
 
 
 @dataclass(frozen=True)
+class CloudVip:
+    """Where a gratuitous ARP moves nothing: the cloud's own API moves the address."""
+
+    provider: str  # a key of VIP_PROVIDERS
+    settings: tuple[tuple[str, str], ...]  # the provider's fields, as read
+
+    def get(self, key, default=None):
+        return dict(self.settings).get(key, default)
+
+
+@dataclass(frozen=True)
 class Vip:
     ip: str
     cidr_netmask: int
     nic: str | None
     resource_id: str
     monitor_interval: str
+    cloud: CloudVip | None = None
+
+    def extra_id(self, role):
+        """The id of a cloud provider's resource next to the VIP's own (vip-eip, vip-lb...)."""
+        return f"{self.resource_id}-{role}"
+
+    @property
+    def resource_ids(self):
+        roles = VIP_EXTRA_ROLES.get(self.cloud.provider, ()) if self.cloud else ()
+        return (self.resource_id, *(self.extra_id(role) for role in roles))
 
 
 @dataclass(frozen=True)
@@ -694,9 +715,69 @@ def vip_address_problem(vip, prefix):
     return None
 
 
+AWS_ID = r"[0-9a-f]{8}([0-9a-f]{9})?"
+# vip.cloud.provider -> {field: (required, check)}; what each field becomes is the vip step's.
+VIP_PROVIDERS = {
+    # aws-vpc-move-ip: the VPC route tables send the address (outside the VPC's CIDR) to the
+    # node that holds it.
+    "aws-route": {
+        "routing_table": (True, lambda v: None if re.fullmatch(
+            rf"rtb-{AWS_ID}(,rtb-{AWS_ID})*", v) else
+            f"{shown(v)} is not a route table id (rtb-..., several comma-separated)"),
+        "region": (False, lambda v: None if re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", v) else
+                   f"{shown(v)} is not an AWS region (e.g. eu-west-1)"),
+        "profile": (False, check_name),
+    },
+    # awsvip moves a secondary private address between the instances' interfaces, awseip the
+    # Elastic IP that points at it.
+    "aws-eip": {
+        "elastic_ip": (True, lambda v: None if re.fullmatch(r"\d+\.\d+\.\d+\.\d+", v) else
+                       f"{shown(v)} is not an IPv4 address"),
+        "allocation_id": (True, lambda v: None if re.fullmatch(rf"eipalloc-{AWS_ID}", v) else
+                          f"{shown(v)} is not an allocation id (eipalloc-...)"),
+        "region": (False, lambda v: None if re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", v) else
+                   f"{shown(v)} is not an AWS region (e.g. eu-west-1)"),
+        "profile": (False, check_name),
+    },
+    # gcp-vpc-move-vip moves an alias IP range (the VIP/32) to the node's interface.
+    "gcp-alias": {
+        "alias_range_name": (False, check_name),
+    },
+    # azure-lb answers the Azure load balancer's health probe on the node that holds the VIP.
+    "azure-lb": {
+        "probe_port": (False, None),
+    },
+}
+AZURE_PROBE_PORT = 61000
+# The resources a provider adds next to the VIP's own, by role (see plan/vip.py).
+VIP_EXTRA_ROLES = {"aws-eip": ("private", "eip"), "gcp-alias": ("alias",), "azure-lb": ("lb",)}
+ROUTED_VIPS = ("aws-route", "gcp-alias")
+
+
+def _cloud_vip(r, raw):
+    data = r.get(raw, "cloud", "vip", dict, default=None)
+    if data is None:
+        return None
+    provider = r.get(data, "provider", "vip.cloud", str,
+                     check=one_of(tuple(VIP_PROVIDERS), "a cloud VIP provider"))
+    fields = VIP_PROVIDERS[provider]
+    r.mapping(data, "vip.cloud", ["provider", *fields])
+    settings = []
+    for key, (required, check) in fields.items():
+        if key == "probe_port":
+            value = r.get(data, key, "vip.cloud", int, default=AZURE_PROBE_PORT, check=check_port)
+        else:
+            value = r.get(data, key, "vip.cloud", str, default=... if required else None,
+                          check=check)
+        if value is not None:
+            settings.append((key, str(value)))
+    return CloudVip(provider, tuple(settings))
+
+
 def _vip(r, data, nodes, arbiter):
     raw = r.mapping(r.get(data, "vip", "", dict), "vip",
-                    ["ip", "cidr_netmask", "nic", "resource_id", "monitor_interval"])
+                    ["ip", "cidr_netmask", "nic", "resource_id", "monitor_interval", "cloud"])
+    cloud = _cloud_vip(r, raw)
     ip = r.get(raw, "ip", "vip", str)
     try:
         if "%" in ip:
@@ -725,7 +806,9 @@ def _vip(r, data, nodes, arbiter):
             node_address = ipaddress.ip_address(node.address)
         except ValueError:
             continue  # a host name: its subnet is only known once resolved
-        if node_address not in subnet:
+        # A route table sends an overlay address from outside the VPC's CIDR, and a GCP alias is
+        # routed to the instance as a /32: neither shares a subnet with the node.
+        if node_address not in subnet and not (cloud and cloud.provider in ROUTED_VIPS):
             r.fail("vip.ip", f"{ip}/{prefix} is not in the subnet of node {node.name} "
                    f"({node.address}): the VIP could not be raised on its interface")
     return Vip(
@@ -734,6 +817,7 @@ def _vip(r, data, nodes, arbiter):
         resource_id=r.get(raw, "resource_id", "vip", str, default="vip", check=check_resource_id),
         monitor_interval=r.get(raw, "monitor_interval", "vip", str, default="10s",
                                check=check_monitor_interval),
+        cloud=cloud,
     )
 
 
@@ -938,7 +1022,7 @@ def load(path, env=None, require_secrets=True):
         r.note("haproxy", f"is only used when service.agent is 'haproxy' (it is {service.agent!r})")
     extra_packages, package_repo = r.section(_install, data) or ((), None)
     if vip and service and group and nodes:
-        ids = [vip.resource_id, service.resource_id, group] + [f"{n.name}-fence" for n in nodes]
+        ids = [*vip.resource_ids, service.resource_id, group] + [f"{n.name}-fence" for n in nodes]
         if len(set(ids)) != len(ids):
             r.note("service.resource_id", "resource ids of the VIP, the service, the group and "
                    "the fence devices must all differ")

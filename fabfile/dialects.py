@@ -43,6 +43,16 @@ ARBITER_PACKAGES = {"yum": ("pcs", "corosync-qnetd"), "dnf": ("pcs", "corosync-q
                     # Debian's pcsd needs the hacluster user and haclient group, which come with
                     # pacemaker-common (on the nodes, pacemaker pulls it in).
                     "apt": ("pcs", "corosync-qnetd", "pacemaker-common")}
+# What the cloud VIP agents call: the AWS CLI (aws-vpc-move-ip, awsvip, awseip), Google's API
+# client for Python (gcp-vpc-move-vip; EL ships it with the agent in resource-agents-gcp), and
+# nc for azure-lb's probe listener.
+CLOUD_VIP_PACKAGES = {
+    "aws-route": {"apt": ("awscli",), "dnf": ("awscli",), "yum": ("awscli",)},
+    "aws-eip": {"apt": ("awscli",), "dnf": ("awscli",), "yum": ("awscli",)},
+    "gcp-alias": {"apt": ("python3-googleapi",), "dnf": ("resource-agents-gcp",),
+                  "yum": ("resource-agents-gcp",)},
+    "azure-lb": {"apt": ("netcat-openbsd",), "dnf": ("nmap-ncat",), "yum": ("nmap-ncat",)},
+}
 # HAProxy, and curl for the OCF agent's status URL check (in the base system of EL).
 HAPROXY_PACKAGES = {"yum": ("haproxy",), "dnf": ("haproxy",), "apt": ("haproxy", "curl")}
 # What installing the packages does by itself: Debian's packages start their daemons (corosync
@@ -141,8 +151,10 @@ class Dialect:
         """The cluster the corosync package configures on its own, or None."""
         return PACKAGED_CLUSTER_NAME.get(self.package_manager)
 
-    def cluster_packages(self, haproxy=True, extra=(), qdevice=False):
+    def cluster_packages(self, haproxy=True, extra=(), qdevice=False, cloud_vip=None):
         found = CLUSTER_PACKAGES[self.package_manager]
+        if cloud_vip:
+            found += CLOUD_VIP_PACKAGES[cloud_vip][self.package_manager]
         if self.platform in SPLIT_FENCE_AGENTS:
             found = tuple(SPLIT_FENCE_AGENTS[self.platform] if p == "fence-agents" else p
                           for p in found)

@@ -21,7 +21,8 @@ def packages_for(cluster, host, own):
         return own.arbiter_packages()
     return own.cluster_packages(cluster.service.is_haproxy,
                                 cluster.extra_packages + cluster.service.packages,
-                                qdevice=cluster.quorum_device is not None)
+                                qdevice=cluster.quorum_device is not None,
+                                cloud_vip=cluster.vip.cloud.provider if cluster.vip.cloud else None)
 
 
 def expected_after(cluster, dialect, facts):

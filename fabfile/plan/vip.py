@@ -1,5 +1,14 @@
-"""Runbook step 5: the floating virtual IP (ocf:heartbeat:IPaddr2), first member of the group."""
+"""Runbook step 5: the floating virtual IP (ocf:heartbeat:IPaddr2), first member of the group.
 
+Clouds ignore gratuitous ARP: there the cloud's API moves the address (vip.cloud), through the
+resource agent made for it, grouped with the service exactly like IPaddr2:
+  aws-route  aws-vpc-move-ip (route tables) is the VIP itself;
+  aws-eip    awsvip (the secondary private address), IPaddr2, then awseip (the Elastic IP);
+  gcp-alias  gcp-vpc-move-vip (the alias IP range), then IPaddr2;
+  azure-lb   IPaddr2, then azure-lb (answers the load balancer's health probe).
+"""
+
+from ..config import AZURE_PROBE_PORT
 from . import Plan, require_cib
 from .resources import ensure_grouped_resource
 
@@ -17,11 +26,44 @@ def vip_options(cluster):
     return options
 
 
+def _aws_account(cloud):
+    return [(k, cloud.get(k)) for k in ("region", "profile") if cloud.get(k)]
+
+
+def vip_resources(cluster):
+    """The group's address resources in start order: (resource id, agent, options)."""
+    vip, cloud = cluster.vip, cluster.vip.cloud
+    ipaddr2 = (vip.resource_id, AGENT, vip_options(cluster))
+    if cloud is None:
+        return [ipaddr2]
+    if cloud.provider == "aws-route":
+        options = [("ip", vip.ip), ("routing_table", cloud.get("routing_table"))]
+        options += [("interface", vip.nic)] if vip.nic else []
+        return [(vip.resource_id, "ocf:heartbeat:aws-vpc-move-ip", options + _aws_account(cloud))]
+    if cloud.provider == "aws-eip":
+        return [(vip.extra_id("private"), "ocf:heartbeat:awsvip",
+                 [("secondary_private_ip", vip.ip)] + _aws_account(cloud)),
+                ipaddr2,
+                (vip.extra_id("eip"), "ocf:heartbeat:awseip",
+                 [("elastic_ip", cloud.get("elastic_ip")),
+                  ("allocation_id", cloud.get("allocation_id")),
+                  ("private_ip_address", vip.ip)] + _aws_account(cloud))]
+    if cloud.provider == "gcp-alias":
+        alias = [("alias_ip", f"{vip.ip}/32")]
+        alias += [("alias_range_name", cloud.get("alias_range_name"))] \
+            if cloud.get("alias_range_name") else []
+        return [(vip.extra_id("alias"), "ocf:heartbeat:gcp-vpc-move-vip", alias), ipaddr2]
+    # azure-lb
+    return [ipaddr2, (vip.extra_id("lb"), "ocf:heartbeat:azure-lb",
+                      [("port", cloud.get("probe_port", str(AZURE_PROBE_PORT)))])]
+
+
 def plan(cluster, dialect, facts):
     plan = Plan("vip")
     cib = require_cib(cluster, facts, "vip")
-    ensure_grouped_resource(plan, cluster, dialect, cib, cluster.vip.resource_id, AGENT,
-                            vip_options(cluster), cluster.vip.monitor_interval, phase=0)
+    for resource, agent, options in vip_resources(cluster):
+        ensure_grouped_resource(plan, cluster, dialect, cib, resource, agent, options,
+                                cluster.vip.monitor_interval, phase=0)
     meta = cib.group_meta.get(cluster.group, {}) if cib else {}
     if meta.get("resource-stickiness") == STICKINESS:
         plan.unchanged(cluster.primary.name, f"group {cluster.group} stays where it runs "
