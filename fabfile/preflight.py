@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from . import facts as factlib
 from .commands import key_value_lines, run
+from .config import ROUTED_VIPS
 from .errors import StepFailed, UserError
 from .health import Check
 from .plan.fence import device_options
@@ -257,6 +258,11 @@ class Preflight:
 
     def vip(self):
         vip = self.cluster.vip.ip
+        cloud = self.cluster.vip.cloud
+        if cloud and cloud.provider in ROUTED_VIPS:
+            self.add("vip", True, f"{vip} is routed by the cloud ({cloud.provider}): "
+                     "no ARP to probe")
+            return
         answers = {}
         for host in self._nodes_reached():
             answers[host.name] = self.ask(host, _sh(_VIP_PROBE, vip, accept_codes=tuple(range(256)))).stdout
