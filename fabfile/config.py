@@ -735,8 +735,7 @@ VIP_PROVIDERS = {
                        f"{shown(v)} is not an IPv4 address"),
         "allocation_id": (True, lambda v: None if re.fullmatch(rf"eipalloc-{AWS_ID}", v) else
                           f"{shown(v)} is not an allocation id (eipalloc-...)"),
-        "region": (False, lambda v: None if re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", v) else
-                   f"{shown(v)} is not an AWS region (e.g. eu-west-1)"),
+        # awsvip and awseip take no region: it comes from the AWS CLI profile.
         "profile": (False, check_name),
     },
     # gcp-vpc-move-vip moves an alias IP range (the VIP/32) to the node's interface.

@@ -26,8 +26,9 @@ def vip_options(cluster):
     return options
 
 
-def _aws_account(cloud):
-    return [(k, cloud.get(k)) for k in ("region", "profile") if cloud.get(k)]
+def _aws_account(cloud, keys=("region", "profile")):
+    """The AWS CLI profile (and region, for aws-vpc-move-ip: awsvip and awseip take none)."""
+    return [(k, cloud.get(k)) for k in keys if cloud.get(k)]
 
 
 def vip_resources(cluster):
@@ -42,12 +43,12 @@ def vip_resources(cluster):
         return [(vip.resource_id, "ocf:heartbeat:aws-vpc-move-ip", options + _aws_account(cloud))]
     if cloud.provider == "aws-eip":
         return [(vip.extra_id("private"), "ocf:heartbeat:awsvip",
-                 [("secondary_private_ip", vip.ip)] + _aws_account(cloud)),
+                 [("secondary_private_ip", vip.ip)] + _aws_account(cloud, ("profile",))),
                 ipaddr2,
                 (vip.extra_id("eip"), "ocf:heartbeat:awseip",
                  [("elastic_ip", cloud.get("elastic_ip")),
                   ("allocation_id", cloud.get("allocation_id")),
-                  ("private_ip_address", vip.ip)] + _aws_account(cloud))]
+                  ("private_ip_address", vip.ip)] + _aws_account(cloud, ("profile",)))]
     if cloud.provider == "gcp-alias":
         alias = [("alias_ip", f"{vip.ip}/32")]
         alias += [("alias_range_name", cloud.get("alias_range_name"))] \

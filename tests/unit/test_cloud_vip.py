@@ -64,3 +64,33 @@ def test_the_providers_resources_may_not_take_another_resources_id(tmp_path):
                   or None)
     cluster = load_with(tmp_path, "vip-aws-eip-debian12.yaml", lambda v: None)
     assert cluster.vip.resource_ids == ("vip", "vip-private", "vip-eip")
+
+
+AGENTS = "/usr/lib/ocf/resource.d/heartbeat"
+
+
+def agent_parameters(agent):
+    """The parameters an installed resource agent's own meta-data names."""
+    import os
+    import subprocess
+    import xml.etree.ElementTree as ET
+    path = f"{AGENTS}/{agent.rsplit(':', 1)[1]}"
+    if not os.path.exists(path):
+        pytest.skip(f"{path} is not installed here (resource-agents)")
+    out = subprocess.run([path, "meta-data"], capture_output=True, text=True, timeout=30,
+                         env={**os.environ, "OCF_ROOT": "/usr/lib/ocf"}).stdout
+    return {p.get("name") for p in ET.fromstring(out).iter("parameter")}
+
+
+@pytest.mark.parametrize("name", ["vip-aws-route-debian12.yaml", "vip-aws-eip-debian12.yaml",
+                                  "vip-gcp-alias-debian12.yaml", "vip-azure-lb-debian12.yaml"])
+def test_every_option_is_a_parameter_of_the_agent_as_its_meta_data_says(tmp_path, name):
+    from fabfile.plan.vip import vip_resources
+
+    def everything(vip):
+        vip["cloud"].update({"aws-route": {"profile": "halb"}, "aws-eip": {"profile": "halb"}}
+                            .get(vip["cloud"]["provider"], {}))
+    cluster = load_with(tmp_path, name, everything)
+    for resource, agent, options in vip_resources(cluster):
+        unknown = {k for k, _ in options} - agent_parameters(agent)
+        assert not unknown, f"{resource} ({agent}) takes no {sorted(unknown)}"
