@@ -52,12 +52,65 @@ OWN_WORDS = ("pcs host auth hacluster pacemaker corosync haproxy stonith fence_i
 
 @dataclass(frozen=True)
 class Bmc:
-    """How the fence agent reaches the node's power: an IPMI BMC, or a hypervisor plus `plug`."""
+    """How the fence agent reaches the node's power: an IPMI BMC, a hypervisor host plus the
+    VM's name (`plug`), or a cloud API plus the instance's name. Which fields an agent takes is
+    its FenceProfile's."""
 
-    address: str
-    port: int
-    username: str
-    plug: str | None = None  # the VM's name for hypervisor fence agents (fence_virsh, ...)
+    address: str | None
+    port: int | None
+    username: str | None
+    plug: str | None = None
+
+    @property
+    def target(self):
+        """The node's fence target as messages name it."""
+        return self.address or self.plug
+
+
+@dataclass(frozen=True)
+class FenceProfile:
+    """What a fence agent needs of each node's `bmc` block and of fencing.options."""
+
+    reaches: str  # what the agent talks to, for messages
+    address: bool  # bmc.address (and bmc.port): a host the agent logs in to
+    login: bool  # bmc.username, with the password in FENCE_PASSWORD[_<NODE>]
+    plug: str | None  # what bmc.plug names, when the agent takes one
+    plug_required: bool = False
+    default_port: int | None = None
+    required_options: tuple[str, ...] = ()
+
+
+# The agents halb knows; any other fence_* agent is taken as an address, a login and an optional
+# plug (GENERIC_FENCE), and checked against its own meta-data at the fence step.
+FENCE_PROFILES = {
+    "fence_ipmilan": FenceProfile("the node's BMC over IPMI", True, True,
+                                  "an IPMI bridge target (rarely needed)", default_port=IPMI_PORT),
+    "fence_virsh": FenceProfile("the libvirt host over SSH", True, True, "the libvirt domain",
+                                plug_required=True, default_port=22),
+    "fence_vbox": FenceProfile("the VirtualBox host over SSH", True, True, "the VirtualBox VM",
+                               plug_required=True, default_port=22),
+    # fence_virtd on the host, by multicast; the shared key /etc/cluster/fence_xvm.key is copied
+    # from the host by the operator.
+    "fence_xvm": FenceProfile("fence_virtd on the host by multicast", False, False,
+                              "the libvirt domain", plug_required=True),
+    # Credentials come from the instance: its IAM role, its service account.
+    "fence_aws": FenceProfile("the EC2 API with the instance's IAM role", False, False,
+                              "the instance id", plug_required=True, required_options=("region",)),
+    "fence_gce": FenceProfile("the Compute Engine API with the VM's service account", False, False,
+                              "the instance name", plug_required=True,
+                              required_options=("project", "zone")),
+    # A service principal: bmc.username is its application id, the password its secret.
+    "fence_azure_arm": FenceProfile("the Azure Resource Manager API", False, True, "the VM name",
+                                    plug_required=True,
+                                    required_options=("resourceGroup", "subscriptionId",
+                                                      "tenantId")),
+}
+GENERIC_FENCE = FenceProfile("the agent's target", True, True, "what the agent powers off",
+                             default_port=IPMI_PORT)
+
+
+def fence_profile(agent):
+    return FENCE_PROFILES.get(agent, GENERIC_FENCE)
 
 
 @dataclass(frozen=True)
@@ -262,7 +315,7 @@ class Cluster:
     @property
     def secrets(self):
         found = [self.hacluster_password] + [n.fence_password for n in self.nodes]
-        return tuple(s for s in found if s.value)
+        return tuple(s for s in found if s is not None and s.value)
 
 
 def fence_password_variable(node_name):
@@ -632,41 +685,71 @@ def _ssh(r, data):
     ), user, r.get(raw, "port", "ssh", int, default=22, check=check_port)
 
 
+def _declared_agent(data):
+    """fencing.agent as written (the fencing section checks it): the nodes' bmc blocks are read
+    for that agent."""
+    fencing = data.get("fencing")
+    agent = fencing.get("agent") if isinstance(fencing, dict) else None
+    return agent if isinstance(agent, str) and FENCE_AGENT_RE.fullmatch(agent) else "fence_ipmilan"
+
+
+def _bmc(r, raw, where, agent):
+    profile = fence_profile(agent)
+    bmc = r.mapping(r.get(raw, "bmc", where, dict), f"{where}.bmc",
+                    ["address", "port", "username", "plug"])
+    where = f"{where}.bmc"
+    taken = {"address": profile.address, "port": profile.address, "username": profile.login,
+             "plug": profile.plug is not None}
+    for key, ok in taken.items():
+        if not ok and bmc.get(key) is not None:
+            r.fail(f"{where}.{key}", f"{agent} takes no {key}: it reaches {profile.reaches}; "
+                   "remove it")
+    plug_check = check_name
+    if agent == "fence_aws":
+        plug_check = lambda v: None if re.fullmatch(r"i-[0-9a-f]{8}([0-9a-f]{9})?", v) else \
+            f"{shown(v)} is not an EC2 instance id (i-...)"  # noqa: E731
+    return Bmc(
+        address=r.get(bmc, "address", where, str, check=check_address) if profile.address else None,
+        port=r.get(bmc, "port", where, int, default=profile.default_port, check=check_port)
+        if profile.address else None,
+        username=r.get(bmc, "username", where, str, check=check_name) if profile.login else None,
+        plug=r.get(bmc, "plug", where, str, default=... if profile.plug_required else None,
+                   check=plug_check) if profile.plug else None,
+    )
+
+
 def _nodes(r, data, ssh_defaults, secret):
     _, default_user, default_port = ssh_defaults
     node_list = r.get(data, "nodes", "", list)
     if len(node_list) != 2:
         r.fail("nodes", f"a two-node cluster needs exactly 2 nodes, got {len(node_list)}")
+    agent = _declared_agent(data)
+    login = fence_profile(agent).login
     nodes = []
     for i, raw in enumerate(node_list):
         where = f"nodes[{i}]"
         r.mapping(raw, where, ["name", "address", "ssh_user", "ssh_port", "bmc"])
         name = r.get(raw, "name", where, str, check=check_node_name)
-        bmc = r.mapping(r.get(raw, "bmc", where, dict), f"{where}.bmc",
-                        ["address", "port", "username", "plug"])
         nodes.append(Node(
             name=name,
             address=r.get(raw, "address", where, str, check=check_address),
             ssh_user=r.get(raw, "ssh_user", where, str, default=default_user, check=check_name),
             ssh_port=r.get(raw, "ssh_port", where, int, default=default_port, check=check_port),
-            bmc=Bmc(
-                address=r.get(bmc, "address", f"{where}.bmc", str, check=check_address),
-                port=r.get(bmc, "port", f"{where}.bmc", int, default=IPMI_PORT, check=check_port),
-                username=r.get(bmc, "username", f"{where}.bmc", str, check=check_name),
-                plug=r.get(bmc, "plug", f"{where}.bmc", str, default=None, check=check_name),
-            ),
-            fence_password=secret(fence_password_source(secret.env, name)),
+            bmc=_bmc(r, raw, where, agent),
+            fence_password=secret(fence_password_source(secret.env, name)) if login else None,
         ))
     first, second = nodes
     for attr in ("name", "address"):
         if getattr(first, attr).lower() == getattr(second, attr).lower():
             r.fail(f"nodes[1].{attr}", f"{shown(getattr(second, attr))} is used by both nodes")
-    if fence_password_variable(first.name) == fence_password_variable(second.name):
+    if login and fence_password_variable(first.name) == fence_password_variable(second.name):
         r.fail("nodes[1].name", f"{first.name!r} and {second.name!r} would both read their BMC "
                f"password from {fence_password_variable(first.name)}: rename one")
     if (first.bmc.address, first.bmc.port, first.bmc.plug) == (
             second.bmc.address, second.bmc.port, second.bmc.plug):
-        r.fail("nodes[1].bmc.address", "both nodes name the same BMC: each node needs its own")
+        field = "plug" if first.bmc.plug else "address"
+        r.fail(f"nodes[1].bmc.{field}", "both nodes name the same BMC (fence target): each node needs "
+               "its own")
     return tuple(nodes)
 
 
@@ -792,7 +875,7 @@ def _vip(r, data, nodes, arbiter):
         r.fail("vip.ip", problem)
     subnet = ipaddress.ip_network(f"{ip}/{prefix}", strict=False)
     others = [(f"node {n.name}", n.address) for n in nodes]
-    others += [(f"the BMC of {n.name}", n.bmc.address) for n in nodes]
+    others += [(f"the BMC of {n.name}", n.bmc.address) for n in nodes if n.bmc.address]
     others += [(f"the arbiter {arbiter.name}", arbiter.address)] if arbiter else []
     for what, other in others:
         try:
@@ -863,12 +946,18 @@ def _fencing(r, data, nodes, arbiter, failover):
     names = tuple(n.name for n in nodes)
     # With an arbiter the split is settled by quorum, not by a race.
     race_default = "0s" if arbiter else (FAILOVER_PROFILES[failover.profile][2] if failover else "2s")
+    agent = r.get(raw, "agent", "fencing", str, default="fence_ipmilan",
+                  check=lambda v: None if FENCE_AGENT_RE.fullmatch(v) else
+                  f"{shown(v)} is not a fence agent name (fence_...)")
+    options = read_options(r, raw.get("options"), "fencing.options", FENCE_RESERVED,
+                           "is set from the node's bmc and secrets; remove it here")
+    given = {k for k, _ in options}
+    for key in fence_profile(agent).required_options:
+        if key not in given:
+            r.note(f"fencing.options.{key}", f"is required by {agent}")
     return Fencing(
-        agent=r.get(raw, "agent", "fencing", str, default="fence_ipmilan",
-                    check=lambda v: None if FENCE_AGENT_RE.fullmatch(v) else
-                    f"{shown(v)} is not a fence agent name (fence_...)"),
-        options=read_options(r, raw.get("options"), "fencing.options", FENCE_RESERVED,
-                             "is set from the node's bmc and secrets; remove it here"),
+        agent=agent,
+        options=options,
         preferred_node=r.get(raw, "preferred_node", "fencing", str, default=names[0],
                              check=one_of(names, "one of the nodes")),
         race_delay=r.get(raw, "race_delay", "fencing", str, default=race_default,

@@ -27,16 +27,22 @@ PLATFORM_DEFAULTS = {
 # Repository that carries pacemaker/pcs on RHEL rebuilds (disabled by default there).
 DNF_HA_REPO = {"el8": "ha", "el9": "highavailability"}
 
+FENCE_AGENT = "<the fence agent's packages>"  # stands in CLUSTER_PACKAGES for fence_packages()
 CLUSTER_PACKAGES = {
     # The runbook's first line; its second line lost its "yum -y install" and started with "pcs".
-    "yum": ("pacemaker", "corosync", "pcs", "fence-agents-ipmilan", "resource-agents"),
-    "dnf": ("pacemaker", "corosync", "pcs", "fence-agents-ipmilan", "resource-agents"),
-    # Debian splits crm_mon (needed by pcs) into pacemaker-cli-utils; ipmitool drives fence_ipmilan.
-    "apt": ("pacemaker", "pacemaker-cli-utils", "corosync", "pcs", "fence-agents", "ipmitool",
-            "resource-agents"),
+    "yum": ("pacemaker", "corosync", "pcs", FENCE_AGENT, "resource-agents"),
+    "dnf": ("pacemaker", "corosync", "pcs", FENCE_AGENT, "resource-agents"),
+    # Debian splits crm_mon (needed by pcs) into pacemaker-cli-utils.
+    "apt": ("pacemaker", "pacemaker-cli-utils", "corosync", "pcs", FENCE_AGENT, "resource-agents"),
 }
-# Platforms that ship each fence agent in a package of its own (Debian up to 12: one package).
-SPLIT_FENCE_AGENTS = {"debian13": "fence-agents-ipmilan"}
+# Platforms that ship each fence agent in a package of its own, fence-agents-<name> (EL does too);
+# Debian up to 12 ships them all in fence-agents, with what each agent calls only recommended
+# (the install step installs no recommends): that is added here.
+SPLIT_FENCE_AGENTS = {"debian13"}
+ONE_PACKAGE_AGENT_NEEDS = {"fence_aws": ("python3-boto3",), "fence_gce": ("python3-googleapi",),
+                           "fence_azure_arm": ("python3-azure",)}
+# Agents outside fence-agents everywhere.
+OWN_PACKAGE_AGENTS = {"fence_xvm": ("fence-virt",)}
 # A quorum device: the qdevice daemon on the nodes, qnetd and pcs on the arbiter host.
 QDEVICE_PACKAGES = {m: ("corosync-qdevice",) for m in ("yum", "dnf", "apt")}
 ARBITER_PACKAGES = {"yum": ("pcs", "corosync-qnetd"), "dnf": ("pcs", "corosync-qnetd"),
@@ -151,13 +157,33 @@ class Dialect:
         """The cluster the corosync package configures on its own, or None."""
         return PACKAGED_CLUSTER_NAME.get(self.package_manager)
 
-    def cluster_packages(self, haproxy=True, extra=(), qdevice=False, cloud_vip=None):
-        found = CLUSTER_PACKAGES[self.package_manager]
+    def fence_packages(self, agent):
+        """The packages that bring one fence agent and what it calls."""
+        if agent in OWN_PACKAGE_AGENTS:
+            return OWN_PACKAGE_AGENTS[agent]
+        # fence_ipmilan drives ipmitool, which Debian's packages only recommend.
+        ipmitool = ("ipmitool",) if agent == "fence_ipmilan" and self.package_manager == "apt" \
+            else ()
+        if self.package_manager != "apt" or self.platform in SPLIT_FENCE_AGENTS:
+            return (f"fence-agents-{agent.removeprefix('fence_').replace('_', '-')}", *ipmitool)
+        return ("fence-agents", *ipmitool, *ONE_PACKAGE_AGENT_NEEDS.get(agent, ()))
+
+    def node_packages(self, cluster):
+        """Everything the install step puts on a node for this cluster config."""
+        cloud = cluster.vip.cloud
+        return self.cluster_packages(cluster.service.is_haproxy,
+                                     cluster.extra_packages + cluster.service.packages,
+                                     qdevice=cluster.quorum_device is not None,
+                                     cloud_vip=cloud.provider if cloud else None,
+                                     fence_agent=cluster.fencing.agent)
+
+    def cluster_packages(self, haproxy=True, extra=(), qdevice=False, cloud_vip=None,
+                         fence_agent="fence_ipmilan"):
+        found = ()
+        for package in CLUSTER_PACKAGES[self.package_manager]:
+            found += self.fence_packages(fence_agent) if package == FENCE_AGENT else (package,)
         if cloud_vip:
             found += CLOUD_VIP_PACKAGES[cloud_vip][self.package_manager]
-        if self.platform in SPLIT_FENCE_AGENTS:
-            found = tuple(SPLIT_FENCE_AGENTS[self.platform] if p == "fence-agents" else p
-                          for p in found)
         if haproxy:
             found += HAPROXY_PACKAGES[self.package_manager]
         if qdevice:

@@ -128,10 +128,7 @@ class Fact:
 def _packages_wanted(probe):
     if probe.is_arbiter:  # the quorum arbiter: qnetd and pcs only
         return probe.dialect.arbiter_packages()
-    cluster = probe.cluster
-    return probe.dialect.cluster_packages(cluster.service.is_haproxy,
-                                          cluster.extra_packages + cluster.service.packages,
-                                          qdevice=cluster.quorum_device is not None)
+    return probe.dialect.node_packages(probe.cluster)
 
 
 def _units_wanted(probe):
@@ -186,8 +183,9 @@ def parse_password_check(text):
 def _secret_files_command(probe):
     if probe.is_arbiter:  # holds no BMC password
         return None
-    files = [fence_password_file(n.name) for n in probe.cluster.nodes]
-    return run("sha256sum", "--", *files, accept_codes=ABSENT_OK)
+    files = [fence_password_file(n.name) for n in probe.cluster.nodes
+             if n.fence_password is not None]
+    return run("sha256sum", "--", *files, accept_codes=ABSENT_OK) if files else None
 
 
 # The fence agent's own meta-data: the parameters it takes (nothing before it is installed).

@@ -202,7 +202,7 @@ class Preflight:
         for node in self.cluster.nodes:
             peer = self.cluster.peer_of(node.name)
             name = f"bmc of {node.name}"
-            if not node.fence_password.value:
+            if node.fence_password is not None and not node.fence_password.value:
                 self.add(name, False, f"{node.fence_password.name} is not set: export it or "
                          "put it in .env")
                 continue
@@ -222,16 +222,19 @@ class Preflight:
                          "run preflight again after the install step")
                 continue
             if ok:
-                self.add(name, True, f"{node.bmc.address} answers {where}: {said}")
+                self.add(name, True, f"{node.bmc.target} answers {where}: {said}")
             else:
-                self.add(name, False, f"{node.bmc.address} did not answer a status query {where}"
-                         f" ({said}): check the BMC's address, port, user and "
-                         f"{node.fence_password.name}, and that {peer.name} reaches it")
+                credentials = (f", user and {node.fence_password.name}"
+                               if node.fence_password is not None else "")
+                self.add(name, False, f"{node.bmc.target} did not answer a status query {where}"
+                         f" ({said}): check the fence target's settings{credentials}, and "
+                         f"that {peer.name} reaches it")
 
     def bmc_from_peer(self, node, peer, dialect):
         options = [(k, v) for k, v in device_options(self.cluster, dialect, node)
                    if not k.startswith("pcmk_") and not k.endswith("_script")]
-        options += [(dialect.fence_option("password"), node.fence_password.value)]
+        if node.fence_password is not None:
+            options += [(dialect.fence_option("password"), node.fence_password.value)]
         command = run(self.cluster.fencing.agent, stdin=key_value_lines(
             [("action", "status"), *options]), stdin_label=f"options of {node.name}'s BMC",
             accept_codes=tuple(range(256)))

@@ -30,8 +30,8 @@ def with_placeholder_secrets(cluster):
     """The cluster with each secret's value replaced by a marker naming its variable."""
     def marked(secret):
         return Secret(secret.name, MARKER.format(secret.name))
-    nodes = tuple(dataclasses.replace(n, fence_password=marked(n.fence_password))
-                  for n in cluster.nodes)
+    nodes = tuple(dataclasses.replace(n, fence_password=marked(n.fence_password)
+                                      if n.fence_password else None) for n in cluster.nodes)
     return dataclasses.replace(cluster, nodes=nodes,
                                hacluster_password=marked(cluster.hacluster_password))
 
@@ -174,7 +174,8 @@ def _commands(step):
 def _secret_purpose(cluster, name):
     if name in SECRET_PURPOSE:
         return SECRET_PURPOSE[name]
-    owners = [n.name for n in cluster.nodes if n.fence_password.name == name]
+    owners = [n.name for n in cluster.nodes
+              if n.fence_password is not None and n.fence_password.name == name]
     return f"BMC password of {', '.join(owners)} (fence_{cluster.fencing.agent.removeprefix('fence_')})"
 
 

@@ -9,7 +9,7 @@ The BMC password stays out of the CIB: pcs stores a password_script that reads a
 import hashlib
 
 from ..commands import key_value_lines, run, write_secret_file
-from ..config import IPMI_PORT, duration_ms
+from ..config import duration_ms, fence_profile
 from ..errors import UserError
 from ..facts import fence_password_file
 from . import Plan, option_changes, require_cib
@@ -20,15 +20,21 @@ def device_id(node_name):
 
 
 def device_options(cluster, dialect, node):
-    """The fence device's instance attributes for `node`, spelled for the dialect."""
+    """The fence device's instance attributes for `node`, spelled for the dialect: what the
+    agent's profile takes of the node's bmc block, then fencing.options."""
     opt = dialect.fence_option
-    options = [(opt("ip"), node.bmc.address)]
-    if node.bmc.port != IPMI_PORT:
-        options.append(("ipport", str(node.bmc.port)))
+    profile = fence_profile(cluster.fencing.agent)
+    bmc = node.bmc
+    options = []
+    if profile.address:
+        options.append((opt("ip"), bmc.address))
+        if bmc.port != profile.default_port:
+            options.append(("ipport", str(bmc.port)))
+    if profile.login:
+        options += [(opt("username"), bmc.username),
+                    (opt("password_script"), f"cat {fence_password_file(node.name)}")]
     options += [
-        (opt("username"), node.bmc.username),
-        (opt("password_script"), f"cat {fence_password_file(node.name)}"),
-        *([(opt("plug"), node.bmc.plug)] if node.bmc.plug else []),
+        *([(opt("plug"), bmc.plug)] if bmc.plug else []),
         *cluster.fencing.options,
         ("pcmk_host_list", node.name),
     ]
@@ -80,7 +86,7 @@ def plan(cluster, dialect, facts):
     plan = Plan("fence")
     # Every node holds every BMC password: a fence action may run from either node.
     for host in cluster.nodes:
-        for node in cluster.nodes:
+        for node in (n for n in cluster.nodes if n.fence_password is not None):
             path = fence_password_file(node.name)
             if facts[host.name].secret_files.get(path) == secret_content_digest(node.fence_password):
                 plan.unchanged(host.name, f"{path} holds the current BMC password of {node.name}")

@@ -19,10 +19,7 @@ def host_dialect(host_facts, dialect):
 def packages_for(cluster, host, own):
     if host.bmc is None:
         return own.arbiter_packages()
-    return own.cluster_packages(cluster.service.is_haproxy,
-                                cluster.extra_packages + cluster.service.packages,
-                                qdevice=cluster.quorum_device is not None,
-                                cloud_vip=cluster.vip.cloud.provider if cluster.vip.cloud else None)
+    return own.node_packages(cluster)
 
 
 def expected_after(cluster, dialect, facts):

@@ -122,7 +122,7 @@ def test_preflight_passes_on_the_lab_and_reads_only(converged):
 
 @pytest.mark.parametrize("broken, change, failed, words", [
     ("BMC unreachable", lambda d: d["nodes"][1]["bmc"].update(address="192.168.56.199"),
-     ["bmc of node2"], ["192.168.56.199", "from node1", "check the BMC's address"]),
+     ["bmc of node2"], ["192.168.56.199", "from node1", "check the fence target's settings, user and FENCE_PASSWORD"]),
     # The host answers ARP for a backend's address on the bridge: the address is taken.
     ("VIP taken", lambda d: d["vip"].update(ip="192.168.56.21"),
      ["vip"], ["192.168.56.21 is in use", "answers ARP", "choose a free address"]),

@@ -1,0 +1,81 @@
+"""Fencing profiles: each agent takes its own fields of a node's bmc block and its own required
+options; errors name the field. The plans are in tests/fixtures/plans/fence-profile-*.yaml."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fabfile import config
+from fabfile.dialects import Dialect
+from fabfile.errors import ConfigError
+
+from .conftest import SECRETS
+
+FIXTURE_CONFIGS = Path(__file__).resolve().parents[1] / "fixtures" / "configs"
+
+
+def load_with(tmp_path, name, change, env=SECRETS):
+    data = yaml.safe_load((FIXTURE_CONFIGS / name).read_text())
+    change(data)
+    path = tmp_path / "fence.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return config.load(path, env=env)
+
+
+@pytest.mark.parametrize("name, change, field, words", [
+    ("fence-aws-debian12.yaml", lambda d: d["nodes"][0]["bmc"].update(address="10.0.9.1"),
+     "nodes[0].bmc.address", "fence_aws takes no address: it reaches the EC2 API"),
+    ("fence-aws-debian12.yaml", lambda d: d["nodes"][1]["bmc"].update(plug="lb-2"),
+     "nodes[1].bmc.plug", "'lb-2' is not an EC2 instance id"),
+    ("fence-aws-debian12.yaml", lambda d: d["fencing"].pop("options"),
+     "fencing.options.region", "is required by fence_aws"),
+    ("fence-gce-debian12.yaml", lambda d: d["fencing"]["options"].pop("zone"),
+     "fencing.options.zone", "is required by fence_gce"),
+    ("fence-azure_arm-debian12.yaml", lambda d: d["fencing"]["options"].pop("tenantId"),
+     "fencing.options.tenantId", "is required by fence_azure_arm"),
+    ("fence-xvm-debian12.yaml", lambda d: d["nodes"][0]["bmc"].update(username="root"),
+     "nodes[0].bmc.username", "fence_xvm takes no username"),
+    ("fence-virsh-debian12.yaml", lambda d: d["nodes"][0]["bmc"].pop("plug"),
+     "nodes[0].bmc.plug", "is required"),
+    ("fence-virsh-debian12.yaml", lambda d: d["nodes"][1]["bmc"].update(plug="vm-lb1"),
+     "nodes[1].bmc.plug", "both nodes name the same BMC"),
+    # A secret never goes into the CIB: the AWS keys are refused as options.
+    ("fence-aws-debian12.yaml", lambda d: d["fencing"]["options"].update(secret_key="x"),
+     "fencing.options.secret_key", ""),
+])
+def test_each_profile_checks_its_own_fields(tmp_path, name, change, field, words):
+    with pytest.raises(ConfigError) as caught:
+        load_with(tmp_path, name, change)
+    text = str(caught.value)
+    assert f"{field}: {words}" in text, text
+
+
+@pytest.mark.parametrize("name", ["fence-aws-debian12.yaml", "fence-gce-debian12.yaml",
+                                  "fence-xvm-debian12.yaml"])
+def test_agents_that_log_in_nowhere_need_no_password(tmp_path, name):
+    cluster = load_with(tmp_path, name, lambda d: None,
+                        env={"HACLUSTER_PASSWORD": SECRETS["HACLUSTER_PASSWORD"]})
+    assert all(n.fence_password is None for n in cluster.nodes)
+    assert cluster.missing_secrets == ()
+
+
+def test_agents_that_log_in_need_their_password(tmp_path):
+    with pytest.raises(ConfigError, match="FENCE_PASSWORD: secret is not set"):
+        load_with(tmp_path, "fence-virsh-debian12.yaml", lambda d: None,
+                  env={"HACLUSTER_PASSWORD": SECRETS["HACLUSTER_PASSWORD"]})
+
+
+@pytest.mark.parametrize("platform, agent, expected", [
+    ("debian12", "fence_ipmilan", ("fence-agents", "ipmitool")),
+    ("debian12", "fence_aws", ("fence-agents", "python3-boto3")),
+    ("debian12", "fence_virsh", ("fence-agents",)),
+    ("debian13", "fence_ipmilan", ("fence-agents-ipmilan", "ipmitool")),
+    ("debian13", "fence_azure_arm", ("fence-agents-azure-arm",)),
+    ("el9", "fence_gce", ("fence-agents-gce",)),
+    ("centos7", "fence_ipmilan", ("fence-agents-ipmilan",)),
+    ("el9", "fence_xvm", ("fence-virt",)),
+    ("debian12", "fence_xvm", ("fence-virt",)),
+])
+def test_each_agent_comes_with_its_own_packages(platform, agent, expected):
+    assert Dialect.for_platform(platform).fence_packages(agent) == expected
