@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 from datetime import datetime
 from pathlib import Path
 
+from . import facts as factlib
 from .errors import UserError
 
 # Steps whose commands change the CIB (quorum and install do not; setup does once it exists).
@@ -28,7 +29,9 @@ def save(runner, step):
     ours = facts and facts.corosync and facts.corosync.cluster_name == cluster.name
     if facts is not None and (facts.cib is None or not ours):  # none yet, or a package's default
         return None
-    dialect = runner.node_dialect(primary)
+    # The run's facts already tell the dialect; only restore-config, which has none, asks.
+    dialect = (factlib.cluster_dialect(cluster, runner.facts) if runner.facts
+               else runner.node_dialect(primary))
     text = runner.executor.run(primary, dialect.query_cib(), step).stdout
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     path = Path(runner.log.path).parent / f"cib-{cluster.name}-{stamp}-before-{step}.xml"

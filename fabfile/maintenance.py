@@ -90,11 +90,16 @@ class RollingUpdate:
     def __init__(self, cluster, runner, reboot=True, say=print):
         self.cluster, self.runner, self.reboot, self.say = cluster, runner, reboot, say
         self.executor = runner.executor
+        self.dialects = {}  # node name -> dialect, read once: status is polled every second
+
+    def dialect(self, node):
+        if node.name not in self.dialects:
+            self.dialects[node.name] = self.runner.node_dialect(node)
+        return self.dialects[node.name]
 
     def status(self, via):
-        dialect = self.runner.node_dialect(via)
         return factlib.parse_crm_mon(self.executor.run(
-            via, dialect.cluster_status_xml(), "rolling-update").stdout)
+            via, self.dialect(via).cluster_status_xml(), "rolling-update").stdout)
 
     def order(self):
         status = self.status(self.cluster.primary)
@@ -135,13 +140,12 @@ class RollingUpdate:
                             f"{str(exc).splitlines()[0]}\n{node.name}: {state}") from None
 
     def upgrade(self, node):
-        dialect = self.runner.node_dialect(node)
-        for command in dialect.upgrade_packages():
+        for command in self.dialect(node).upgrade_packages():
             self.say(f"   [{node.name}] {command.why}")
             self.executor.run(node, command, "rolling-update")
 
     def reboot_and_wait(self, node):
-        dialect = self.runner.node_dialect(node)
+        dialect = self.dialect(node)
         before = self.executor.run(node, dialect.boot_id(), "rolling-update").stdout.strip()
         self.say(f"   [{node.name}] reboot")
         self.executor.run(node, dialect.reboot_soon(), "rolling-update")
