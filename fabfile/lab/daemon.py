@@ -40,6 +40,7 @@ class NodePower:
     def __init__(self, node):
         self.node = node
         self.process = None
+        self.reported = False
         self.lock = threading.Lock()
 
     def argv(self):
@@ -68,12 +69,18 @@ class NodePower:
             self.process = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=out,
                                             stderr=subprocess.STDOUT, start_new_session=True,
                                             preexec_fn=join_cgroup)
+            self.reported = False
             (s.RUN / f"{self.node.name}.nspawn.pid").write_text(f"{self.process.pid}\n")
             event(self.node.name, "on")
 
-    def rebooted(self):
+    def ended_by_itself(self):
+        """The exit status of a machine that stopped without a power-off (a reboot or poweroff
+        from inside, or systemd-nspawn failing), once; None while it runs or after off()."""
         with self.lock:
-            return self.process is not None and self.process.poll() == NSPAWN_REBOOT
+            if self.process is None or self.process.poll() is None or self.reported:
+                return None
+            self.reported = True
+            return self.process.returncode
 
     def init_pid(self):
         """The node's PID 1 as the host sees it: the nspawn process's child."""
@@ -100,6 +107,7 @@ class NodePower:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+            self.reported = True
             event(self.node.name, "off")
 
 
@@ -150,6 +158,14 @@ class Backend(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class LabHttpServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        # A prober that gave up on a reply (its timeout, a node going down) is not an error of
+        # the lab's; anything else still prints its traceback.
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+
 class Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -164,11 +180,11 @@ def serve(server):
 def main():
     s.RUN.mkdir(parents=True, exist_ok=True)
     nodes = s.lab_machines()
-    servers = [serve(http.server.ThreadingHTTPServer(
+    servers = [serve(LabHttpServer(
         (s.HOST_ADDRESS, s.REPO_PORT), functools.partial(Quiet, directory=str(s.Image(s.running_release()).repo))))]
     for name, address, port in s.BACKENDS:
         handler = type(f"Backend_{name}", (Backend,), {"name": name})
-        servers.append(serve(http.server.ThreadingHTTPServer((address, port), handler)))
+        servers.append(serve(LabHttpServer((address, port), handler)))
     powers = {n.name: NodePower(n) for n in nodes}
     for node in (n for n in nodes if n.bmc_address):
         password = os.environ.get(fence_password_source(os.environ, node.name))
@@ -190,10 +206,14 @@ def main():
     while not stopping.wait(0.2):
         for power in powers.values():
             # A node that reboots itself (systemctl reboot) makes systemd-nspawn exit with 133:
-            # boot it again, as a real machine's firmware would.
-            if power.rebooted():
+            # boot it again, as a real machine's firmware would. Any other end is logged with
+            # its status, so that a node that stays off says why.
+            status = power.ended_by_itself()
+            if status == NSPAWN_REBOOT:
                 event(power.node.name, "reboot")
                 power.on()
+            elif status is not None:
+                event(power.node.name, f"stopped-{status}")
         if asked.is_set():
             asked.clear()
             request = s.RUN / "power-on.request"

@@ -61,6 +61,20 @@ def run_in(node_name, *argv, check=True, timeout=60):
     return result
 
 
+def node_report(node_name):
+    """What a node is doing, from the host: for a failure message when a node went quiet."""
+    parts = []
+    for argv in (("systemctl", "list-jobs", "--no-pager"),
+                 ("journalctl", "-b", "--no-pager", "-n", "40", "-o", "short-precise")):
+        try:
+            result = run_in(node_name, *argv, check=False, timeout=20)
+            parts.append(f"--- {node_name}: {' '.join(argv)}\n{result.stdout}{result.stderr}")
+        except Exception as exc:  # powered off, or nsenter hung: that is the answer
+            parts.append(f"--- {node_name}: {' '.join(argv)}: {exc}")
+    events = [f"{stamp:.1f} {node} {what}" for stamp, node, what in control.power_events()[-10:]]
+    return "\n".join(parts + ["--- power events", *events])
+
+
 def crm_mon(node_name):
     """Cluster status as Pacemaker reports it, parsed from crm_mon's XML."""
     out = run_in(node_name, "crm_mon", "-1", "--output-as=xml").stdout

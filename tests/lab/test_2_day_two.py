@@ -8,7 +8,17 @@ import time
 import pytest
 import yaml
 
-from .conftest import ROOT, TIMINGS, crm_mon, inv, power_events_since, run_in, vip_holders, wait_for
+from .conftest import (
+    ROOT,
+    TIMINGS,
+    crm_mon,
+    inv,
+    node_report,
+    power_events_since,
+    run_in,
+    vip_holders,
+    wait_for,
+)
 from .test_2_rollout import Load
 
 CONFIG = ("--config", "configs/lab.yaml")
@@ -190,7 +200,7 @@ def test_rolling_update_reboots_each_node_without_losing_the_service(converged):
     since = time.time()
     boot_ids = {n: run_in(n, "cat", "/proc/sys/kernel/random/boot_id").stdout for n in NODES}
     rc, out, took = inv("rolling-update", "--probe", *CONFIG, timeout=1200)
-    assert rc == 0, out
+    assert rc == 0, out + "\n".join(node_report(n) for n in NODES)
     assert out.rstrip().endswith("healthy")
     # Each node really rebooted, one after the other, and nobody was fenced.
     assert all(run_in(n, "cat", "/proc/sys/kernel/random/boot_id").stdout != boot_ids[n]
