@@ -348,6 +348,9 @@ class Dialect:
                    "op", "monitor", f"interval={monitor}",
                    why=f"create fence device {device}", retry_transient=True)
 
+    def delete_stonith(self, device, why):
+        return run("pcs", "stonith", "delete", device, why=why, retry_transient=True)
+
     def update_stonith(self, device, options, why):
         return run("pcs", "stonith", "update", device, *_pairs(options), why=why,
                    retry_transient=True)

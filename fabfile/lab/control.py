@@ -14,7 +14,7 @@ import time
 
 from ..config import fence_password_source, read_secrets
 from ..errors import UserError
-from . import image
+from . import hypervisor, image
 from . import settings as s
 
 
@@ -182,6 +182,8 @@ def _prepare_node(node):
     ssh_dir.mkdir(mode=0o700, exist_ok=True)
     (ssh_dir / "authorized_keys").write_text((s.SSH_KEY.parent / f"{s.SSH_KEY.name}.pub").read_text())
     (ssh_dir / "authorized_keys").chmod(0o600)
+    # As an operator would before using fence_virsh, which refuses a host key it has not seen.
+    (ssh_dir / "known_hosts").write_text(hypervisor.known_hosts_line())
 
 
 def wait_for_ssh(node, seconds=90):

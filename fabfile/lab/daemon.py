@@ -4,7 +4,8 @@
   its own port, see configs/lab.yaml): power off is a
   hard kill of the node's init, power on boots it again, status says whether it runs;
 - the lab's package mirror over HTTP on the bridge address;
-- two HTTP backends, each answering with its own name.
+- two HTTP backends, each answering with its own name;
+- a libvirt host for fence_virsh (hypervisor.py): SSH whose shell answers virsh for the nodes.
 The nodes are children of this process so that their BMC can boot them again.
 
 Run by `inv lab.up` as `python -m fabfile.lab.daemon`; BMC passwords arrive in the environment.
@@ -24,6 +25,7 @@ from datetime import datetime
 from pyghmi.ipmi.bmc import Bmc
 
 from ..config import fence_password_source
+from . import hypervisor
 from . import settings as s
 
 # systemd-nspawn's exit status when the machine inside asked for a reboot.
@@ -192,6 +194,10 @@ def main():
             sys.exit(f"labd: no BMC password for {node.name} (FENCE_PASSWORD)")
         NodeBmc(powers[node.name], {node.bmc_user: password}, node.bmc_address, node.bmc_port)
     threading.Thread(target=Bmc.listen, daemon=True).start()
+    # The libvirt host of configs/lab-virsh.yaml: it takes any node's fence password.
+    hypervisor.serve({n.name: powers[n.name] for n in nodes if n.bmc_address},
+                     {os.environ[fence_password_source(os.environ, n.name)]
+                      for n in nodes if n.bmc_address}, log)
 
     stopping, asked = threading.Event(), threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())

@@ -29,6 +29,10 @@ BRIDGE_MAC = "02:68:61:6c:62:00"
 HOST_ADDRESS = "192.168.56.1"
 PREFIX = 24
 REPO_PORT = 8000
+# The lab's libvirt host for fence_virsh (fabfile/lab/hypervisor.py): SSH on the bridge address.
+HYPERVISOR_PORT = 2222
+HYPERVISOR_USER = "fencer"
+HYPERVISOR_HOST_KEY = STATE / "hypervisor_host_key"
 # The Debian releases the lab boots, each with the platform halb knows it as: three pcs
 # generations (0.10, 0.11, 0.12) and Pacemaker 2.0, 2.1 and 3.0.
 RELEASES = {"bullseye": "debian11", "bookworm": "debian12", "trixie": "debian13"}

@@ -103,6 +103,14 @@ def plan(cluster, dialect, facts):
         device = device_id(node.name)
         desired = device_options(cluster, dialect, node)
         current = primitives.get(device)
+        replaced = current is not None and current.agent != f"stonith:{cluster.fencing.agent}"
+        if replaced:
+            # pcs cannot change a device's agent: the device goes, with its constraints, and
+            # comes back with the new one. Until then Pacemaker cannot fence this node.
+            plan.add(primary, dialect.delete_stonith(
+                device, f"{device} runs {current.agent.partition(':')[2]}; the config wants "
+                        f"{cluster.fencing.agent}"), phase=1)
+            current = None
         if current is None:
             plan.add(primary, dialect.create_stonith(device, cluster.fencing.agent, desired,
                                                      cluster.fencing.monitor_interval), phase=1)
@@ -117,7 +125,7 @@ def plan(cluster, dialect, facts):
                     device, changes, f"bring {device} in line with the config"), phase=1)
             else:
                 plan.unchanged(primary, f"fence device {device} is configured for {node.name}")
-        if (device, node.name) in avoids:
+        if (device, node.name) in avoids and not replaced:
             plan.unchanged(primary, f"{device} avoids {node.name}")
         else:
             plan.add(primary, dialect.avoid_node(device, node.name), phase=1)

@@ -3,7 +3,8 @@ service: on a fresh lab the shell form of `inv runbook` (run as an operator woul
 machine over SSH) converges bare nodes into the cluster setup-cluster would build, so that
 setup-cluster then changes nothing; `inv teardown` removes it and setup-cluster builds it again
 from there; then the lab is torn down once more and converged with nginx (systemd:nginx) in
-place of HAProxy, which serves through the VIP and survives a crash of its node."""
+place of HAProxy, which serves through the VIP and survives a crash of its node; last, fenced
+with fence_virsh through the lab's libvirt host instead of IPMI."""
 
 import json
 import os
@@ -12,9 +13,23 @@ import time
 
 import pytest
 
+from fabfile.lab import control
 from fabfile.lab import settings as s
 
-from .conftest import ROOT, TIMINGS, crm_mon, drill, http_via_vip, inv, run_in, secrets, wait_for
+from .conftest import (
+    ROOT,
+    TIMINGS,
+    crm_mon,
+    drill,
+    http_via_vip,
+    inv,
+    nodes,
+    power_events_since,
+    run_in,
+    secrets,
+    vip_holders,
+    wait_for,
+)
 
 CONFIG = ("--config", "configs/lab.yaml")
 HALB_FILES = ("/usr/lib/ocf/resource.d/halb/haproxy", "/etc/halb", "/etc/haproxy/haproxy.cfg",
@@ -127,4 +142,39 @@ def test_any_service_nginx_through_systemd_serves_and_fails_over(bare_lab):
     rc, out, _ = inv("status", *nginx)
     assert rc == 0, out
     rc, out, _ = inv("teardown", "--yes", *nginx)
+    assert rc == 0, out
+
+
+def test_fence_virsh_powers_a_node_off_and_on_through_the_lab_hypervisor(bare_lab):
+    """The real fence_virsh, over SSH to the lab's libvirt host (labd), as on a VM cluster."""
+    virsh = ("--config", "configs/lab-virsh.yaml")
+    rc, out, took = inv("setup-cluster", *virsh)
+    assert rc == 0, out
+    TIMINGS["setup-cluster with fence_virsh after teardown"] = f"{took:.1f}s"
+    # enable-stonith asked each device for its domain's state through the agent before it
+    # turned fencing on; status sees both devices started on the peer.
+    rc, out, _ = inv("status", *virsh)
+    assert rc == 0, out
+    assert "fence device node1-fence    ok" in out and "fence device node2-fence    ok" in out
+    active = vip_holders()[0]
+    peer = "node2" if active == "node1" else "node1"
+    since = time.time()
+    run_in(peer, "pcs", "stonith", "fence", active, timeout=120)
+    assert (active, "off") in power_events_since(since)  # `virsh destroy` cut the power
+    assert control.power_state(nodes()[active]) == "off"
+    wait_for(lambda: vip_holders() == [peer], 90, f"the VIP on {peer}")
+    assert wait_for(lambda: http_via_vip()[0] == 200, 60, "HTTP through the VIP")
+    TIMINGS["fence_virsh: fence to VIP answering on the peer"] = f"{time.time() - since:.1f}s"
+    history = run_in(peer, "pcs", "stonith", "history", "show", active).stdout
+    assert "successful" in history
+    # The agent's own "on" (virsh start), as an operator would bring the VM back.
+    on = run_in(peer, "fence_virsh", "--ip", s.HOST_ADDRESS, "--ipport", str(s.HYPERVISOR_PORT),
+                "--username", s.HYPERVISOR_USER, "--ssh",
+                "--password-script", f"cat /etc/halb/fence/{active}.password",
+                "--plug", f"halb_{active}", "--action", "on", check=False, timeout=120)
+    assert on.returncode == 0, on.stdout + on.stderr
+    wait_for(lambda: crm_mon(peer)["online"] == {"node1", "node2"}, 240, f"{active} back online")
+    rc, out, _ = inv("setup-cluster", *virsh)
+    assert rc == 0 and "0 change(s) made" in out, out
+    rc, out, _ = inv("teardown", "--yes", *virsh)
     assert rc == 0, out
