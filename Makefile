@@ -52,6 +52,7 @@ host-deps test-deps:
 	fi
 
 # Lab secrets, made once; a real cluster's secrets come from the operator (see .env.example).
+# The lab's libvirt host (configs/lab-topology.yaml's second level) takes the BMCs' password.
 .env:
-	@umask 077; $(PYTHON) -c 'import secrets; t = secrets.token_urlsafe; print(f"HACLUSTER_PASSWORD={t(18)}\nFENCE_PASSWORD={t(12)}")' > $@
+	@umask 077; $(PYTHON) -c 'import secrets; t = secrets.token_urlsafe; f = t(12); print(f"HACLUSTER_PASSWORD={t(18)}\nFENCE_PASSWORD={f}\nSECOND_FENCE_PASSWORD={f}")' > $@
 	@echo "wrote lab secrets to .env"

@@ -123,6 +123,9 @@ class Node:
     ssh_port: int
     bmc: Bmc | None
     fence_password: Secret | None
+    # fencing.second_level's target for this node (its `second_level` block) and password.
+    second_fence: Bmc | None = None
+    second_fence_password: Secret | None = None
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,15 @@ class Vip:
 
 
 @dataclass(frozen=True)
+class SecondLevel:
+    """A fencing topology's level 2: another agent (a switched PDU, the hypervisor) that
+    Pacemaker tries when the first level fails."""
+
+    agent: str
+    options: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
 class Fencing:
     agent: str
     options: tuple[tuple[str, str], ...]
@@ -183,6 +195,7 @@ class Fencing:
     race_delay: str
     monitor_interval: str
     status_timeout: int
+    second_level: SecondLevel | None = None
 
 
 @dataclass(frozen=True)
@@ -314,7 +327,8 @@ class Cluster:
 
     @property
     def secrets(self):
-        found = [self.hacluster_password] + [n.fence_password for n in self.nodes]
+        found = [self.hacluster_password] + [s for n in self.nodes
+                                             for s in (n.fence_password, n.second_fence_password)]
         return tuple(s for s in found if s is not None and s.value)
 
 
@@ -322,10 +336,14 @@ def fence_password_variable(node_name):
     return "FENCE_PASSWORD_" + re.sub(r"[^A-Za-z0-9]", "_", node_name).upper()
 
 
-def fence_password_source(env, node_name):
-    """The variable holding a node's BMC password: its own if set, else FENCE_PASSWORD."""
-    own = fence_password_variable(node_name)
-    return own if env.get(own) else "FENCE_PASSWORD"
+def fence_password_source(env, node_name, prefix="FENCE_PASSWORD"):
+    """The variable holding a node's BMC password: its own if set, else FENCE_PASSWORD (for the
+    second fencing level, SECOND_FENCE_PASSWORD[_<NODE>])."""
+    own = prefix + fence_password_variable(node_name).removeprefix("FENCE_PASSWORD")
+    return own if env.get(own) else prefix
+
+
+SECOND_FENCE_PASSWORD = "SECOND_FENCE_PASSWORD"
 
 
 def shown(value, limit=40):
@@ -693,11 +711,22 @@ def _declared_agent(data):
     return agent if isinstance(agent, str) and FENCE_AGENT_RE.fullmatch(agent) else "fence_ipmilan"
 
 
-def _bmc(r, raw, where, agent):
+def _declared_second_agent(data):
+    """fencing.second_level.agent as written: None without a second level, "" when the fencing
+    section will refuse the agent (the nodes' second_level blocks are then not read)."""
+    fencing = data.get("fencing")
+    second = fencing.get("second_level") if isinstance(fencing, dict) else None
+    if second is None:
+        return None
+    agent = second.get("agent") if isinstance(second, dict) else None
+    return agent if isinstance(agent, str) and FENCE_AGENT_RE.fullmatch(agent) else ""
+
+
+def _bmc(r, raw, where, agent, block="bmc"):
     profile = fence_profile(agent)
-    bmc = r.mapping(r.get(raw, "bmc", where, dict), f"{where}.bmc",
+    bmc = r.mapping(r.get(raw, block, where, dict), f"{where}.{block}",
                     ["address", "port", "username", "plug"])
-    where = f"{where}.bmc"
+    where = f"{where}.{block}"
     taken = {"address": profile.address, "port": profile.address, "username": profile.login,
              "plug": profile.plug is not None}
     for key, ok in taken.items():
@@ -723,13 +752,17 @@ def _nodes(r, data, ssh_defaults, secret):
     node_list = r.get(data, "nodes", "", list)
     if len(node_list) != 2:
         r.fail("nodes", f"a two-node cluster needs exactly 2 nodes, got {len(node_list)}")
-    agent = _declared_agent(data)
+    agent, second_agent = _declared_agent(data), _declared_second_agent(data)
     login = fence_profile(agent).login
+    second_login = bool(second_agent) and fence_profile(second_agent).login
     nodes = []
     for i, raw in enumerate(node_list):
         where = f"nodes[{i}]"
-        r.mapping(raw, where, ["name", "address", "ssh_user", "ssh_port", "bmc"])
+        r.mapping(raw, where, ["name", "address", "ssh_user", "ssh_port", "bmc", "second_level"])
         name = r.get(raw, "name", where, str, check=check_node_name)
+        if second_agent is None and isinstance(raw, dict) and raw.get("second_level") is not None:
+            r.fail(f"{where}.second_level", "is only used with fencing.second_level; remove it "
+                   "or add that")
         nodes.append(Node(
             name=name,
             address=r.get(raw, "address", where, str, check=check_address),
@@ -737,19 +770,26 @@ def _nodes(r, data, ssh_defaults, secret):
             ssh_port=r.get(raw, "ssh_port", where, int, default=default_port, check=check_port),
             bmc=_bmc(r, raw, where, agent),
             fence_password=secret(fence_password_source(secret.env, name)) if login else None,
+            second_fence=_bmc(r, raw, where, second_agent, "second_level")
+            if second_agent else None,
+            second_fence_password=secret(fence_password_source(
+                secret.env, name, SECOND_FENCE_PASSWORD)) if second_login else None,
         ))
     first, second = nodes
     for attr in ("name", "address"):
         if getattr(first, attr).lower() == getattr(second, attr).lower():
             r.fail(f"nodes[1].{attr}", f"{shown(getattr(second, attr))} is used by both nodes")
-    if login and fence_password_variable(first.name) == fence_password_variable(second.name):
+    if (login or second_login) and \
+            fence_password_variable(first.name) == fence_password_variable(second.name):
         r.fail("nodes[1].name", f"{first.name!r} and {second.name!r} would both read their BMC "
                f"password from {fence_password_variable(first.name)}: rename one")
-    if (first.bmc.address, first.bmc.port, first.bmc.plug) == (
-            second.bmc.address, second.bmc.port, second.bmc.plug):
-        field = "plug" if first.bmc.plug else "address"
-        r.fail(f"nodes[1].bmc.{field}", "both nodes name the same BMC (fence target): each node needs "
-               "its own")
+    for block, a, b in (("bmc", first.bmc, second.bmc),
+                        ("second_level", first.second_fence, second.second_fence)):
+        if a is not None and (a.address, a.port, a.plug) == (b.address, b.port, b.plug):
+            field = "plug" if a.plug else "address"
+            what = "BMC (fence target)" if block == "bmc" else "second-level fence target"
+            r.fail(f"nodes[1].{block}.{field}", f"both nodes name the same {what}: each node "
+                   "needs its own")
     return tuple(nodes)
 
 
@@ -942,7 +982,7 @@ FENCE_RESERVED = {option_key(k) for k in (
 def _fencing(r, data, nodes, arbiter, failover):
     raw = r.mapping(r.get(data, "fencing", "", dict), "fencing",
                     ["agent", "options", "preferred_node", "race_delay", "monitor_interval",
-                     "status_timeout"])
+                     "status_timeout", "second_level"])
     names = tuple(n.name for n in nodes)
     # With an arbiter the split is settled by quorum, not by a race.
     race_default = "0s" if arbiter else (FAILOVER_PROFILES[failover.profile][2] if failover else "2s")
@@ -955,7 +995,11 @@ def _fencing(r, data, nodes, arbiter, failover):
     for key in fence_profile(agent).required_options:
         if key not in given:
             r.note(f"fencing.options.{key}", f"is required by {agent}")
+    second = None
+    if raw.get("second_level") is not None:
+        second = _second_level(r, raw["second_level"], agent)
     return Fencing(
+        second_level=second,
         agent=agent,
         options=options,
         preferred_node=r.get(raw, "preferred_node", "fencing", str, default=names[0],
@@ -967,6 +1011,20 @@ def _fencing(r, data, nodes, arbiter, failover):
         status_timeout=r.get(raw, "status_timeout", "fencing", int, default=30,
                              check=within(1, 600, "s")),
     )
+
+
+def _second_level(r, raw, first_agent):
+    where = "fencing.second_level"
+    r.mapping(raw, where, ["agent", "options"])
+    agent = r.get(raw, "agent", where, str, check=lambda v: None if FENCE_AGENT_RE.fullmatch(v)
+                  else f"{shown(v)} is not a fence agent name (fence_...)")
+    options = read_options(r, raw.get("options"), f"{where}.options", FENCE_RESERVED,
+                           "is set from the node's second_level block and secrets; remove it here")
+    given = {k for k, _ in options}
+    for key in fence_profile(agent).required_options:
+        if key not in given:
+            r.note(f"{where}.options.{key}", f"is required by {agent}")
+    return SecondLevel(agent, options)
 
 
 # Set by halb on the HAProxy resource from the haproxy section.
@@ -1110,7 +1168,8 @@ def load(path, env=None, require_secrets=True):
         r.note("haproxy", f"is only used when service.agent is 'haproxy' (it is {service.agent!r})")
     extra_packages, package_repo = r.section(_install, data) or ((), None)
     if vip and service and group and nodes:
-        ids = [*vip.resource_ids, service.resource_id, group] + [f"{n.name}-fence" for n in nodes]
+        ids = [*vip.resource_ids, service.resource_id, group] + [
+            f"{n.name}-fence{suffix}" for n in nodes for suffix in ("", "2")]
         if len(set(ids)) != len(ids):
             r.note("service.resource_id", "resource ids of the VIP, the service, the group and "
                    "the fence devices must all differ")

@@ -175,13 +175,20 @@ class Dialect:
                                      cluster.extra_packages + cluster.service.packages,
                                      qdevice=cluster.quorum_device is not None,
                                      cloud_vip=cloud.provider if cloud else None,
-                                     fence_agent=cluster.fencing.agent)
+                                     fence_agent=cluster.fencing.agent,
+                                     second_fence_agent=cluster.fencing.second_level.agent
+                                     if cluster.fencing.second_level else None)
 
     def cluster_packages(self, haproxy=True, extra=(), qdevice=False, cloud_vip=None,
-                         fence_agent="fence_ipmilan"):
+                         fence_agent="fence_ipmilan", second_fence_agent=None):
         found = ()
         for package in CLUSTER_PACKAGES[self.package_manager]:
-            found += self.fence_packages(fence_agent) if package == FENCE_AGENT else (package,)
+            if package != FENCE_AGENT:
+                found += (package,)
+                continue
+            found += self.fence_packages(fence_agent)
+            if second_fence_agent:
+                found += self.fence_packages(second_fence_agent)
         if cloud_vip:
             found += CLOUD_VIP_PACKAGES[cloud_vip][self.package_manager]
         if haproxy:
@@ -347,6 +354,15 @@ class Dialect:
         return run("pcs", "stonith", "create", device, agent, *_pairs(options),
                    "op", "monitor", f"interval={monitor}",
                    why=f"create fence device {device}", retry_transient=True)
+
+    def add_fence_level(self, level, node, device):
+        return run("pcs", "stonith", "level", "add", str(level), node, device,
+                   why=f"fencing level {level} of {node}: {device}", retry_transient=True)
+
+    def clear_fence_levels(self, node, why):
+        # pcs 0.11 names the target with a keyword; older pcs takes the node alone.
+        target = ("target", node) if self.pcs_version[:2] >= (0, 11) else (node,)
+        return run("pcs", "stonith", "level", "clear", *target, why=why, retry_transient=True)
 
     def delete_stonith(self, device, why):
         return run("pcs", "stonith", "delete", device, why=why, retry_transient=True)

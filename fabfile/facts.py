@@ -18,8 +18,9 @@ FENCE_SECRET_DIR = "/etc/halb/fence"
 QNETD_DATABASE = "/etc/corosync/qnetd/nssdb/cert9.db"
 
 
-def fence_password_file(node_name):
-    return f"{FENCE_SECRET_DIR}/{node_name}.password"
+def fence_password_file(node_name, level=1):
+    return f"{FENCE_SECRET_DIR}/{node_name}.password" if level == 1 else \
+        f"{FENCE_SECRET_DIR}/{node_name}.level{level}.password"
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class Cib:
     online_nodes: frozenset
     resource_nodes: dict  # resource id -> tuple of nodes where it is active
     group_meta: dict = field(default_factory=dict)  # group id -> {meta attribute: value}
+    # The fencing topology: (target node, level index, comma-separated device ids) triples.
+    levels: frozenset = frozenset()
 
 
 @dataclass(frozen=True)
@@ -183,8 +186,9 @@ def parse_password_check(text):
 def _secret_files_command(probe):
     if probe.is_arbiter:  # holds no BMC password
         return None
-    files = [fence_password_file(n.name) for n in probe.cluster.nodes
-             if n.fence_password is not None]
+    files = [fence_password_file(n.name, level) for n in probe.cluster.nodes
+             for level, secret in ((1, n.fence_password), (2, n.second_fence_password))
+             if secret is not None]
     return run("sha256sum", "--", *files, accept_codes=ABSENT_OK) if files else None
 
 
@@ -400,8 +404,11 @@ def parse_cib(text):
         for rsc in state.findall("./lrm/lrm_resources/lrm_resource"):
             if _resource_active(rsc):
                 active.setdefault(rsc.get("id"), []).append(uname)
+    levels = frozenset((level.get("target"), int(level.get("index")), level.get("devices"))
+                       for level in root.findall("./configuration/fencing-topology/fencing-level")
+                       if level.get("target") and (level.get("index") or "").isdigit())
     return Cib(properties, primitives, groups, frozenset(avoids), frozenset(online),
-               {k: tuple(v) for k, v in active.items()}, group_meta)
+               {k: tuple(v) for k, v in active.items()}, group_meta, levels)
 
 
 def _resource_active(rsc):

@@ -18,6 +18,8 @@ from .commands import run
 from .errors import StepFailed, UserError
 from .lab import network as lab_network
 from .plan import NotReady
+from .plan.fence import device_id
+from .plan.fence import levels as fence_levels
 
 # Asks HAProxy's stats socket for `show stat` (Python is on every node: pcs needs it).
 _SHOW_STAT = r"""
@@ -126,12 +128,21 @@ class Health:
         stonith = (cib.properties.get("stonith-enabled") if cib else None) or "true"
         out.append(Check("stonith-enabled", stonith == "true", stonith))
         for n in cluster.nodes:
-            device = f"{n.name}-fence"
-            where = status.resources.get(device, ())
             peer = cluster.peer_of(n.name).name
-            out.append(Check(f"fence device {device}", where == (peer,),
-                             f"started on {', '.join(where) or 'no node'} (fences {n.name}, "
-                             f"belongs on {peer})"))
+            for level in fence_levels(cluster):
+                device = device_id(n.name, level)
+                where = status.resources.get(device, ())
+                out.append(Check(f"fence device {device}", where == (peer,),
+                                 f"started on {', '.join(where) or 'no node'} (fences {n.name}"
+                                 f"{f', level {level}' if level > 1 else ''}, belongs on {peer})"))
+        if cluster.fencing.second_level and cib is not None:
+            wanted = {(n.name, level, device_id(n.name, level))
+                      for n in cluster.nodes for level in fence_levels(cluster)}
+            out.append(Check("fencing levels", wanted <= cib.levels,
+                             "; ".join(f"{n.name}: {device_id(n.name)}, then "
+                                       f"{device_id(n.name, 2)}" for n in cluster.nodes)
+                             if wanted <= cib.levels else "not as the config says: run "
+                             "setup-cluster --from fence"))
 
         holders = status.resources.get(cluster.vip.resource_id, ())
         service = status.resources.get(cluster.service.resource_id, ())

@@ -30,8 +30,10 @@ def with_placeholder_secrets(cluster):
     """The cluster with each secret's value replaced by a marker naming its variable."""
     def marked(secret):
         return Secret(secret.name, MARKER.format(secret.name))
-    nodes = tuple(dataclasses.replace(n, fence_password=marked(n.fence_password)
-                                      if n.fence_password else None) for n in cluster.nodes)
+    nodes = tuple(dataclasses.replace(
+        n, fence_password=marked(n.fence_password) if n.fence_password else None,
+        second_fence_password=marked(n.second_fence_password) if n.second_fence_password else None)
+        for n in cluster.nodes)
     return dataclasses.replace(cluster, nodes=nodes,
                                hacluster_password=marked(cluster.hacluster_password))
 
@@ -176,7 +178,12 @@ def _secret_purpose(cluster, name):
         return SECRET_PURPOSE[name]
     owners = [n.name for n in cluster.nodes
               if n.fence_password is not None and n.fence_password.name == name]
-    return f"BMC password of {', '.join(owners)} (fence_{cluster.fencing.agent.removeprefix('fence_')})"
+    if owners:
+        return f"BMC password of {', '.join(owners)} ({cluster.fencing.agent})"
+    owners = [n.name for n in cluster.nodes
+              if n.second_fence_password is not None and n.second_fence_password.name == name]
+    return (f"level-2 fence password of {', '.join(owners)} "
+            f"({cluster.fencing.second_level.agent})")
 
 
 def _source(cluster, runner):

@@ -5,20 +5,20 @@ it, with the options stored in the CIB passed on stdin as Pacemaker itself passe
 """
 
 from . import NotReady, Plan, require_cib
-from .fence import agent_action, device_id
+from .fence import agent_action, device_id, levels
 
 TRUE = {"true", "yes", "on", "1", "y"}
 
 
-def status_check(cluster, dialect, cib, node):
-    device = device_id(node.name)
+def status_check(cluster, dialect, cib, node, level=1):
+    device = device_id(node.name, level)
     stored = cib.primitives.get(device) if cib else None
     if cib is not None and stored is None:
         raise NotReady(f"step 'enable-stonith': fence device {device} does not exist "
                        "(run the 'fence' step first)")
     return agent_action(cluster, dialect, node, "status",
                         f"{device} reports the power status of {node.name}",
-                        list(stored.attributes.items()) if stored else None)
+                        list(stored.attributes.items()) if stored else None, level)
 
 
 def plan(cluster, dialect, facts):
@@ -30,8 +30,9 @@ def plan(cluster, dialect, facts):
         plan.unchanged(primary, "stonith-enabled is already true")
         return plan
     for node in cluster.nodes:
-        plan.checks.append((cluster.peer_of(node.name).name,
-                            status_check(cluster, dialect, cib, node)))
+        for level in levels(cluster):
+            plan.checks.append((cluster.peer_of(node.name).name,
+                                status_check(cluster, dialect, cib, node, level)))
     plan.add(primary, dialect.set_property("stonith-enabled", "true",
                                            "every fence device answered: turn STONITH on"))
     return plan

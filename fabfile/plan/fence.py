@@ -4,6 +4,8 @@ The source listed both nodes in every device's pcmk_host_list and made each devi
 node it fences; here a device fences exactly one node and avoids running there. The fence race
 of a split is settled by a static delay on the device that fences the preferred node.
 The BMC password stays out of the CIB: pcs stores a password_script that reads a root-only file.
+With fencing.second_level each node gets a second device (<node>-fence2) and a fencing topology:
+level 1 is tried first, level 2 only when it fails.
 """
 
 import hashlib
@@ -15,29 +17,46 @@ from ..facts import fence_password_file
 from . import Plan, option_changes, require_cib
 
 
-def device_id(node_name):
-    return f"{node_name}-fence"
+def device_id(node_name, level=1):
+    return f"{node_name}-fence" if level == 1 else f"{node_name}-fence{level}"
 
 
-def device_options(cluster, dialect, node):
-    """The fence device's instance attributes for `node`, spelled for the dialect: what the
-    agent's profile takes of the node's bmc block, then fencing.options."""
+def levels(cluster):
+    """The fencing levels the config asks for: 1 alone, or 1 then 2 (fencing.second_level)."""
+    return (1, 2) if cluster.fencing.second_level else (1,)
+
+
+def level_agent(cluster, level):
+    return cluster.fencing.agent if level == 1 else cluster.fencing.second_level.agent
+
+
+def level_target(node, level):
+    """The node's fence target and password at that level: its bmc block, or its second_level."""
+    return (node.bmc, node.fence_password) if level == 1 else \
+        (node.second_fence, node.second_fence_password)
+
+
+def device_options(cluster, dialect, node, level=1):
+    """The fence device's instance attributes for `node` at `level`, spelled for the dialect:
+    what the agent's profile takes of the node's target block, then the level's options."""
     opt = dialect.fence_option
-    profile = fence_profile(cluster.fencing.agent)
-    bmc = node.bmc
+    profile = fence_profile(level_agent(cluster, level))
+    target, password = level_target(node, level)
     options = []
     if profile.address:
-        options.append((opt("ip"), bmc.address))
-        if bmc.port != profile.default_port:
-            options.append(("ipport", str(bmc.port)))
-    if profile.login:
-        options += [(opt("username"), bmc.username),
-                    (opt("password_script"), f"cat {fence_password_file(node.name)}")]
+        options.append((opt("ip"), target.address))
+        if target.port != profile.default_port:
+            options.append(("ipport", str(target.port)))
+    if profile.login and password is not None:
+        options += [(opt("username"), target.username),
+                    (opt("password_script"), f"cat {fence_password_file(node.name, level)}")]
     options += [
-        *([(opt("plug"), bmc.plug)] if bmc.plug else []),
-        *cluster.fencing.options,
+        *([(opt("plug"), target.plug)] if target.plug else []),
+        *(cluster.fencing.options if level == 1 else cluster.fencing.second_level.options),
         ("pcmk_host_list", node.name),
     ]
+    # The race delay stays with the preferred node at every level: a broken first level must
+    # not turn a split into a race the wrong node can win.
     delay = cluster.fencing.race_delay
     if node.name == cluster.fencing.preferred_node and duration_ms(delay, bare="s"):
         options.append(("pcmk_delay_base", delay))
@@ -49,13 +68,13 @@ def device_options(cluster, dialect, node):
 OPTIONAL_OPTIONS = ("pcmk_delay_base",)
 
 
-def agent_action(cluster, dialect, node, action, why, options=None):
+def agent_action(cluster, dialect, node, action, why, options=None, level=1):
     """Run the node's fence agent by hand (as Pacemaker runs it: options on stdin), e.g. to
     ask for the power status or to power the node on. `options` default to the config's."""
-    options = device_options(cluster, dialect, node) if options is None else options
+    options = device_options(cluster, dialect, node, level) if options is None else options
     pairs = [("action", action)] + [(k, v) for k, v in options if not k.startswith("pcmk_")]
-    return run(cluster.fencing.agent, why=why, stdin=key_value_lines(pairs),
-               stdin_label=f"options of {device_id(node.name)}, action={action}")
+    return run(level_agent(cluster, level), why=why, stdin=key_value_lines(pairs),
+               stdin_label=f"options of {device_id(node.name, level)}, action={action}")
 
 
 def check_parameters(cluster, dialect, facts):
@@ -84,49 +103,84 @@ def secret_content_digest(secret):
 
 def plan(cluster, dialect, facts):
     plan = Plan("fence")
-    # Every node holds every BMC password: a fence action may run from either node.
+    # Every node holds every fence password: a fence action may run from either node.
     for host in cluster.nodes:
-        for node in (n for n in cluster.nodes if n.fence_password is not None):
-            path = fence_password_file(node.name)
-            if facts[host.name].secret_files.get(path) == secret_content_digest(node.fence_password):
-                plan.unchanged(host.name, f"{path} holds the current BMC password of {node.name}")
-            else:
-                plan.add(host.name, write_secret_file(
-                    path, node.fence_password, why=f"BMC password of {node.name}, root-only"),
-                    phase=0)
+        for node in cluster.nodes:
+            for level in levels(cluster):
+                secret = level_target(node, level)[1]
+                if secret is None:
+                    continue
+                path = fence_password_file(node.name, level)
+                what = ("BMC password" if level == 1 else f"level-{level} fence password") + \
+                    f" of {node.name}"
+                if facts[host.name].secret_files.get(path) == secret_content_digest(secret):
+                    plan.unchanged(host.name, f"{path} holds the current {what}")
+                else:
+                    plan.add(host.name, write_secret_file(path, secret, why=f"{what}, root-only"),
+                             phase=0)
     cib = require_cib(cluster, facts, "fence")
     check_parameters(cluster, dialect, facts)
     primitives = cib.primitives if cib else {}
     avoids = cib.avoids if cib else frozenset()
+    topology = cib.levels if cib else frozenset()
     primary = cluster.primary.name
     for node in cluster.nodes:
-        device = device_id(node.name)
-        desired = device_options(cluster, dialect, node)
-        current = primitives.get(device)
-        replaced = current is not None and current.agent != f"stonith:{cluster.fencing.agent}"
-        if replaced:
-            # pcs cannot change a device's agent: the device goes, with its constraints, and
-            # comes back with the new one. Until then Pacemaker cannot fence this node.
+        current_levels = {lv for lv in topology if lv[0] == node.name}
+        wanted_levels = {(node.name, level, device_id(node.name, level))
+                         for level in levels(cluster)} if len(levels(cluster)) > 1 else set()
+        replaced = {level for level in levels(cluster)
+                    if _replaced(primitives.get(device_id(node.name, level)),
+                                 level_agent(cluster, level))}
+        redo_levels = bool(wanted_levels) and (current_levels != wanted_levels or replaced)
+        if current_levels and (redo_levels or not wanted_levels):
+            plan.add(primary, dialect.clear_fence_levels(
+                node.name, f"the fencing levels of {node.name} differ from the config"), phase=1)
+        for level in levels(cluster):
+            _ensure_device(plan, cluster, dialect, primitives, avoids, node, level)
+        if not wanted_levels and device_id(node.name, 2) in primitives:
             plan.add(primary, dialect.delete_stonith(
-                device, f"{device} runs {current.agent.partition(':')[2]}; the config wants "
-                        f"{cluster.fencing.agent}"), phase=1)
-            current = None
-        if current is None:
-            plan.add(primary, dialect.create_stonith(device, cluster.fencing.agent, desired,
-                                                     cluster.fencing.monitor_interval), phase=1)
-        else:
-            changes = option_changes(desired, current.attributes)
-            wanted = {k for k, _ in desired}
-            # pcs removes an instance attribute given an empty value.
-            changes += [(k, "") for k in OPTIONAL_OPTIONS
-                        if k in current.attributes and k not in wanted]
-            if changes:
-                plan.add(primary, dialect.update_stonith(
-                    device, changes, f"bring {device} in line with the config"), phase=1)
-            else:
-                plan.unchanged(primary, f"fence device {device} is configured for {node.name}")
-        if (device, node.name) in avoids and not replaced:
-            plan.unchanged(primary, f"{device} avoids {node.name}")
-        else:
-            plan.add(primary, dialect.avoid_node(device, node.name), phase=1)
+                device_id(node.name, 2), "the config has no second fencing level"), phase=1)
+        if redo_levels:
+            for _, level, device in sorted(wanted_levels):
+                plan.add(primary, dialect.add_fence_level(level, node.name, device), phase=1)
+        elif wanted_levels:
+            plan.unchanged(primary, f"{node.name} is fenced by {device_id(node.name)}, then "
+                           f"{device_id(node.name, 2)}")
     return plan
+
+
+def _replaced(current, agent):
+    return current is not None and current.agent != f"stonith:{agent}"
+
+
+def _ensure_device(plan, cluster, dialect, primitives, avoids, node, level):
+    primary = cluster.primary.name
+    device, agent = device_id(node.name, level), level_agent(cluster, level)
+    desired = device_options(cluster, dialect, node, level)
+    current = primitives.get(device)
+    replaced = _replaced(current, agent)
+    if replaced:
+        # pcs cannot change a device's agent: the device goes, with its constraints, and
+        # comes back with the new one. Until then Pacemaker cannot fence this node this way.
+        plan.add(primary, dialect.delete_stonith(
+            device, f"{device} runs {current.agent.partition(':')[2]}; the config wants {agent}"),
+            phase=1)
+        current = None
+    if current is None:
+        plan.add(primary, dialect.create_stonith(device, agent, desired,
+                                                 cluster.fencing.monitor_interval), phase=1)
+    else:
+        changes = option_changes(desired, current.attributes)
+        wanted = {k for k, _ in desired}
+        # pcs removes an instance attribute given an empty value.
+        changes += [(k, "") for k in OPTIONAL_OPTIONS
+                    if k in current.attributes and k not in wanted]
+        if changes:
+            plan.add(primary, dialect.update_stonith(
+                device, changes, f"bring {device} in line with the config"), phase=1)
+        else:
+            plan.unchanged(primary, f"fence device {device} is configured for {node.name}")
+    if (device, node.name) in avoids and not replaced:
+        plan.unchanged(primary, f"{device} avoids {node.name}")
+    else:
+        plan.add(primary, dialect.avoid_node(device, node.name), phase=1)

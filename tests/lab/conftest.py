@@ -32,10 +32,11 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.lab)
 
 
-def inv(*args, timeout=1200):
+def inv(*args, timeout=1200, env=None):
     """Run an Invoke task as a user would; returns (exit code, combined output, seconds)."""
     started = time.monotonic()
-    proc = subprocess.run([*INV, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run([*INV, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **env} if env else None)
     took = time.monotonic() - started
     output = proc.stdout + proc.stderr
     print(f"\n$ inv {' '.join(args)}  ({took:.1f}s, exit {proc.returncode})\n{output[-4000:]}")

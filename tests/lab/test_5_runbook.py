@@ -145,36 +145,49 @@ def test_any_service_nginx_through_systemd_serves_and_fails_over(bare_lab):
     assert rc == 0, out
 
 
-def test_fence_virsh_powers_a_node_off_and_on_through_the_lab_hypervisor(bare_lab):
-    """The real fence_virsh, over SSH to the lab's libvirt host (labd), as on a VM cluster."""
-    virsh = ("--config", "configs/lab-virsh.yaml")
-    rc, out, took = inv("setup-cluster", *virsh)
+def test_two_fencing_levels_fall_back_to_fence_virsh_when_ipmi_fails(bare_lab):
+    """IPMI first, then the real fence_virsh over SSH to the lab's libvirt host (labd)."""
+    levels = ("--config", "configs/lab-topology.yaml")
+    env = {"SECOND_FENCE_PASSWORD": secrets()["FENCE_PASSWORD"]}  # the lab hypervisor's login
+    rc, out, took = inv("setup-cluster", *levels, env=env)
     assert rc == 0, out
-    TIMINGS["setup-cluster with fence_virsh after teardown"] = f"{took:.1f}s"
-    # enable-stonith asked each device for its domain's state through the agent before it
-    # turned fencing on; status sees both devices started on the peer.
-    rc, out, _ = inv("status", *virsh)
+    TIMINGS["setup-cluster with two fencing levels (IPMI, then fence_virsh)"] = f"{took:.1f}s"
+    # enable-stonith asked all four devices for their node's power before it turned STONITH on.
+    assert out.count("reports the power status of") == 4, out
+    rc, out, _ = inv("status", *levels, env=env)
     assert rc == 0, out
-    assert "fence device node1-fence    ok" in out and "fence device node2-fence    ok" in out
+    assert "fence device node1-fence2   ok" in out and "fencing levels" in out, out
+    rc, out, _ = inv("setup-cluster", *levels, env=env)
+    assert rc == 0 and "0 change(s) made" in out, out
+
     active = vip_holders()[0]
     peer = "node2" if active == "node1" else "node1"
+    # Level 1 cannot work: its BMC password is wrong wherever the fencer may read it.
+    for node in ("node1", "node2"):
+        run_in(node, "sh", "-c", f"echo wrong-password > /etc/halb/fence/{active}.password")
     since = time.time()
-    run_in(peer, "pcs", "stonith", "fence", active, timeout=120)
-    assert (active, "off") in power_events_since(since)  # `virsh destroy` cut the power
+    run_in(peer, "pcs", "stonith", "fence", active, timeout=180)
+    assert (active, "off") in power_events_since(since)
     assert control.power_state(nodes()[active]) == "off"
+    log = run_in(peer, "journalctl", "-u", "pacemaker", "--since", f"@{int(since) - 1}",
+                 "--no-pager", "-o", "cat").stdout
+    assert f"{active}-fence2" in log, log[-3000:]
     wait_for(lambda: vip_holders() == [peer], 90, f"the VIP on {peer}")
     assert wait_for(lambda: http_via_vip()[0] == 200, 60, "HTTP through the VIP")
-    TIMINGS["fence_virsh: fence to VIP answering on the peer"] = f"{time.time() - since:.1f}s"
-    history = run_in(peer, "pcs", "stonith", "history", "show", active).stdout
-    assert "successful" in history
-    # The agent's own "on" (virsh start), as an operator would bring the VM back.
+    TIMINGS["level 1 (IPMI) refused, level 2 (fence_virsh) fenced: to VIP answering"] = \
+        f"{time.time() - since:.1f}s"
+
+    # The agent's own "on" (virsh start) through the hypervisor brings the node back.
     on = run_in(peer, "fence_virsh", "--ip", s.HOST_ADDRESS, "--ipport", str(s.HYPERVISOR_PORT),
                 "--username", s.HYPERVISOR_USER, "--ssh",
-                "--password-script", f"cat /etc/halb/fence/{active}.password",
+                "--password-script", f"cat /etc/halb/fence/{active}.level2.password",
                 "--plug", f"halb_{active}", "--action", "on", check=False, timeout=120)
     assert on.returncode == 0, on.stdout + on.stderr
     wait_for(lambda: crm_mon(peer)["online"] == {"node1", "node2"}, 240, f"{active} back online")
-    rc, out, _ = inv("setup-cluster", *virsh)
+    # The fence step writes the right password again; then nothing is left to change.
+    rc, out, _ = inv("setup-cluster", *levels, env=env)
+    assert rc == 0 and f"BMC password of {active}, root-only" in out, out
+    rc, out, _ = inv("setup-cluster", *levels, env=env)
     assert rc == 0 and "0 change(s) made" in out, out
-    rc, out, _ = inv("teardown", "--yes", *virsh)
+    rc, out, _ = inv("teardown", "--yes", *levels, env=env)
     assert rc == 0, out

@@ -9,7 +9,8 @@ from fabfile import config
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "configs"
-SECRETS = {"HACLUSTER_PASSWORD": "hc-Secret-42", "FENCE_PASSWORD": "bmc-Secret-17"}
+SECRETS = {"HACLUSTER_PASSWORD": "hc-Secret-42", "FENCE_PASSWORD": "bmc-Secret-17",
+           "SECOND_FENCE_PASSWORD": "pdu-Secret-23"}
 
 
 @pytest.fixture

@@ -79,3 +79,41 @@ def test_agents_that_log_in_need_their_password(tmp_path):
 ])
 def test_each_agent_comes_with_its_own_packages(platform, agent, expected):
     assert Dialect.for_platform(platform).fence_packages(agent) == expected
+
+
+# --- a second fencing level (fencing.second_level, each node's second_level block) ----------
+@pytest.mark.parametrize("change, field, words", [
+    (lambda d: d["nodes"][1].pop("second_level"), "nodes[1].second_level", "is required"),
+    (lambda d: d["fencing"].pop("second_level"), "nodes[0].second_level",
+     "is only used with fencing.second_level"),
+    (lambda d: d["nodes"][1]["second_level"].update(plug="3"), "nodes[1].second_level.plug",
+     "both nodes name the same second-level fence target"),
+    (lambda d: d["nodes"][0]["second_level"].update(community="private"),
+     "nodes[0].second_level.community", ""),
+    (lambda d: d["fencing"]["second_level"].update(agent="apc"), "fencing.second_level.agent",
+     "'apc' is not a fence agent name"),
+    (lambda d: d["fencing"]["second_level"]["options"].update(passwd="x"),
+     "fencing.second_level.options.passwd", "is set from the node's second_level block"),
+    (lambda d: d["fencing"]["second_level"].update(agent="fence_aws", options={}),
+     "nodes[0].second_level.address", "fence_aws takes no address"),
+])
+def test_a_second_level_checks_its_own_fields(tmp_path, change, field, words):
+    with pytest.raises(ConfigError) as caught:
+        load_with(tmp_path, "fence-levels-debian12.yaml", change)
+    assert f"{field}: {words}" in str(caught.value), str(caught.value)
+
+
+def test_a_second_level_has_its_own_password_and_packages(tmp_path):
+    without = {k: v for k, v in SECRETS.items() if k != "SECOND_FENCE_PASSWORD"}
+    with pytest.raises(ConfigError, match="SECOND_FENCE_PASSWORD: secret is not set"):
+        load_with(tmp_path, "fence-levels-debian12.yaml", lambda d: None, env=without)
+    cluster = load_with(tmp_path, "fence-levels-debian12.yaml", lambda d: None,
+                        env={**SECRETS, "SECOND_FENCE_PASSWORD_LB2": "pdu-Other-99"})
+    assert [n.second_fence_password.name for n in cluster.nodes] == [
+        "SECOND_FENCE_PASSWORD", "SECOND_FENCE_PASSWORD_LB2"]
+    # Both passwords are masked wherever halb prints.
+    assert {"pdu-Secret-23", "pdu-Other-99"} <= {s.value for s in cluster.secrets}
+    centos = load_with(tmp_path, "fence-levels-centos7.yaml",
+                       lambda d: d["fencing"]["second_level"].update(agent="fence_virsh"))
+    packages = Dialect.for_platform("centos7").node_packages(centos)
+    assert {"fence-agents-ipmilan", "fence-agents-virsh"} <= set(packages), packages
