@@ -19,7 +19,7 @@ from .commands import key_value_lines, run
 from .config import ROUTED_VIPS
 from .errors import StepFailed, UserError
 from .health import Check
-from .plan.fence import device_options
+from .plan.fence import device_options, level_agent, level_target, levels
 from .plan.haproxy import refusal_reason
 from .render import render_haproxy_config
 
@@ -200,43 +200,47 @@ class Preflight:
 
     def bmcs(self):
         for node in self.cluster.nodes:
-            peer = self.cluster.peer_of(node.name)
-            name = f"bmc of {node.name}"
-            if node.fence_password is not None and not node.fence_password.value:
-                self.add(name, False, f"{node.fence_password.name} is not set: export it or "
-                         "put it in .env")
-                continue
-            if peer.name not in self.reached:
-                continue
-            dialect = self.reached[peer.name]
-            agent = self.cluster.fencing.agent
-            has_agent = self.ask(peer, _sh('command -v "$1"', agent, accept_codes=(0, 1, 127))).exited == 0
-            if has_agent:
-                ok, said = self.bmc_from_peer(node, peer, dialect)
-                where = f"from {peer.name} ({agent})"
-            elif agent == "fence_ipmilan" and shutil.which("ipmitool"):
-                ok, said = self.bmc_from_here(node)
-                where = f"from this machine (ipmitool; {peer.name} has no {agent} yet)"
-            else:
-                self.add(name, True, f"not asked: {agent} is not installed on {peer.name} yet; "
-                         "run preflight again after the install step")
-                continue
-            if ok:
-                self.add(name, True, f"{node.bmc.target} answers {where}: {said}")
-            else:
-                credentials = (f", user and {node.fence_password.name}"
-                               if node.fence_password is not None else "")
-                self.add(name, False, f"{node.bmc.target} did not answer a status query {where}"
-                         f" ({said}): check the fence target's settings{credentials}, and "
-                         f"that {peer.name} reaches it")
+            for level in levels(self.cluster):
+                self.fence_target(node, level)
 
-    def bmc_from_peer(self, node, peer, dialect):
-        options = [(k, v) for k, v in device_options(self.cluster, dialect, node)
+    def fence_target(self, node, level):
+        peer = self.cluster.peer_of(node.name)
+        name = f"bmc of {node.name}" if level == 1 else f"level-{level} fence of {node.name}"
+        target, password = level_target(node, level)
+        if password is not None and not password.value:
+            self.add(name, False, f"{password.name} is not set: export it or put it in .env")
+            return
+        if peer.name not in self.reached:
+            return
+        dialect = self.reached[peer.name]
+        agent = level_agent(self.cluster, level)
+        has_agent = self.ask(peer, _sh('command -v "$1"', agent, accept_codes=(0, 1, 127))).exited == 0
+        if has_agent:
+            ok, said = self.target_from_peer(node, peer, dialect, level)
+            where = f"from {peer.name} ({agent})"
+        elif agent == "fence_ipmilan" and shutil.which("ipmitool"):
+            ok, said = self.bmc_from_here(target, password)
+            where = f"from this machine (ipmitool; {peer.name} has no {agent} yet)"
+        else:
+            self.add(name, True, f"not asked: {agent} is not installed on {peer.name} yet; "
+                     "run preflight again after the install step")
+            return
+        if ok:
+            self.add(name, True, f"{target.target} answers {where}: {said}")
+        else:
+            credentials = f", user and {password.name}" if password is not None else ""
+            self.add(name, False, f"{target.target} did not answer a status query {where}"
+                     f" ({said}): check the fence target's settings{credentials}, and "
+                     f"that {peer.name} reaches it")
+
+    def target_from_peer(self, node, peer, dialect, level):
+        password = level_target(node, level)[1]
+        options = [(k, v) for k, v in device_options(self.cluster, dialect, node, level)
                    if not k.startswith("pcmk_") and not k.endswith("_script")]
-        if node.fence_password is not None:
-            options += [(dialect.fence_option("password"), node.fence_password.value)]
-        command = run(self.cluster.fencing.agent, stdin=key_value_lines(
-            [("action", "status"), *options]), stdin_label=f"options of {node.name}'s BMC",
+        if password is not None:
+            options += [(dialect.fence_option("password"), password.value)]
+        command = run(level_agent(self.cluster, level), stdin=key_value_lines(
+            [("action", "status"), *options]), stdin_label=f"options of {node.name}'s fence target",
             accept_codes=tuple(range(256)))
         result = self.ask(peer, command, sensitive=True)
         text = self.runner.masker((result.stdout + result.stderr).strip())
@@ -245,11 +249,11 @@ class Preflight:
             return True, status
         return False, f"exit {result.exited}"
 
-    def bmc_from_here(self, node):
-        env = {**os.environ, "IPMI_PASSWORD": node.fence_password.value}
+    def bmc_from_here(self, bmc, password):
+        env = {**os.environ, "IPMI_PASSWORD": password.value}
         try:
-            done = subprocess.run(["ipmitool", "-I", "lanplus", "-H", node.bmc.address, "-p",
-                                   str(node.bmc.port), "-U", node.bmc.username, "-E", "chassis",
+            done = subprocess.run(["ipmitool", "-I", "lanplus", "-H", bmc.address, "-p",
+                                   str(bmc.port), "-U", bmc.username, "-E", "chassis",
                                    "power", "status"], capture_output=True, text=True, env=env,
                                   timeout=20)
         except subprocess.TimeoutExpired:
