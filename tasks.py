@@ -116,7 +116,7 @@ def drill(c, config=DEFAULT_CONFIG, fault="crash", rounds="1", victim="active", 
     """Break the node that serves (crash, freeze, fence, standby, move) and measure the outage."""
     cluster = cfg.load(config, require_secrets=False)
     lab = lab_control.Faults() if lab_control.Faults.serves(cluster) else None
-    lab_network.guard([cluster.vip.ip] + [n.address for n in cluster.nodes])
+    lab_network.guard([cluster.vip.ip] + [n.ssh_host for n in cluster.nodes])
     if lab is None and fault == "crash" and not i_accept_a_crash:
         raise UserError("--fault crash on a real cluster crashes the kernel of the victim "
                         "(echo c > /proc/sysrq-trigger): pass --i-accept-a-crash to do it")

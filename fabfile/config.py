@@ -126,6 +126,13 @@ class Node:
     # fencing.second_level's target for this node (its `second_level` block) and password.
     second_fence: Bmc | None = None
     second_fence_password: Secret | None = None
+    ssh_address: str | None = None  # where SSH reaches it, when not at `address`
+
+    @property
+    def ssh_host(self):
+        """The address halb's SSH connects to: ssh_address (a NAT or management address, as
+        with Vagrant's VMs), else the node's cluster address."""
+        return self.ssh_address or self.address
 
 
 @dataclass(frozen=True)
@@ -758,7 +765,8 @@ def _nodes(r, data, ssh_defaults, secret):
     nodes = []
     for i, raw in enumerate(node_list):
         where = f"nodes[{i}]"
-        r.mapping(raw, where, ["name", "address", "ssh_user", "ssh_port", "bmc", "second_level"])
+        r.mapping(raw, where, ["name", "address", "ssh_address", "ssh_user", "ssh_port", "bmc",
+                               "second_level"])
         name = r.get(raw, "name", where, str, check=check_node_name)
         if second_agent is None and isinstance(raw, dict) and raw.get("second_level") is not None:
             r.fail(f"{where}.second_level", "is only used with fencing.second_level; remove it "
@@ -766,6 +774,7 @@ def _nodes(r, data, ssh_defaults, secret):
         nodes.append(Node(
             name=name,
             address=r.get(raw, "address", where, str, check=check_address),
+            ssh_address=r.get(raw, "ssh_address", where, str, default=None, check=check_address),
             ssh_user=r.get(raw, "ssh_user", where, str, default=default_user, check=check_name),
             ssh_port=r.get(raw, "ssh_port", where, int, default=default_port, check=check_port),
             bmc=_bmc(r, raw, where, agent),

@@ -118,7 +118,7 @@ class Executor:
             kwargs["key_filename"] = os.path.expanduser(ssh.identity_file)
         config = Config(overrides={"runners": {"remote": BulkStdinRemote},
                                    "load_ssh_configs": False})
-        conn = Connection(node.address, user=node.ssh_user, port=node.ssh_port, config=config,
+        conn = Connection(node.ssh_host, user=node.ssh_user, port=node.ssh_port, config=config,
                           connect_timeout=ssh.connect_timeout, connect_kwargs=kwargs)
         client = conn.client
         known_hosts = os.path.expanduser(ssh.known_hosts or "~/.ssh/known_hosts")
@@ -136,15 +136,15 @@ class Executor:
             try:
                 conn.open()
             except paramiko.BadHostKeyException as exc:
-                raise UserError(f"{node.name} ({node.address}): host key does not match "
+                raise UserError(f"{node.name} ({node.ssh_host}): host key does not match "
                                 f"{known_hosts}: {exc}") from None
             except paramiko.AuthenticationException as exc:
-                raise UserError(f"{node.name} ({node.address}): SSH login as {node.ssh_user} "
+                raise UserError(f"{node.name} ({node.ssh_host}): SSH login as {node.ssh_user} "
                                 f"refused: {exc}") from None
             except paramiko.SSHException as exc:
                 if "not found in known_hosts" in str(exc):
                     raise UserError(
-                        f"{node.name} ({node.address}): host key unknown to {known_hosts}; "
+                        f"{node.name} ({node.ssh_host}): host key unknown to {known_hosts}; "
                         "verify it and add it (ssh-keyscan), or set "
                         "ssh.accept_unknown_host_keys: true") from None
                 raise
@@ -162,7 +162,7 @@ class Executor:
         try:
             return retrying(attempt)
         except (OSError, EOFError, paramiko.SSHException) as exc:
-            raise UserError(f"{node.name}: cannot connect to {node.ssh_user}@{node.address}:"
+            raise UserError(f"{node.name}: cannot connect to {node.ssh_user}@{node.ssh_host}:"
                             f"{node.ssh_port} after {self.connect_attempts} attempt(s): {exc}") from None
 
     def connection(self, node):

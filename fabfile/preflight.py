@@ -90,12 +90,12 @@ class Preflight:
         except (UserError, StepFailed) as exc:
             how = "sudo -n" if self.cluster.ssh.sudo else "root login"
             return Check(f"ssh {host.name}", False, f"{_one_line(exc)}; fix SSH to "
-                     f"{host.ssh_user}@{host.address}:{host.ssh_port} ({how}, key, host key)")
+                     f"{host.ssh_user}@{host.ssh_host}:{host.ssh_port} ({how}, key, host key)")
         if uid != "0":
             return Check(f"ssh {host.name}", False, f"commands run as uid {uid}, not root: log in "
                      "as root or set ssh.sudo: true with passwordless sudo")
         self.reached[host.name], self.base[host.name] = dialect, base
-        return Check(f"ssh {host.name}", True, f"root on {host.ssh_user}@{host.address} "
+        return Check(f"ssh {host.name}", True, f"root on {host.ssh_user}@{host.ssh_host} "
                  f"({dialect.platform}, "
                  + (f"pcs {'.'.join(map(str, dialect.pcs_version))})"
                     if factlib.parse_pcs_version(base.get("pcs_version")) else "pcs not installed)"))

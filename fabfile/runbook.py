@@ -268,7 +268,7 @@ def _ssh_function(cluster):
     lines = ["# remote HOST LINE: the config's SSH settings for each host.", "remote() {",
              '    case $1 in']
     for host in cluster.hosts:
-        target = shlex.quote(f"{host.ssh_user}@{host.address}")
+        target = shlex.quote(f"{host.ssh_user}@{host.ssh_host}")
         lines.append(f"        {shlex.quote(host.name)}) set -- {target} {host.ssh_port} \"$2\" ;;")
     lines += ['        *) echo "unknown host $1" >&2; return 1 ;;', "    esac",
               f'    ssh {shlex.join(options)} -p "$2" "$1" "$3"', "}"]

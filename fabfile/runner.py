@@ -72,12 +72,13 @@ class Runner:
         embedded lab's network is only reached while the lab's bridge is up."""
         resolved = []
         for i, node in enumerate(self.cluster.hosts):
-            field = f"nodes[{i}].address" if node.bmc else "quorum.device.address"
+            field = (f"nodes[{i}].{'ssh_address' if node.ssh_address else 'address'}" if node.bmc
+                     else "quorum.device.address")
             try:
-                found = socket.getaddrinfo(node.address, node.ssh_port, proto=socket.IPPROTO_TCP)
+                found = socket.getaddrinfo(node.ssh_host, node.ssh_port, proto=socket.IPPROTO_TCP)
             except OSError as exc:
                 raise ConfigError(self.cluster.path, field,
-                                  f"{node.address!r} does not resolve: {exc.strerror or exc}") from None
+                                  f"{node.ssh_host!r} does not resolve: {exc.strerror or exc}") from None
             resolved += [info[4][0] for info in found]
         lab_network.guard(resolved)
 

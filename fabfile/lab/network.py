@@ -45,7 +45,23 @@ def require_up():
         raise UserError(LAB_DOWN)
 
 
+def on_a_link_of_this_host(address):
+    """The kernel would send to `address` straight over one of this host's links, not through
+    a gateway: the lab's bridge, or a hypervisor's host-only network (Vagrant's VMs on the same
+    addresses). `ip route get` only looks the route up; nothing is sent."""
+    try:
+        out = subprocess.run(["ip", "-j", "route", "get", address], capture_output=True,
+                             text=True, timeout=10)
+        routes = json.loads(out.stdout or "[]") if out.returncode == 0 else []
+    except (OSError, subprocess.TimeoutExpired, json.JSONDecodeError):
+        return False
+    return bool(routes) and all("gateway" not in r and r.get("dev") for r in routes)
+
+
 def guard(addresses):
-    """Refuse to send anything to lab addresses while the lab's bridge is down."""
-    if any(in_lab(a) for a in addresses):
-        require_up()
+    """Refuse to send anything to lab addresses that would leave through a gateway: with the
+    lab's bridge down (and no host-only network of VMs on them) they are routed out of the host."""
+    outside = [a for a in addresses if in_lab(a)]
+    if outside and not bridge_is_up() and not all(on_a_link_of_this_host(a) for a in outside):
+        raise UserError(f"{LAB_DOWN} ({', '.join(outside)} would leave this host through its "
+                        "gateway; VMs on these addresses need their host-only network up)")

@@ -11,7 +11,7 @@ from invoke.exceptions import Exit
 from ..cli import user_errors_exit, whole_number
 from ..errors import UserError
 from . import bench as benchmark
-from . import control, network
+from . import control, network, vagrant
 from . import record as recorder
 from . import settings as s
 
@@ -162,4 +162,17 @@ def record(c):
     recorder.record()
 
 
-ns = Collection(up, down, clean, status, ssh, crash, freeze, thaw, power_on, bench, record)
+@task(name="vagrant-config",
+      help={"provider": f"the Vagrant provider the VMs run on: {', '.join(vagrant.TEMPLATES)} "
+                        "(default libvirt)",
+            "output": f"where to write the config (default {vagrant.DEFAULT_OUTPUT})",
+            "ssh_config": "read this saved `vagrant ssh-config` output instead of running it"})
+@user_errors_exit
+def vagrant_config(c, provider="libvirt", output=vagrant.DEFAULT_OUTPUT, ssh_config=None):
+    """Write a config for the Vagrant VMs from `vagrant ssh-config` (their SSH address, port,
+    user and key), for setup-cluster to run against them unchanged."""
+    vagrant.write(provider, output, ssh_config)
+
+
+ns = Collection(up, down, clean, status, ssh, crash, freeze, thaw, power_on, bench, record,
+                vagrant_config)

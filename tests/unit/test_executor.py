@@ -120,7 +120,8 @@ cluster = config.load("configs/example-debian12.yaml",
 ssh = dataclasses.replace(cluster.ssh, known_hosts=tmp + "/known_hosts",
                           accept_unknown_host_keys=True, identity_file=None, sudo=False)
 cluster = dataclasses.replace(cluster, ssh=ssh)
-node = SimpleNamespace(name="lb1", address="127.0.0.1", ssh_port=port, ssh_user="root")
+node = SimpleNamespace(name="lb1", address="127.0.0.1", ssh_host="127.0.0.1", ssh_port=port,
+                       ssh_user="root")
 executor = Executor(cluster, RunLog(tmp + "/logs", Masker()), say=lambda text: None)
 executor.connect_attempts = 1
 try:
