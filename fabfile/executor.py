@@ -201,10 +201,20 @@ class Executor:
 
     def _run_once(self, node, command, sensitive):
         conn = self.connection(node)
+        if not conn.is_connected:
+            # Dropped since (a reboot, sshd restarted): open it again through _open, which checks
+            # the host key and says what failed, instead of letting Fabric reconnect on its own.
+            self.forget(node.name)
+            conn = self.connection(node)
         stdin = command.stdin_text()
         started = time.monotonic()
-        result = conn.run(self.remote_line(command), hide=True, warn=True, pty=False,
-                          in_stream=io.StringIO(stdin or ""))
+        try:
+            result = conn.run(self.remote_line(command), hide=True, warn=True, pty=False,
+                              in_stream=io.StringIO(stdin or ""))
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            self.forget(node.name)
+            raise UserError(f"{node.name}: the SSH connection failed while running "
+                            f"{command.argv[0]}: {exc or type(exc).__name__}") from None
         res = Result(result.stdout, result.stderr, result.exited, time.monotonic() - started)
         self.log.write(f"[{node.name}] $ {command.shell_line()}  -> exit {res.exited} "
                        f"({res.seconds:.1f}s)")

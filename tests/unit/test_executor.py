@@ -10,20 +10,25 @@ import pytest
 from tenacity import wait_none
 
 from fabfile.commands import Masker, run
-from fabfile.errors import StepFailed
+from fabfile.errors import StepFailed, UserError
 from fabfile.executor import TRANSIENT_ATTEMPTS, Executor, RunLog
 
 from .conftest import load_example
 
 
 class ReplayConnection:
+    is_connected = True
+
     def __init__(self, *results):
         self.results = list(results)
         self.lines = []
 
     def run(self, line, **kwargs):
         self.lines.append(line)
-        stdout, stderr, exited = self.results.pop(0)
+        result = self.results.pop(0)
+        if isinstance(result, BaseException):
+            raise result
+        stdout, stderr, exited = result
         return SimpleNamespace(stdout=stdout, stderr=stderr, exited=exited)
 
     def close(self):
@@ -159,3 +164,12 @@ def test_a_host_that_closes_before_the_ssh_banner_is_one_clear_error(tmp_path):
         server.close()
     assert "error: lb1: cannot connect to root@127.0.0.1" in done.stdout, done.stdout + done.stderr
     assert "Traceback" not in done.stderr and "Exception (client)" not in done.stderr, done.stderr
+
+
+def test_a_connection_lost_mid_command_is_one_clear_error_and_is_dropped(executor):
+    """A node that goes away under a command (a reboot): no traceback, and the next command
+    opens a new, checked connection instead of reusing the dead one."""
+    executor.connections["node1"] = ReplayConnection(EOFError())
+    with pytest.raises(UserError, match="node1: the SSH connection failed while running cat"):
+        executor.run(executor.cluster.node("node1"), run("cat", "/proc/uptime"), "status")
+    assert "node1" not in executor.connections
