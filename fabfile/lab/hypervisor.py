@@ -1,11 +1,13 @@
-"""The lab's libvirt host as fence_virsh meets one: an SSH server on the bridge whose shell
-answers the virsh commands the agent sends, for the lab's nodes as domains `halb_<node>`.
+"""The lab's hypervisor host as fence_virsh and fence_vbox meet one: an SSH server on the bridge
+whose shell answers the virsh and VBoxManage commands those agents send, for the lab's nodes as
+VMs named `halb_<node>`.
 
-fence_virsh runs unchanged on the nodes: OpenSSH with password login, a shell with the prompt
-it asks for, then `virsh list --all`, `virsh domstate D`, `virsh start D` and
-`virsh destroy D`, answered as virsh prints them. Destroy and start act on the node's power
-like its virtual BMC does. Nothing runs a real shell: a line is split into words and only those
-four virsh commands (after an optional sudo and --connect URI) do anything.
+The agents run unchanged on the nodes: OpenSSH with password login, a shell with the prompt
+they ask for, then `virsh list --all`, `virsh domstate D`, `virsh start D`, `virsh destroy D`,
+or `VBoxManage list vms`, `VBoxManage list runningvms`, `VBoxManage startvm "D" --type headless`,
+`VBoxManage controlvm "D" poweroff`, answered as virsh and VBoxManage print them. Stopping and
+starting act on the node's power like its virtual BMC does. Nothing runs a real shell: a line
+is split into words and only those commands (after an optional sudo) do anything.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hmac
 import shlex
 import socket
 import threading
+import uuid
 
 import paramiko
 
@@ -46,14 +49,11 @@ def known_hosts_line():
     return f"[{s.HOST_ADDRESS}]:{s.HYPERVISOR_PORT} {key.get_name()} {key.get_base64()}\n"
 
 
-class Virsh:
-    """virsh's answers for the lab's domains; `powers` maps a node name to its NodePower."""
+class Host:
+    """One shell line -> what the host prints; `powers` maps a node name to its NodePower."""
 
     def __init__(self, powers):
-        self.domains = {domain_name(name): power for name, power in powers.items()}
-
-    def state(self, domain):
-        return RUNNING if self.domains[domain].is_on() else SHUT_OFF
+        self.tools = {"virsh": Virsh(powers), "VBoxManage": VBoxManage(powers)}
 
     def run(self, line):
         try:
@@ -64,9 +64,22 @@ class Virsh:
             words = words[1:]
         if not words:
             return ""
-        if words[0] != "virsh":
+        tool = self.tools.get(words[0])
+        if tool is None:
             return f"bash: {words[0]}: command not found\n"
-        args = words[1:]
+        return tool.run(words[1:])
+
+
+class Virsh:
+    """virsh's answers for the lab's domains."""
+
+    def __init__(self, powers):
+        self.domains = {domain_name(name): power for name, power in powers.items()}
+
+    def state(self, domain):
+        return RUNNING if self.domains[domain].is_on() else SHUT_OFF
+
+    def run(self, args):
         if args[:1] in (["--connect"], ["-c"]):
             args = args[2:]
         command, names = (args[0], args[1:]) if args else ("", [])
@@ -105,6 +118,45 @@ class Virsh:
         return f"Domain '{domain}' destroyed\n\n"
 
 
+class VBoxManage:
+    """VBoxManage's answers for the lab's VMs."""
+
+    def __init__(self, powers):
+        self.vms = {domain_name(name): power for name, power in powers.items()}
+
+    @staticmethod
+    def vm_uuid(vm):
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"halb-lab:{vm}")
+
+    def find(self, name):
+        return next((vm for vm in self.vms if name in (vm, str(self.vm_uuid(vm)))), None)
+
+    def run(self, args):
+        if args in (["list", "vms"], ["list", "runningvms"]):
+            running = args[1] == "runningvms"
+            return "".join(f'"{vm}" {{{self.vm_uuid(vm)}}}\n' for vm in sorted(self.vms)
+                           if not running or self.vms[vm].is_on())
+        if len(args) >= 2 and args[0] in ("startvm", "controlvm"):
+            vm = self.find(args[1])
+            if vm is None:
+                return ("VBoxManage: error: Could not find a registered machine named "
+                        f"'{args[1]}'\n")
+            power = self.vms[vm]
+            if args[0] == "startvm" and args[2:] in ([], ["--type", "headless"]):
+                if power.is_on():
+                    return (f'VBoxManage: error: The machine \'{vm}\' is already locked for a '
+                            "session (or being unlocked)\n")
+                power.on()
+                return (f'Waiting for VM "{vm}" to power on...\n'
+                        f'VM "{vm}" has been successfully started.\n')
+            if args[0] == "controlvm" and args[2:] == ["poweroff"]:
+                if not power.is_on():
+                    return f"VBoxManage: error: Machine '{vm}' is not currently running\n"
+                power.off()
+                return "0%...10%...20%...30%...40%...50%...60%...70%...80%...90%...100%\n"
+        return f"VBoxManage: error: Unknown or invalid command: {' '.join(args)}\n"
+
+
 class Login(paramiko.ServerInterface):
     """One SSH connection: password login as the fence user, then one session channel with a
     pty and a shell (or a command, which fence_virsh uses to start bash with its prompt)."""
@@ -138,7 +190,7 @@ class Login(paramiko.ServerInterface):
         return True
 
 
-def _shell(channel, virsh):
+def _shell(channel, host):
     """A terminal's worth of shell: echo what is typed, answer each line, prompt again."""
     channel.sendall(PROMPT.encode())
     pending = b""
@@ -154,11 +206,11 @@ def _shell(channel, virsh):
             if line in ("quit", "exit", "logout"):
                 channel.send_exit_status(0)
                 return
-            answer = virsh.run(line) if line else ""
+            answer = host.run(line) if line else ""
             channel.sendall(answer.replace("\n", "\r\n").encode() + PROMPT.encode())
 
 
-def _serve_connection(sock, virsh, user, passwords, log):
+def _serve_connection(sock, host, user, passwords, log):
     transport = paramiko.Transport(sock)
     transport.add_server_key(host_key())
     login = Login(user, passwords)
@@ -167,7 +219,7 @@ def _serve_connection(sock, virsh, user, passwords, log):
         channel = transport.accept(30)
         if channel is None or not login.session.wait(10):
             return
-        _shell(channel, virsh)
+        _shell(channel, host)
     except (paramiko.SSHException, EOFError, OSError) as exc:
         log(f"hypervisor: connection from {sock.getpeername()[0]} ended: {exc}")
     finally:
@@ -176,7 +228,7 @@ def _serve_connection(sock, virsh, user, passwords, log):
 
 def serve(powers, passwords, log):
     """Listen on the bridge address; each connection in its own thread."""
-    virsh = Virsh(powers)
+    host = Host(powers)
     listener = socket.create_server((s.HOST_ADDRESS, s.HYPERVISOR_PORT), reuse_port=False)
     listener.listen(16)
 
@@ -184,7 +236,7 @@ def serve(powers, passwords, log):
         while True:
             sock, _ = listener.accept()
             threading.Thread(target=_serve_connection, daemon=True,
-                             args=(sock, virsh, s.HYPERVISOR_USER, passwords, log)).start()
+                             args=(sock, host, s.HYPERVISOR_USER, passwords, log)).start()
 
     threading.Thread(target=accept_forever, daemon=True).start()
     return listener

@@ -193,3 +193,31 @@ def test_two_fencing_levels_fall_back_to_fence_virsh_when_ipmi_fails(bare_lab):
     assert rc == 0 and "0 change(s) made" in out, out
     rc, out, _ = inv("teardown", "--yes", *levels, env=env)
     assert rc == 0, out
+
+
+@pytest.mark.parametrize("agent", ["fence_virsh", "fence_vbox"])
+def test_the_hypervisor_agents_switch_a_node_through_the_lab_host(bare_lab, agent):
+    """The real agents, run as Pacemaker runs them (options on stdin), from node1 against
+    node2's VM on the lab's hypervisor host: status, off, status, on."""
+    def agent_run(action):
+        options = {"action": action, "ip": s.HOST_ADDRESS, "ipport": s.HYPERVISOR_PORT,
+                   "username": s.HYPERVISOR_USER, "password": secrets()["FENCE_PASSWORD"],
+                   "plug": "halb_node2"}
+        return control.node_exec(nodes()["node1"], [agent], timeout=120,
+                                 input="".join(f"{k}={v}\n" for k, v in options.items()))
+
+    status = agent_run("status")
+    assert status.returncode == 0 and "Status: ON" in status.stdout, status
+    since = time.time()
+    off = agent_run("off")
+    assert off.returncode == 0, off
+    assert ("node2", "off") in power_events_since(since)
+    assert control.power_state(nodes()["node2"]) == "off"
+    status = agent_run("status")
+    assert status.returncode == 2 and "Status: OFF" in status.stdout, status
+    on = agent_run("on")
+    assert on.returncode == 0, on
+    assert control.power_state(nodes()["node2"]) == "on"
+    control.wait_for_ssh(nodes()["node2"])
+    TIMINGS[f"{agent}: off, then on, through the lab's hypervisor host"] = \
+        f"{time.time() - since:.1f}s to SSH answering again"

@@ -1,11 +1,12 @@
-"""The lab hypervisor's virsh answers (fabfile/lab/hypervisor.py), read as fence_virsh reads them.
-The lab test (tests/lab/test_5_runbook.py) runs the real agent against it over SSH."""
+"""The lab hypervisor's virsh and VBoxManage answers (fabfile/lab/hypervisor.py), read as
+fence_virsh and fence_vbox read them. The lab tests (tests/lab/test_5_runbook.py) run the real
+agents against it over SSH."""
 
 import re
 
 import pytest
 
-from fabfile.lab.hypervisor import Virsh
+from fabfile.lab.hypervisor import Host
 
 
 class Power:
@@ -29,7 +30,7 @@ class Power:
 @pytest.fixture
 def lab():
     powers = {"node1": Power(True), "node2": Power(False)}
-    return Virsh(powers), powers
+    return Host(powers), powers
 
 
 def agent_listing(text):
@@ -70,9 +71,32 @@ def test_destroy_and_start_switch_the_power_once(lab):
     "virsh undefine halb_node1",
     "virsh destroy node1",
     "virsh destroy \"unterminated",
+    "VBoxManage controlvm halb_node1 poweroff; reboot",
+    "VBoxManage unregistervm halb_node1",
+    "VBoxManage startvm halb_node2 --type gui",
 ])
 def test_anything_else_changes_nothing(lab, line):
     virsh, powers = lab
     answer = virsh.run(line)
     assert "error" in answer or "not found" in answer
     assert powers["node1"].switched == [] and powers["node2"].switched == []
+
+
+def vbox_listing(text):
+    """fence_vbox's get_outlets_status: '"<vm>" {<uuid>}' lines."""
+    return dict(re.findall(r'^"(.*)" \{(.*)\}$', text, re.M))
+
+
+def test_vboxmanage_lists_and_switches_as_fence_vbox_reads_it(lab):
+    host, powers = lab
+    every = vbox_listing(host.run("VBoxManage list vms"))
+    assert sorted(every) == ["halb_node1", "halb_node2"]
+    assert list(vbox_listing(host.run("VBoxManage list runningvms"))) == ["halb_node1"]
+    assert "100%" in host.run('VBoxManage controlvm "halb_node1" poweroff')
+    assert "not currently running" in host.run('VBoxManage controlvm "halb_node1" poweroff')
+    # fence_vbox may name a VM by its UUID, as `list vms` shows it.
+    started = host.run(f'VBoxManage startvm "{every["halb_node2"]}" --type headless')
+    assert "successfully started" in started
+    assert vbox_listing(host.run("VBoxManage list runningvms")) == {
+        "halb_node2": every["halb_node2"]}
+    assert powers["node1"].switched == ["off"] and powers["node2"].switched == ["on"]
