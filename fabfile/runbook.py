@@ -18,6 +18,7 @@ from datetime import datetime
 from . import facts as factlib
 from .errors import UserError
 from .plan import NotReady, install
+from .plan.fence import password_kind
 from .secret import Secret
 
 FORMATS = ("markdown", "sh")
@@ -176,14 +177,12 @@ def _commands(step):
 def _secret_purpose(cluster, name):
     if name in SECRET_PURPOSE:
         return SECRET_PURPOSE[name]
-    owners = [n.name for n in cluster.nodes
-              if n.fence_password is not None and n.fence_password.name == name]
-    if owners:
-        return f"BMC password of {', '.join(owners)} ({cluster.fencing.agent})"
-    owners = [n.name for n in cluster.nodes
-              if n.second_fence_password is not None and n.second_fence_password.name == name]
-    return (f"level-2 fence password of {', '.join(owners)} "
-            f"({cluster.fencing.second_level.agent})")
+    for level, attr in ((1, "fence_password"), (2, "second_fence_password")):
+        owners = [n.name for n in cluster.nodes
+                  if getattr(n, attr) is not None and getattr(n, attr).name == name]
+        if owners:
+            return f"{password_kind(cluster, level)} of {', '.join(owners)}"
+    return name
 
 
 def _source(cluster, runner):

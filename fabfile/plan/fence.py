@@ -36,6 +36,13 @@ def level_target(node, level):
         (node.second_fence, node.second_fence_password)
 
 
+def password_kind(cluster, level):
+    """How messages name a fence password: a BMC's for IPMI, else the agent's login."""
+    agent = level_agent(cluster, level)
+    kind = "BMC password" if agent == "fence_ipmilan" else f"{agent} login password"
+    return kind if level == 1 else f"level-{level} {kind}"
+
+
 def device_options(cluster, dialect, node, level=1):
     """The fence device's instance attributes for `node` at `level`, spelled for the dialect:
     what the agent's profile takes of the node's target block, then the level's options."""
@@ -111,8 +118,7 @@ def plan(cluster, dialect, facts):
                 if secret is None:
                     continue
                 path = fence_password_file(node.name, level)
-                what = ("BMC password" if level == 1 else f"level-{level} fence password") + \
-                    f" of {node.name}"
+                what = f"{password_kind(cluster, level)} of {node.name}"
                 if facts[host.name].secret_files.get(path) == secret_content_digest(secret):
                     plan.unchanged(host.name, f"{path} holds the current {what}")
                 else:
