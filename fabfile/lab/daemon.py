@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import datetime
 
 from pyghmi.ipmi.bmc import Bmc
@@ -91,7 +92,7 @@ class NodePower:
         children = s.child_pids(self.process.pid)
         return children[0] if children else None
 
-    def off(self):
+    def off(self, why="off"):
         """Power loss: SIGKILL of the node's init tears its whole PID namespace down."""
         with self.lock:
             if not self.is_on():
@@ -110,7 +111,53 @@ class NodePower:
                 self.process.kill()
                 self.process.wait()
             self.reported = True
-            event(self.node.name, "off")
+            event(self.node.name, why)
+
+
+# A real machine's firmware watchdog resets it when a reboot hangs (systemd arms it for 10 min
+# on hardware); containers have none. labd plays it, sooner than the rolling update gives up.
+WATCHDOG_SECONDS = 120
+
+
+class ShutdownWatchdog:
+    """Resets a node whose systemd has been shutting down for WATCHDOG_SECONDS."""
+
+    def __init__(self, powers):
+        self.powers, self.stopping_since = powers, {}
+
+    def state(self, init):
+        try:
+            return subprocess.run(["nsenter", f"--target={init}", "--mount", "--pid", "--",
+                                   "systemctl", "is-system-running"], capture_output=True,
+                                  text=True, timeout=5).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+
+    def check(self):
+        for name, power in self.powers.items():
+            init = power.init_pid()
+            since = self.stopping_since.get(name)
+            if since is not None and since[0] != init:  # it rebooted, or is off
+                self.stopping_since.pop(name, None)
+                since = None
+            if init is None:
+                continue
+            state = self.state(init)
+            if state == "stopping" and since is None:
+                self.stopping_since[name] = (init, time.monotonic())
+            elif state not in ("stopping", ""):
+                # "" is no answer: a systemd deep in a hung shutdown may not answer at all.
+                self.stopping_since.pop(name, None)
+            elif since is not None and time.monotonic() - since[1] > WATCHDOG_SECONDS:
+                log(f"{name}: shutting down for over {WATCHDOG_SECONDS}s: watchdog reset")
+                power.off(why="watchdog")
+                power.on()
+                self.stopping_since.pop(name, None)
+
+    def run_forever(self, every=5):
+        while True:
+            time.sleep(every)
+            self.check()
 
 
 def event(node, what):
@@ -207,6 +254,7 @@ def main():
     signal.signal(signal.SIGUSR1, lambda *_: asked.set())
     for power in powers.values():
         power.on()
+    threading.Thread(target=ShutdownWatchdog(powers).run_forever, daemon=True).start()
     (s.RUN / "labd.ready").write_text(f"{os.getpid()}\n")
     log("labd ready: BMCs, mirror and backends serving; nodes powered on")
     while not stopping.wait(0.2):
