@@ -75,6 +75,8 @@ class HostFacts:
     # The parameters the fence agent's meta-data names (its obsolete spellings too); empty
     # before the agent is installed.
     fence_parameters: frozenset = frozenset()
+    # The same for the second fencing level's agent (fencing.second_level), if any.
+    second_fence_parameters: frozenset = frozenset()
     assumed: bool = False
 
     def unit_enabled(self, unit):
@@ -202,6 +204,13 @@ def _fence_metadata_command(probe):
     return run("sh", "-c", FENCE_METADATA, "sh", probe.cluster.fencing.agent)
 
 
+def _second_fence_metadata_command(probe):
+    second = probe.cluster.fencing.second_level
+    if probe.is_arbiter or second is None:
+        return None
+    return run("sh", "-c", FENCE_METADATA, "sh", second.agent)
+
+
 # Read first, alone: together they tell the dialect every other fact is asked in.
 BASE_FACTS = (
     Fact("os_release", "os_release", lambda p: run("cat", "/etc/os-release", accept_codes=ABSENT_OK),
@@ -232,6 +241,8 @@ FACTS = (
     Fact("secret_files", "secret_files", _secret_files_command, lambda text, _: parse_files(text),
          sensitive=True),
     Fact("fence_metadata", "fence_parameters", _fence_metadata_command,
+         lambda text, _: parse_fence_metadata(text)),
+    Fact("second_fence_metadata", "second_fence_parameters", _second_fence_metadata_command,
          lambda text, _: parse_fence_metadata(text)),
 )
 

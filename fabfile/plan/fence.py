@@ -86,22 +86,27 @@ def agent_action(cluster, dialect, node, action, why, options=None, level=1):
 
 def check_parameters(cluster, dialect, facts):
     """Every option the devices get must be a parameter of the agent installed on the node that
-    runs pcs, as its own meta-data lists them (Pacemaker's pcmk_* aside). Before the agent is
-    installed (a dry run on bare nodes) there is nothing to check against."""
+    runs pcs, as its own meta-data lists them (Pacemaker's pcmk_* aside), at each level. Before
+    the agent is installed (a dry run on bare nodes) there is nothing to check against."""
     primary = cluster.primary.name
-    known = facts[primary].fence_parameters
-    if not known:
-        return
-    agent = cluster.fencing.agent
-    given = {k for k, _ in cluster.fencing.options}
-    unknown = sorted({k for node in cluster.nodes for k, _ in device_options(cluster, dialect, node)
-                      if not k.startswith("pcmk_") and k not in known})
-    if not unknown:
-        return
-    fields = ", ".join(f"fencing.options.{k}" if k in given else f"{k} (set by halb)"
-                       for k in unknown)
-    raise UserError(f"{cluster.path}: {fields}: {agent} on {primary} takes no such parameter "
-                    f"(its meta-data, {agent} -o metadata, lists {len(known)}); nothing was changed")
+    for level in levels(cluster):
+        known = (facts[primary].fence_parameters if level == 1
+                 else facts[primary].second_fence_parameters)
+        if not known:
+            continue
+        agent = level_agent(cluster, level)
+        where = "fencing.options" if level == 1 else "fencing.second_level.options"
+        given = {k for k, _ in (cluster.fencing.options if level == 1
+                                else cluster.fencing.second_level.options)}
+        unknown = sorted({k for node in cluster.nodes
+                          for k, _ in device_options(cluster, dialect, node, level)
+                          if not k.startswith("pcmk_") and k not in known})
+        if unknown:
+            fields = ", ".join(f"{where}.{k}" if k in given else f"{k} (set by halb)"
+                               for k in unknown)
+            raise UserError(f"{cluster.path}: {fields}: {agent} on {primary} takes no such "
+                            f"parameter (its meta-data, {agent} -o metadata, lists {len(known)}); "
+                            "nothing was changed")
 
 
 def secret_content_digest(secret):

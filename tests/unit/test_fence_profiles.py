@@ -117,3 +117,33 @@ def test_a_second_level_has_its_own_password_and_packages(tmp_path):
                        lambda d: d["fencing"]["second_level"].update(agent="fence_virsh"))
     packages = Dialect.for_platform("centos7").node_packages(centos)
     assert {"fence-agents-ipmilan", "fence-agents-virsh"} <= set(packages), packages
+
+
+def test_each_level_is_checked_against_its_own_agents_meta_data(tmp_path):
+    """The second level's options against fence_virsh's own parameters (its meta-data, as the
+    Debian 12 package's agent prints it: tests/fixtures/facts/second_fence_metadata)."""
+    import dataclasses
+
+    from fabfile.errors import UserError
+    from fabfile.facts import parse_fence_metadata
+    from fabfile.plan.fence import check_parameters
+
+    from .planning import raw_facts
+
+    virsh = parse_fence_metadata((FIXTURE_CONFIGS.parent / "facts" / "second_fence_metadata" /
+                                  "debian12-fence_virsh.txt").read_text())
+    data = yaml.safe_load((FIXTURE_CONFIGS.parents[2] / "configs" / "lab-topology.yaml").read_text())
+    for options, refused in (({"pcmk_reboot_action": "off", "ssh_path": "/usr/bin/ssh"}, None),
+                             ({"lanplus": 1}, "fencing.second_level.options.lanplus")):
+        data["fencing"]["second_level"]["options"] = options
+        path = tmp_path / "levels.yaml"
+        path.write_text(yaml.safe_dump(data))
+        cluster = config.load(path, env=SECRETS)
+        facts = raw_facts(cluster, "debian12-converged")
+        facts["node1"] = dataclasses.replace(facts["node1"], second_fence_parameters=virsh)
+        dialect = Dialect.for_platform("debian12", (0, 11, 5))
+        if refused is None:
+            check_parameters(cluster, dialect, facts)
+        else:
+            with pytest.raises(UserError, match=f"{refused}: fence_virsh on node1 takes no such"):
+                check_parameters(cluster, dialect, facts)
