@@ -134,6 +134,18 @@ class Node:
         with Vagrant's VMs), else the node's cluster address."""
         return self.ssh_address or self.address
 
+    def fence_target(self, level):
+        """The node's fence target and password at a fencing level: its bmc block at level 1,
+        its second_level block at level 2."""
+        return (self.bmc, self.fence_password) if level == 1 else \
+            (self.second_fence, self.second_fence_password)
+
+    @property
+    def fence_passwords(self):
+        """(level, secret) for each fencing level that logs in with a password."""
+        return tuple((level, secret) for level in (1, 2)
+                     if (secret := self.fence_target(level)[1]) is not None)
+
 
 @dataclass(frozen=True)
 class QuorumDevice:
@@ -203,6 +215,17 @@ class Fencing:
     monitor_interval: str
     status_timeout: int
     second_level: SecondLevel | None = None
+
+    @property
+    def levels(self):
+        """The fencing levels: 1 alone, or 1 then 2 (second_level)."""
+        return (1, 2) if self.second_level else (1,)
+
+    def agent_of(self, level):
+        return self.agent if level == 1 else self.second_level.agent
+
+    def options_of(self, level):
+        return self.options if level == 1 else self.second_level.options
 
 
 @dataclass(frozen=True)
@@ -334,19 +357,18 @@ class Cluster:
 
     @property
     def secrets(self):
-        found = [self.hacluster_password] + [s for n in self.nodes
-                                             for s in (n.fence_password, n.second_fence_password)]
+        found = [self.hacluster_password] + [s for n in self.nodes for _, s in n.fence_passwords]
         return tuple(s for s in found if s is not None and s.value)
 
 
-def fence_password_variable(node_name):
-    return "FENCE_PASSWORD_" + re.sub(r"[^A-Za-z0-9]", "_", node_name).upper()
+def fence_password_variable(node_name, prefix="FENCE_PASSWORD"):
+    return f"{prefix}_" + re.sub(r"[^A-Za-z0-9]", "_", node_name).upper()
 
 
 def fence_password_source(env, node_name, prefix="FENCE_PASSWORD"):
     """The variable holding a node's BMC password: its own if set, else FENCE_PASSWORD (for the
     second fencing level, SECOND_FENCE_PASSWORD[_<NODE>])."""
-    own = prefix + fence_password_variable(node_name).removeprefix("FENCE_PASSWORD")
+    own = fence_password_variable(node_name, prefix)
     return own if env.get(own) else prefix
 
 
@@ -995,18 +1017,12 @@ def _fencing(r, data, nodes, arbiter, failover):
     names = tuple(n.name for n in nodes)
     # With an arbiter the split is settled by quorum, not by a race.
     race_default = "0s" if arbiter else (FAILOVER_PROFILES[failover.profile][2] if failover else "2s")
-    agent = r.get(raw, "agent", "fencing", str, default="fence_ipmilan",
-                  check=lambda v: None if FENCE_AGENT_RE.fullmatch(v) else
-                  f"{shown(v)} is not a fence agent name (fence_...)")
-    options = read_options(r, raw.get("options"), "fencing.options", FENCE_RESERVED,
-                           "is set from the node's bmc and secrets; remove it here")
-    given = {k for k, _ in options}
-    for key in fence_profile(agent).required_options:
-        if key not in given:
-            r.note(f"fencing.options.{key}", f"is required by {agent}")
+    agent, options = _agent_and_options(r, raw, "fencing", "bmc", default="fence_ipmilan")
     second = None
     if raw.get("second_level") is not None:
-        second = _second_level(r, raw["second_level"], agent)
+        where = "fencing.second_level"
+        r.mapping(raw["second_level"], where, ["agent", "options"])
+        second = SecondLevel(*_agent_and_options(r, raw["second_level"], where, "second_level"))
     return Fencing(
         second_level=second,
         agent=agent,
@@ -1022,18 +1038,18 @@ def _fencing(r, data, nodes, arbiter, failover):
     )
 
 
-def _second_level(r, raw, first_agent):
-    where = "fencing.second_level"
-    r.mapping(raw, where, ["agent", "options"])
-    agent = r.get(raw, "agent", where, str, check=lambda v: None if FENCE_AGENT_RE.fullmatch(v)
-                  else f"{shown(v)} is not a fence agent name (fence_...)")
+def _agent_and_options(r, raw, where, block, default=...):
+    """A fencing level's agent and its options (`block` is the nodes' block they go with)."""
+    agent = r.get(raw, "agent", where, str, default=default,
+                  check=lambda v: None if FENCE_AGENT_RE.fullmatch(v) else
+                  f"{shown(v)} is not a fence agent name (fence_...)")
     options = read_options(r, raw.get("options"), f"{where}.options", FENCE_RESERVED,
-                           "is set from the node's second_level block and secrets; remove it here")
+                           f"is set from the node's {block} block and secrets; remove it here")
     given = {k for k, _ in options}
     for key in fence_profile(agent).required_options:
         if key not in given:
             r.note(f"{where}.options.{key}", f"is required by {agent}")
-    return SecondLevel(agent, options)
+    return agent, options
 
 
 # Set by halb on the HAProxy resource from the haproxy section.

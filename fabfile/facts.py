@@ -189,8 +189,7 @@ def _secret_files_command(probe):
     if probe.is_arbiter:  # holds no BMC password
         return None
     files = [fence_password_file(n.name, level) for n in probe.cluster.nodes
-             for level, secret in ((1, n.fence_password), (2, n.second_fence_password))
-             if secret is not None]
+             for level, _ in n.fence_passwords]
     return run("sha256sum", "--", *files, accept_codes=ABSENT_OK) if files else None
 
 

@@ -18,8 +18,7 @@ from .commands import run
 from .errors import StepFailed, UserError
 from .lab import network as lab_network
 from .plan import NotReady
-from .plan.fence import device_id
-from .plan.fence import levels as fence_levels
+from .plan.fence import device_id, topology
 
 # Asks HAProxy's stats socket for `show stat` (Python is on every node: pcs needs it).
 _SHOW_STAT = r"""
@@ -129,15 +128,14 @@ class Health:
         out.append(Check("stonith-enabled", stonith == "true", stonith))
         for n in cluster.nodes:
             peer = cluster.peer_of(n.name).name
-            for level in fence_levels(cluster):
+            for level in cluster.fencing.levels:
                 device = device_id(n.name, level)
                 where = status.resources.get(device, ())
                 out.append(Check(f"fence device {device}", where == (peer,),
                                  f"started on {', '.join(where) or 'no node'} (fences {n.name}"
                                  f"{f', level {level}' if level > 1 else ''}, belongs on {peer})"))
         if cluster.fencing.second_level and cib is not None:
-            wanted = {(n.name, level, device_id(n.name, level))
-                      for n in cluster.nodes for level in fence_levels(cluster)}
+            wanted = set().union(*(topology(cluster, n) for n in cluster.nodes))
             out.append(Check("fencing levels", wanted <= cib.levels,
                              "; ".join(f"{n.name}: {device_id(n.name)}, then "
                                        f"{device_id(n.name, 2)}" for n in cluster.nodes)

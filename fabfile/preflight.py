@@ -19,7 +19,7 @@ from .commands import key_value_lines, run
 from .config import ROUTED_VIPS
 from .errors import StepFailed, UserError
 from .health import Check
-from .plan.fence import device_options, level_agent, level_target, levels
+from .plan.fence import device_options
 from .plan.haproxy import refusal_reason
 from .render import render_haproxy_config
 
@@ -200,20 +200,20 @@ class Preflight:
 
     def bmcs(self):
         for node in self.cluster.nodes:
-            for level in levels(self.cluster):
+            for level in self.cluster.fencing.levels:
                 self.fence_target(node, level)
 
     def fence_target(self, node, level):
         peer = self.cluster.peer_of(node.name)
         name = f"bmc of {node.name}" if level == 1 else f"level-{level} fence of {node.name}"
-        target, password = level_target(node, level)
+        target, password = node.fence_target(level)
         if password is not None and not password.value:
             self.add(name, False, f"{password.name} is not set: export it or put it in .env")
             return
         if peer.name not in self.reached:
             return
         dialect = self.reached[peer.name]
-        agent = level_agent(self.cluster, level)
+        agent = self.cluster.fencing.agent_of(level)
         has_agent = self.ask(peer, _sh('command -v "$1"', agent, accept_codes=(0, 1, 127))).exited == 0
         if has_agent:
             ok, said = self.target_from_peer(node, peer, dialect, level)
@@ -234,12 +234,12 @@ class Preflight:
                      f"that {peer.name} reaches it")
 
     def target_from_peer(self, node, peer, dialect, level):
-        password = level_target(node, level)[1]
+        password = node.fence_target(level)[1]
         options = [(k, v) for k, v in device_options(self.cluster, dialect, node, level)
                    if not k.startswith("pcmk_") and not k.endswith("_script")]
         if password is not None:
             options += [(dialect.fence_option("password"), password.value)]
-        command = run(level_agent(self.cluster, level), stdin=key_value_lines(
+        command = run(self.cluster.fencing.agent_of(level), stdin=key_value_lines(
             [("action", "status"), *options]), stdin_label=f"options of {node.name}'s fence target",
             accept_codes=tuple(range(256)))
         result = self.ask(peer, command, sensitive=True)

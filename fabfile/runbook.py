@@ -177,9 +177,9 @@ def _commands(step):
 def _secret_purpose(cluster, name):
     if name in SECRET_PURPOSE:
         return SECRET_PURPOSE[name]
-    for level, attr in ((1, "fence_password"), (2, "second_fence_password")):
+    for level in cluster.fencing.levels:
         owners = [n.name for n in cluster.nodes
-                  if getattr(n, attr) is not None and getattr(n, attr).name == name]
+                  if any(lv == level and s.name == name for lv, s in n.fence_passwords)]
         if owners:
             return f"{password_kind(cluster, level)} of {', '.join(owners)}"
     return name

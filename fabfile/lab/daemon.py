@@ -5,7 +5,8 @@
   hard kill of the node's init, power on boots it again, status says whether it runs;
 - the lab's package mirror over HTTP on the bridge address;
 - two HTTP backends, each answering with its own name;
-- a libvirt host for fence_virsh (hypervisor.py): SSH whose shell answers virsh for the nodes.
+- a hypervisor host for fence_virsh and fence_vbox (hypervisor.py): SSH whose shell answers
+  virsh and VBoxManage for the nodes.
 The nodes are children of this process so that their BMC can boot them again.
 
 Run by `inv lab.up` as `python -m fabfile.lab.daemon`; BMC passwords arrive in the environment.
@@ -235,16 +236,15 @@ def main():
         handler = type(f"Backend_{name}", (Backend,), {"name": name})
         servers.append(serve(LabHttpServer((address, port), handler)))
     powers = {n.name: NodePower(n) for n in nodes}
+    passwords = {}
     for node in (n for n in nodes if n.bmc_address):
-        password = os.environ.get(fence_password_source(os.environ, node.name))
+        password = passwords[node.name] = os.environ.get(fence_password_source(os.environ, node.name))
         if not password:
             sys.exit(f"labd: no BMC password for {node.name} (FENCE_PASSWORD)")
         NodeBmc(powers[node.name], {node.bmc_user: password}, node.bmc_address, node.bmc_port)
     threading.Thread(target=Bmc.listen, daemon=True).start()
-    # The libvirt host of configs/lab-virsh.yaml: it takes any node's fence password.
-    hypervisor.serve({n.name: powers[n.name] for n in nodes if n.bmc_address},
-                     {os.environ[fence_password_source(os.environ, n.name)]
-                      for n in nodes if n.bmc_address}, log)
+    # The hypervisor host of configs/lab-topology.yaml: it takes any node's fence password.
+    hypervisor.serve({name: powers[name] for name in passwords}, set(passwords.values()), log)
 
     stopping, asked = threading.Event(), threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())

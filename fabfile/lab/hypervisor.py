@@ -210,9 +210,10 @@ def _shell(channel, host):
             channel.sendall(answer.replace("\n", "\r\n").encode() + PROMPT.encode())
 
 
-def _serve_connection(sock, host, user, passwords, log):
+def _serve_connection(sock, key, host, user, passwords, log):
+    peer = sock.getpeername()[0]
     transport = paramiko.Transport(sock)
-    transport.add_server_key(host_key())
+    transport.add_server_key(key)
     login = Login(user, passwords)
     try:
         transport.start_server(server=login)
@@ -221,14 +222,14 @@ def _serve_connection(sock, host, user, passwords, log):
             return
         _shell(channel, host)
     except (paramiko.SSHException, EOFError, OSError) as exc:
-        log(f"hypervisor: connection from {sock.getpeername()[0]} ended: {exc}")
+        log(f"hypervisor: connection from {peer} ended: {exc}")
     finally:
         transport.close()
 
 
 def serve(powers, passwords, log):
     """Listen on the bridge address; each connection in its own thread."""
-    host = Host(powers)
+    host, key = Host(powers), host_key()
     listener = socket.create_server((s.HOST_ADDRESS, s.HYPERVISOR_PORT), reuse_port=False)
     listener.listen(16)
 
@@ -236,7 +237,7 @@ def serve(powers, passwords, log):
         while True:
             sock, _ = listener.accept()
             threading.Thread(target=_serve_connection, daemon=True,
-                             args=(sock, host, s.HYPERVISOR_USER, passwords, log)).start()
+                             args=(sock, key, host, s.HYPERVISOR_USER, passwords, log)).start()
 
     threading.Thread(target=accept_forever, daemon=True).start()
     return listener

@@ -5,7 +5,7 @@ it, with the options stored in the CIB passed on stdin as Pacemaker itself passe
 """
 
 from . import NotReady, Plan, require_cib
-from .fence import agent_action, device_id, levels
+from .fence import agent_action, device_id
 
 TRUE = {"true", "yes", "on", "1", "y"}
 
@@ -30,7 +30,7 @@ def plan(cluster, dialect, facts):
         plan.unchanged(primary, "stonith-enabled is already true")
         return plan
     for node in cluster.nodes:
-        for level in levels(cluster):
+        for level in cluster.fencing.levels:
             plan.checks.append((cluster.peer_of(node.name).name,
                                 status_check(cluster, dialect, cib, node, level)))
     plan.add(primary, dialect.set_property("stonith-enabled", "true",

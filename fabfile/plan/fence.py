@@ -21,24 +21,17 @@ def device_id(node_name, level=1):
     return f"{node_name}-fence" if level == 1 else f"{node_name}-fence{level}"
 
 
-def levels(cluster):
-    """The fencing levels the config asks for: 1 alone, or 1 then 2 (fencing.second_level)."""
-    return (1, 2) if cluster.fencing.second_level else (1,)
-
-
-def level_agent(cluster, level):
-    return cluster.fencing.agent if level == 1 else cluster.fencing.second_level.agent
-
-
-def level_target(node, level):
-    """The node's fence target and password at that level: its bmc block, or its second_level."""
-    return (node.bmc, node.fence_password) if level == 1 else \
-        (node.second_fence, node.second_fence_password)
+def topology(cluster, node):
+    """The node's fencing levels as the CIB holds them, (node, level, device) triples; none with
+    one level, which needs no topology."""
+    levels = cluster.fencing.levels
+    return {(node.name, level, device_id(node.name, level)) for level in levels} \
+        if len(levels) > 1 else set()
 
 
 def password_kind(cluster, level):
     """How messages name a fence password: a BMC's for IPMI, else the agent's login."""
-    agent = level_agent(cluster, level)
+    agent = cluster.fencing.agent_of(level)
     kind = "BMC password" if agent == "fence_ipmilan" else f"{agent} login password"
     return kind if level == 1 else f"level-{level} {kind}"
 
@@ -47,8 +40,8 @@ def device_options(cluster, dialect, node, level=1):
     """The fence device's instance attributes for `node` at `level`, spelled for the dialect:
     what the agent's profile takes of the node's target block, then the level's options."""
     opt = dialect.fence_option
-    profile = fence_profile(level_agent(cluster, level))
-    target, password = level_target(node, level)
+    profile = fence_profile(cluster.fencing.agent_of(level))
+    target, password = node.fence_target(level)
     options = []
     if profile.address:
         options.append((opt("ip"), target.address))
@@ -59,7 +52,7 @@ def device_options(cluster, dialect, node, level=1):
                     (opt("password_script"), f"cat {fence_password_file(node.name, level)}")]
     options += [
         *([(opt("plug"), target.plug)] if target.plug else []),
-        *(cluster.fencing.options if level == 1 else cluster.fencing.second_level.options),
+        *cluster.fencing.options_of(level),
         ("pcmk_host_list", node.name),
     ]
     # The race delay stays with the preferred node at every level: a broken first level must
@@ -80,7 +73,7 @@ def agent_action(cluster, dialect, node, action, why, options=None, level=1):
     ask for the power status or to power the node on. `options` default to the config's."""
     options = device_options(cluster, dialect, node, level) if options is None else options
     pairs = [("action", action)] + [(k, v) for k, v in options if not k.startswith("pcmk_")]
-    return run(level_agent(cluster, level), why=why, stdin=key_value_lines(pairs),
+    return run(cluster.fencing.agent_of(level), why=why, stdin=key_value_lines(pairs),
                stdin_label=f"options of {device_id(node.name, level)}, action={action}")
 
 
@@ -89,15 +82,14 @@ def check_parameters(cluster, dialect, facts):
     runs pcs, as its own meta-data lists them (Pacemaker's pcmk_* aside), at each level. Before
     the agent is installed (a dry run on bare nodes) there is nothing to check against."""
     primary = cluster.primary.name
-    for level in levels(cluster):
+    for level in cluster.fencing.levels:
         known = (facts[primary].fence_parameters if level == 1
                  else facts[primary].second_fence_parameters)
         if not known:
             continue
-        agent = level_agent(cluster, level)
+        agent = cluster.fencing.agent_of(level)
         where = "fencing.options" if level == 1 else "fencing.second_level.options"
-        given = {k for k, _ in (cluster.fencing.options if level == 1
-                                else cluster.fencing.second_level.options)}
+        given = {k for k, _ in cluster.fencing.options_of(level)}
         unknown = sorted({k for node in cluster.nodes
                           for k, _ in device_options(cluster, dialect, node, level)
                           if not k.startswith("pcmk_") and k not in known})
@@ -118,10 +110,7 @@ def plan(cluster, dialect, facts):
     # Every node holds every fence password: a fence action may run from either node.
     for host in cluster.nodes:
         for node in cluster.nodes:
-            for level in levels(cluster):
-                secret = level_target(node, level)[1]
-                if secret is None:
-                    continue
+            for level, secret in node.fence_passwords:
                 path = fence_password_file(node.name, level)
                 what = f"{password_kind(cluster, level)} of {node.name}"
                 if facts[host.name].secret_files.get(path) == secret_content_digest(secret):
@@ -133,20 +122,19 @@ def plan(cluster, dialect, facts):
     check_parameters(cluster, dialect, facts)
     primitives = cib.primitives if cib else {}
     avoids = cib.avoids if cib else frozenset()
-    topology = cib.levels if cib else frozenset()
+    in_cib = cib.levels if cib else frozenset()
     primary = cluster.primary.name
     for node in cluster.nodes:
-        current_levels = {lv for lv in topology if lv[0] == node.name}
-        wanted_levels = {(node.name, level, device_id(node.name, level))
-                         for level in levels(cluster)} if len(levels(cluster)) > 1 else set()
-        replaced = {level for level in levels(cluster)
+        current_levels = {lv for lv in in_cib if lv[0] == node.name}
+        wanted_levels = topology(cluster, node)
+        replaced = {level for level in cluster.fencing.levels
                     if _replaced(primitives.get(device_id(node.name, level)),
-                                 level_agent(cluster, level))}
+                                 cluster.fencing.agent_of(level))}
         redo_levels = bool(wanted_levels) and (current_levels != wanted_levels or replaced)
         if current_levels and (redo_levels or not wanted_levels):
             plan.add(primary, dialect.clear_fence_levels(
                 node.name, f"the fencing levels of {node.name} differ from the config"), phase=1)
-        for level in levels(cluster):
+        for level in cluster.fencing.levels:
             _ensure_device(plan, cluster, dialect, primitives, avoids, node, level)
         if not wanted_levels and device_id(node.name, 2) in primitives:
             plan.add(primary, dialect.delete_stonith(
@@ -166,7 +154,7 @@ def _replaced(current, agent):
 
 def _ensure_device(plan, cluster, dialect, primitives, avoids, node, level):
     primary = cluster.primary.name
-    device, agent = device_id(node.name, level), level_agent(cluster, level)
+    device, agent = device_id(node.name, level), cluster.fencing.agent_of(level)
     desired = device_options(cluster, dialect, node, level)
     current = primitives.get(device)
     replaced = _replaced(current, agent)
