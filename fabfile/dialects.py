@@ -288,8 +288,14 @@ class Dialect:
     def destroy_cluster(self, why):
         return run("pcs", "cluster", "destroy", why=why)
 
+    def stop_whole_cluster(self, why):
+        """Stop Pacemaker (and so the resources), then corosync, on every node; fails when a
+        node cannot be stopped. `pcs cluster destroy --all` stops first too, but ignores a node
+        whose stop failed and then kills its daemons, which leaves its VIP and service running."""
+        return run("pcs", "cluster", "stop", "--all", why=why, retry_transient=True)
+
     def destroy_whole_cluster(self, why):
-        """Stop the cluster on every node and remove its configuration there (pcsd to pcsd)."""
+        """Remove the cluster's configuration on every node (pcsd to pcsd)."""
         return run("pcs", "cluster", "destroy", "--all", why=why, retry_transient=True)
 
     def remove_paths(self, paths, why):

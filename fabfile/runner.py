@@ -31,6 +31,8 @@ STEPS = {
     "enable-stonith": enable_stonith.plan,
 }
 STEP_NAMES = tuple(STEPS)
+# enable-stonith asks a fence device that did not answer once more, this long after.
+CHECK_AGAIN_AFTER_S = 5
 
 
 def select_steps(start=None, stop=None):
@@ -269,7 +271,7 @@ class Runner:
         failures = []
         for host, command in plan.checks:
             try:
-                self.executor.run(self.cluster.node(host), command, plan.step)
+                self._check_once_more_on_failure(host, command, plan.step)
                 self.say(f"   [{host}] ok: {command.why}")
             except StepFailed as exc:
                 failures.append(f"[{host}] {command.why}: {exc.detail}")
@@ -283,6 +285,18 @@ class Runner:
         self.say(f"!! --force: enabling STONITH although a fence device did not answer:\n  {text}")
         self.say("!! The cluster may be unable to fence, and then it stops recovering.")
         self.say("!" * 72)
+
+    def _check_once_more_on_failure(self, host, command, step):
+        """IPMI runs over UDP and a BMC may drop a session: a device that did not answer is asked
+        once more before it counts as failed, so one lost exchange does not refuse STONITH."""
+        node = self.cluster.node(host)
+        try:
+            self.executor.run(node, command, step)
+        except StepFailed as exc:
+            last_line = exc.detail.strip().splitlines()[-1].strip()
+            self.say(f"   [{host}] no answer ({last_line}); asking again in {CHECK_AGAIN_AFTER_S} s")
+            time.sleep(CHECK_AGAIN_AFTER_S)
+            self.executor.run(node, command, step)
 
     # --- output -----------------------------------------------------------------------------
     def show(self, plan, dialect):

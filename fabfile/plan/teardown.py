@@ -1,6 +1,7 @@
 """`inv teardown`: the runbook backwards, short of the packages.
 
-The cluster is stopped and destroyed on every node (corosync.conf, the CIB), then what halb
+The cluster is stopped on every node (its resources with it) and then destroyed there
+(corosync.conf, the CIB), then what halb
 put on the nodes goes: the OCF agent, the HAProxy config it rendered, the BMC password files.
 Packages, the hacluster password and pcsd's authentication stay, so `setup-cluster` builds the
 cluster again from there. A quorum arbiter keeps qnetd as it is: it may serve other clusters.
@@ -26,9 +27,14 @@ def plan(cluster, dialect, facts):
     for name, other in foreign:
         plan.unchanged(name, f"it belongs to cluster {other!r}, not {cluster.name!r}: left as it is")
     if ours:
-        # Any node that still has the cluster can destroy it everywhere.
-        plan.add(ours[0], dialect.destroy_whole_cluster(
-            f"stop cluster {cluster.name} and remove its configuration on every node"), phase=0)
+        # Any node that still has the cluster can stop and destroy it everywhere. The stop is
+        # its own command so that a node that cannot stop its resources stops the teardown.
+        plan.add(ours[0],
+                 dialect.stop_whole_cluster(
+                     f"stop cluster {cluster.name} on every node: Pacemaker stops "
+                     f"{cluster.service.resource_id} and removes {cluster.vip.resource_id}"),
+                 dialect.destroy_whole_cluster(
+                     f"remove cluster {cluster.name}'s configuration on every node"), phase=0)
     else:
         plan.unchanged(cluster.primary.name, f"no node has cluster {cluster.name}")
     paths = halb_paths(cluster)

@@ -104,6 +104,18 @@ def vip_holders():
     return held
 
 
+def left_running(node_name):
+    """What of the cluster's service still runs on a node: the VIP on an interface, an HAProxy
+    or nginx process. After a teardown, nothing may be."""
+    vip = s.vip()
+    out = run_in(node_name, "ip", "-o", "-4", "addr", "show").stdout
+    left = [f"VIP {vip}"] if f" {vip}/" in out else []
+    for program in ("haproxy", "nginx"):
+        if run_in(node_name, "pgrep", "-x", program, check=False).returncode == 0:
+            left.append(f"{program} process")
+    return left
+
+
 def quorum_of(node_name):
     """corosync-quorumtool -s as the node sees it."""
     return run_in(node_name, "corosync-quorumtool", "-s", check=False).stdout

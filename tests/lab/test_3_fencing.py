@@ -48,6 +48,7 @@ def test_enable_stonith_refuses_a_silent_fence_device_and_a_rerun_converges(conv
         rc, out, _ = inv("enable-stonith")
         assert rc == 1
         assert "refused" in out and "node1-fence" in out and "--force" in out
+        assert "no answer" in out and "asking again" in out  # asked twice before refusing
         assert "Traceback" not in out
         props = run_in("node1", "crm_attribute", "--type", "crm_config", "--name",
                        "stonith-enabled", "--query").stdout

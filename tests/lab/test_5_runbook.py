@@ -24,6 +24,7 @@ from .conftest import (
     drill,
     http_via_vip,
     inv,
+    left_running,
     nodes,
     power_events_since,
     run_in,
@@ -101,6 +102,7 @@ def test_teardown_removes_the_cluster_and_setup_cluster_builds_it_again(bare_lab
     TIMINGS["inv teardown"] = f"{took:.1f}s"
     for node in ("node1", "node2"):
         assert present(node) == []
+        assert left_running(node) == [], node
         state = run_in(node, "systemctl", "is-active", "corosync", "pacemaker", check=False).stdout
         assert state.split() == ["inactive", "inactive"]
         # The packages stay.
@@ -121,13 +123,24 @@ def test_any_service_nginx_through_systemd_serves_and_fails_over(bare_lab):
     rc, out, _ = inv("teardown", "--yes", *CONFIG)
     assert rc == 0, out
     nginx = ("--config", "configs/lab-nginx.yaml")
+    assert [left_running(node) for node in ("node1", "node2")] == [[], []]
+    try:
+        nginx_serves_and_fails_over(nginx)
+    finally:  # the next test builds its own cluster on these nodes
+        rc, out, _ = inv("teardown", "--yes", *nginx)
+    assert rc == 0, out
+    assert [left_running(node) for node in ("node1", "node2")] == [[], []]
+
+
+def nginx_serves_and_fails_over(nginx):
     rc, out, took = inv("setup-cluster", *nginx)
     assert rc == 0, out
     TIMINGS["setup-cluster with nginx (systemd:nginx) after teardown"] = f"{took:.1f}s"
     # Debian's package started nginx on both nodes; the cluster alone runs it now.
     assert "the cluster alone starts nginx" in out
-    status = wait_for(lambda: http_via_vip(), 60, "nginx on the VIP")
-    assert status[0] == 200 and "nginx" in status[1].lower()
+    wait_for(lambda: http_via_vip()[0] == 200, 60, "nginx on the VIP")
+    status = http_via_vip()
+    assert status[0] == 200 and "nginx" in status[1].lower(), status
     holders = [n for n in ("node1", "node2")
                if run_in(n, "systemctl", "is-active", "nginx", check=False).stdout.strip() == "active"]
     assert len(holders) == 1
@@ -141,8 +154,6 @@ def test_any_service_nginx_through_systemd_serves_and_fails_over(bare_lab):
     TIMINGS["nginx: crash of the active node"] = (f"outage {round_['outage_s']:.2f}s, "
                                                   f"{round_['failed']} failed requests")
     rc, out, _ = inv("status", *nginx)
-    assert rc == 0, out
-    rc, out, _ = inv("teardown", "--yes", *nginx)
     assert rc == 0, out
 
 
