@@ -153,6 +153,26 @@ def test_preflight_names_the_broken_precondition_and_changes_nothing(converged, 
     assert cib_epoch() == before
 
 
+def test_preflight_names_a_node_whose_clock_is_ahead(converged):
+    # The lab's containers share this machine's kernel clock, so node2's is made to read 30 s
+    # ahead where preflight reads it: `date` on root's PATH over SSH, ahead of /usr/bin.
+    ahead = "#!/bin/sh\nexec /usr/bin/date -d @$(( $(/usr/bin/date +%s) + 30 )) \"$@\"\n"
+    run_in("node2", "sh", "-c", f"printf '%s' '{ahead}' > /usr/local/bin/date && "
+                                "chmod 755 /usr/local/bin/date")
+    try:
+        before = cib_epoch()
+        rc, checks, _ = preflight()
+    finally:
+        run_in("node2", "rm", "-f", "/usr/local/bin/date")
+    assert rc == 1 and failing(checks) == ["clocks"], failing(checks)
+    detail = checks["clocks"]["detail"]
+    assert "node2 is 30." in detail or "node2 is 29." in detail, detail
+    assert "synchronise the clocks" in detail
+    assert cib_epoch() == before
+    rc, checks, _ = preflight()
+    assert rc == 0 and checks["clocks"]["ok"], failing(checks)
+
+
 def test_setup_cluster_stops_before_any_change_when_a_node_is_down(converged, tmp_path):
     before = cib_epoch()
     config = lab_config_with(tmp_path, lambda d: d["nodes"][1].update(address="192.168.56.14"))
