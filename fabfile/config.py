@@ -227,6 +227,11 @@ class Fencing:
     def options_of(self, level):
         return self.options if level == 1 else self.second_level.options
 
+    @staticmethod
+    def field_of(level):
+        """Where a level's agent and options are in the config file."""
+        return "fencing" if level == 1 else "fencing.second_level"
+
 
 @dataclass(frozen=True)
 class Failover:
@@ -1017,10 +1022,11 @@ def _fencing(r, data, nodes, arbiter, failover):
     names = tuple(n.name for n in nodes)
     # With an arbiter the split is settled by quorum, not by a race.
     race_default = "0s" if arbiter else (FAILOVER_PROFILES[failover.profile][2] if failover else "2s")
-    agent, options = _agent_and_options(r, raw, "fencing", "bmc", default="fence_ipmilan")
+    agent, options = _agent_and_options(r, raw, Fencing.field_of(1), "bmc",
+                                        default="fence_ipmilan")
     second = None
     if raw.get("second_level") is not None:
-        where = "fencing.second_level"
+        where = Fencing.field_of(2)
         r.mapping(raw["second_level"], where, ["agent", "options"])
         second = SecondLevel(*_agent_and_options(r, raw["second_level"], where, "second_level"))
     return Fencing(

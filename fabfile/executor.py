@@ -252,6 +252,11 @@ class Executor:
         return res
 
 
+def last_line(text, empty):
+    """The last line of a command's output, for a one-line message; `empty` if there is none."""
+    lines = text.strip().splitlines()
+    return lines[-1].strip() if lines else empty
+
+
 def _last_line(result):
-    text = (result.stderr or result.stdout).strip().splitlines()
-    return text[-1] if text else f"exit {result.exited}"
+    return last_line(result.stderr or result.stdout, f"exit {result.exited}")

@@ -79,6 +79,9 @@ class HostFacts:
     second_fence_parameters: frozenset = frozenset()
     assumed: bool = False
 
+    def fence_parameters_of(self, level):
+        return self.fence_parameters if level == 1 else self.second_fence_parameters
+
     def unit_enabled(self, unit):
         return self.units.get(unit, ("", ""))[0] == "enabled"
 
@@ -197,17 +200,15 @@ def _secret_files_command(probe):
 FENCE_METADATA = 'command -v "$1" >/dev/null 2>&1 || exit 0; exec "$1" -o metadata'
 
 
-def _fence_metadata_command(probe):
-    if probe.is_arbiter:
-        return None
-    return run("sh", "-c", FENCE_METADATA, "sh", probe.cluster.fencing.agent)
-
-
-def _second_fence_metadata_command(probe):
-    second = probe.cluster.fencing.second_level
-    if probe.is_arbiter or second is None:
-        return None
-    return run("sh", "-c", FENCE_METADATA, "sh", second.agent)
+def _fence_metadata_command(level):
+    """The meta-data of the agent at a fencing level, asked on the nodes (the arbiter fences
+    nobody); no command for a level the config does not have."""
+    def command(probe):
+        fencing = probe.cluster.fencing
+        if probe.is_arbiter or level not in fencing.levels:
+            return None
+        return run("sh", "-c", FENCE_METADATA, "sh", fencing.agent_of(level))
+    return command
 
 
 # Read first, alone: together they tell the dialect every other fact is asked in.
@@ -239,9 +240,9 @@ FACTS = (
          lambda text, _: parse_files(text)),
     Fact("secret_files", "secret_files", _secret_files_command, lambda text, _: parse_files(text),
          sensitive=True),
-    Fact("fence_metadata", "fence_parameters", _fence_metadata_command,
+    Fact("fence_metadata", "fence_parameters", _fence_metadata_command(1),
          lambda text, _: parse_fence_metadata(text)),
-    Fact("second_fence_metadata", "second_fence_parameters", _second_fence_metadata_command,
+    Fact("second_fence_metadata", "second_fence_parameters", _fence_metadata_command(2),
          lambda text, _: parse_fence_metadata(text)),
 )
 

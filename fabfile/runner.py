@@ -10,11 +10,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_fixed
+
 from . import backup
 from . import facts as factlib
 from .commands import Masker
 from .errors import ConfigError, StepFailed, UserError
-from .executor import Executor, RunLog
+from .executor import Executor, RunLog, last_line
 from .lab import network as lab_network
 from .plan import NotReady, auth, enable_stonith, fence, haproxy, install, quorum, setup, vip
 from .render import render_haproxy_config
@@ -290,13 +292,12 @@ class Runner:
         """IPMI runs over UDP and a BMC may drop a session: a device that did not answer is asked
         once more before it counts as failed, so one lost exchange does not refuse STONITH."""
         node = self.cluster.node(host)
-        try:
-            self.executor.run(node, command, step)
-        except StepFailed as exc:
-            last_line = exc.detail.strip().splitlines()[-1].strip()
-            self.say(f"   [{host}] no answer ({last_line}); asking again in {CHECK_AGAIN_AFTER_S} s")
-            time.sleep(CHECK_AGAIN_AFTER_S)
-            self.executor.run(node, command, step)
+        Retrying(stop=stop_after_attempt(2), wait=wait_fixed(CHECK_AGAIN_AFTER_S),
+                 retry=retry_if_exception_type(StepFailed), reraise=True,
+                 before_sleep=lambda rs: self.say(
+                     f"   [{host}] no answer ({last_line(rs.outcome.exception().detail, 'no output')}); "
+                     f"asking again in {CHECK_AGAIN_AFTER_S} s"))(
+            self.executor.run, node, command, step)
 
     # --- output -----------------------------------------------------------------------------
     def show(self, plan, dialect):

@@ -83,12 +83,11 @@ def check_parameters(cluster, dialect, facts):
     the agent is installed (a dry run on bare nodes) there is nothing to check against."""
     primary = cluster.primary.name
     for level in cluster.fencing.levels:
-        known = (facts[primary].fence_parameters if level == 1
-                 else facts[primary].second_fence_parameters)
+        known = facts[primary].fence_parameters_of(level)
         if not known:
             continue
         agent = cluster.fencing.agent_of(level)
-        where = "fencing.options" if level == 1 else "fencing.second_level.options"
+        where = f"{cluster.fencing.field_of(level)}.options"
         given = {k for k, _ in cluster.fencing.options_of(level)}
         unknown = sorted({k for node in cluster.nodes
                           for k, _ in device_options(cluster, dialect, node, level)
