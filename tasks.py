@@ -21,6 +21,7 @@ from fabfile.errors import UserError
 from fabfile.lab import control as lab_control
 from fabfile.lab import network as lab_network
 from fabfile.lab import tasks as lab_tasks
+from fabfile.lab import vagrantlab
 from fabfile.plan import teardown as teardown_plan
 from fabfile.plan.haproxy import rollout
 from fabfile.runner import STEP_NAMES, STEPS, Runner, select_steps
@@ -115,7 +116,9 @@ def drill(c, config=DEFAULT_CONFIG, fault="crash", rounds="1", victim="active", 
           interval_ms="100", timeout_ms="500", json=False, i_accept_a_crash=False, log_dir="logs"):
     """Break the node that serves (crash, freeze, fence, standby, move) and measure the outage."""
     cluster = cfg.load(config, require_secrets=False)
-    lab = lab_control.Faults() if lab_control.Faults.serves(cluster) else None
+    # The container lab's or the VMs': whichever is up and runs the config's nodes.
+    lab = next((faults() for faults in (lab_control.Faults, vagrantlab.Faults)
+                if faults.serves(cluster)), None)
     lab_network.guard([cluster.vip.ip] + [n.ssh_host for n in cluster.nodes])
     if lab is None and fault == "crash" and not i_accept_a_crash:
         raise UserError("--fault crash on a real cluster crashes the kernel of the victim "

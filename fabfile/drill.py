@@ -31,8 +31,10 @@ FAULTS = {
     "standby": "planned switchover: pcs puts the victim in standby, then takes it out again",
     "move": "planned switchover: pcs moves the resource group to the peer",
     "fence": "pcs stonith fence from the peer: its fence device powers the victim off",
-    "crash": "power loss (lab) or a kernel crash through /proc/sysrq-trigger (real cluster)",
-    "freeze": "a hung node: all its processes stop, its BMC still says on (lab only)",
+    "crash": "power loss (container lab) or a kernel crash through /proc/sysrq-trigger (VMs, "
+             "real cluster)",
+    "freeze": "a hung node: all its processes stop (a container frozen, a VM paused), its "
+              "power still says on (labs only)",
 }
 LAB_ONLY = {"freeze"}
 POWER_FAULTS = {"fence", "crash", "freeze"}  # the victim ends powered off, fenced
@@ -253,7 +255,7 @@ class Drill:
         elif self.fault == "fence":
             threading.Thread(target=self._quiet, args=(peer, d.fence_node(victim)),
                              daemon=True).start()
-        elif self.fault == "crash" and self.lab:
+        elif self.fault == "crash" and self.lab and not self.lab.real_kernels:
             self.lab.crash(victim)
         elif self.fault == "crash":
             self._crash_real(victim)

@@ -14,7 +14,7 @@ import time
 
 from ..config import fence_password_source, read_secrets
 from ..errors import UserError
-from . import hypervisor, image
+from . import hypervisor, image, vagrantlab
 from . import settings as s
 
 
@@ -31,6 +31,10 @@ def preflight():
         problems.append("no cgroup filesystem at /sys/fs/cgroup: systemd-nspawn cannot boot nodes")
     if problems:
         raise UserError("this host cannot run the lab:\n  " + "\n  ".join(problems))
+    if vagrantlab.is_up():
+        raise UserError(f"the Vagrant lab is up on {s.network()} (libvirt network "
+                        f"{vagrantlab.LAB_NETWORK}): inv lab.vagrant-down first; both labs use "
+                        "the same addresses")
 
 
 def _ip(*argv, check=True):
@@ -364,6 +368,8 @@ def power_events():
 class Faults:
     """The lab's faults by node name, for `inv drill`."""
 
+    real_kernels = False  # containers share the host's kernel: a crash is a power loss
+
     def __init__(self):
         self.nodes = {n.name: n for n in s.lab_machines()}
 
@@ -387,6 +393,6 @@ class Faults:
 
     @staticmethod
     def serves(cluster):
-        """True when the config names the lab's own nodes."""
+        """True when the lab is up and the config names its own nodes."""
         lab = {(n.name, n.address) for n in s.lab_nodes()}
-        return {(n.name, n.address) for n in cluster.nodes} == lab
+        return labd_pid() is not None and {(n.name, n.address) for n in cluster.nodes} == lab

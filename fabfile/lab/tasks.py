@@ -11,7 +11,8 @@ from invoke.exceptions import Exit
 from ..cli import user_errors_exit, whole_number
 from ..errors import UserError
 from . import bench as benchmark
-from . import control, network, vagrant
+from . import box as boxlib
+from . import control, network, vagrant, vagrantlab
 from . import record as recorder
 from . import settings as s
 
@@ -174,5 +175,39 @@ def vagrant_config(c, provider="libvirt", output=vagrant.DEFAULT_OUTPUT, ssh_con
     vagrant.write(provider, output, ssh_config)
 
 
+@task(name="vagrant-box",
+      help={"release": f"Debian release of the box (default {s.DEFAULT_RELEASE})"})
+@user_errors_exit
+def vagrant_box(c, release=None):
+    """Build (once per release) halb's Vagrant box from Debian's packages and add it as halb/RELEASE."""
+    vagrantlab.preflight()
+    release = s.wanted_release(release)
+    if not boxlib.ensure(release):
+        print(f"vagrant lab: the box {boxlib.Box(release).name} is built and added; nothing to do")
+
+
+@task(name="vagrant-up",
+      help={"release": f"Debian release of the VMs (only {s.DEFAULT_RELEASE} has a box)"})
+@user_errors_exit
+def vagrant_up(c, release=None):
+    """The Vagrant lab: box, libvirt, isolated networks, mirror, fence_virsh login, two VMs, and
+    .vagrant/halb.yaml for setup-cluster."""
+    vagrantlab.up(release)
+
+
+@task(name="vagrant-down")
+@user_errors_exit
+def vagrant_down(c):
+    """Destroy the Vagrant lab's VMs, volumes and networks; stop what vagrant-up started."""
+    vagrantlab.down()
+
+
+@task(name="vagrant-status")
+@user_errors_exit
+def vagrant_status(c):
+    """Whether the Vagrant lab is up, and each VM's state as libvirt reports it."""
+    vagrantlab.status()
+
+
 ns = Collection(up, down, clean, status, ssh, crash, freeze, thaw, power_on, bench, record,
-                vagrant_config)
+                vagrant_config, vagrant_box, vagrant_up, vagrant_down, vagrant_status)

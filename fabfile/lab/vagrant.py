@@ -93,10 +93,12 @@ def vagrant_ssh_config():
     return done.stdout
 
 
-def write(provider, output, ssh_config_file=None, say=print):
+def write(provider, output, ssh_config_file=None, say=print, text=None):
     if provider not in TEMPLATES:
         raise UserError(f"--provider must be one of {', '.join(TEMPLATES)}, not {provider!r}")
-    if ssh_config_file:
+    if text is not None:
+        source = "vagrant ssh-config"
+    elif ssh_config_file:
         try:
             text = Path(ssh_config_file).read_text()
         except (OSError, UnicodeDecodeError) as exc:
