@@ -2,8 +2,7 @@
 
 It starts from the container lab's node image of the same release (fabfile/lab/image.py: the
 base system, its apt pointing at the lab's mirror) and adds what a VM needs that a container
-does not: Debian's cloud kernel and an initramfs (virtio disk and NIC drivers are modules there),
-sudo, and a `vagrant` user whose key halb generates. The root file system becomes an ext4 disk
+does not: Debian's kernel and an initramfs (virtio disk and NIC drivers are modules), sudo, and a `vagrant` user whose key halb generates. The root file system becomes an ext4 disk
 image (mkfs.ext4 -d: no loop device, no partition table) in qcow2; the box boots its kernel
 directly (libvirt's <kernel>, <initrd>, <cmdline>), so the kernel and initramfs stay here, beside
 the box, readable by QEMU.
@@ -29,7 +28,9 @@ VAGRANT_STATE = s.STATE / "vagrant"
 # The key the box's `vagrant` user accepts; the box's own Vagrantfile names it.
 BOX_KEY = VAGRANT_STATE / "id_ed25519"
 # What a VM adds to the container image: a kernel that boots under QEMU, and sudo for Vagrant.
-VM_PACKAGES = ("linux-image-cloud-amd64", "initramfs-tools", "udev", "kmod", "sudo", "e2fsprogs")
+# Debian's generic kernel, not the cloud one: only it has the driver of the VMs' watchdog
+# (i6300esb), the device that resets a machine whose systemd stopped answering.
+VM_PACKAGES = ("linux-image-amd64", "initramfs-tools", "udev", "kmod", "sudo", "e2fsprogs")
 DISK_GIB = 8
 # net.ifnames=0: the NICs are eth0 (Vagrant's management network) and eth1 (the cluster's),
 # the name configs/vagrant.yaml gives the VIP. A crashed kernel stays down (panic=0) until
@@ -72,7 +73,7 @@ class Box:
 
 def recipe_id(box):
     recipe = (f"{node_image.recipe_id(box.image)} {VM_PACKAGES} {KERNEL_ARGS} {DISK_GIB} "
-              f"{_public_key()} v2")
+              f"{_public_key()} v3")
     return hashlib.sha256(recipe.encode()).hexdigest()[:16]
 
 
@@ -162,7 +163,7 @@ def build(box, say=print):
     initrds = sorted((root / "boot").glob("initrd.img-*"))
     if not kernels or not initrds:
         raise UserError(f"vagrant lab: no kernel or initramfs in {root / 'boot'} after installing "
-                        "linux-image-cloud-amd64")
+                        "linux-image-amd64")
     shutil.copy(kernels[-1], box.kernel)
     shutil.copy(initrds[-1], box.initrd)
     for path in (box.kernel, box.initrd):

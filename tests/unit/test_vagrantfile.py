@@ -43,3 +43,27 @@ def test_vagrantfile_validates_with_any_box(tmp_path, box):
                             capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "validated successfully" in result.stdout
+
+
+@pytest.mark.skipif(not shutil.which("vagrant"), reason="vagrant is not installed (make test installs it)")
+def test_vagrantfile_validates_with_the_labs_settings(tmp_path):
+    """What `inv lab.vagrant-up` passes: halb's box, TCG, the isolated networks, the host key
+    for fence_virsh, console logs and the disk cache."""
+    from fabfile.lab import vagrantlab
+
+    key = tmp_path / "host.pub"
+    key.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFakeFakeFakeFakeFakeFake x\n")
+    env = {k: v for k, v in vagrantlab.vagrant_env("bookworm", "qemu").items()
+           if k.startswith(("HALB_", "VAGRANT_"))}
+    env.update({"HOME": str(tmp_path), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
+                "HALB_VAGRANT_HOST_KEY": str(key)})
+    result = subprocess.run(["vagrant", "validate", "--ignore-provider"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_vagrantfile_keeps_the_cluster_network_host_only():
+    text = (ROOT / "Vagrantfile").read_text()
+    assert 'libvirt__forward_mode: "none"' in text
+    assert 'management_network_mode = "none"' in text
+    assert 'lv.watchdog model: "i6300esb", action: "reset"' in text
