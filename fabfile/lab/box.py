@@ -17,7 +17,6 @@ import subprocess
 import tarfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..errors import UserError
 from . import image as node_image
