@@ -338,6 +338,7 @@ class Cluster:
     package_repo: str | None
     hacluster_password: Secret
     missing_secrets: tuple[str, ...]
+    pcs_request_timeout: int | None = None  # seconds; None: pcs's own (60 s)
 
     def node(self, name):
         return next(n for n in self.hosts if n.name == name)
@@ -591,6 +592,7 @@ def check_duration(least_ms, most_ms, why_least):
 check_monitor_interval = check_duration(1000, 86400000, "0 would turn the recurring monitor "
                                         "off, and less floods the node with checks")
 check_race_delay = check_duration(0, 60000, "")
+check_request_timeout = check_duration(1000, 3600000, "pcs needs at least a second")
 
 
 def check_path(value):
@@ -713,9 +715,14 @@ TOP_FIELDS = ("cluster", "platform", "ssh", "nodes", "vip", "fencing", "group", 
               "haproxy", "quorum", "install", "failover")
 
 
-def _cluster_name(r, data):
-    cluster = r.mapping(r.get(data, "cluster", "", dict), "cluster", ["name"])
-    return r.get(cluster, "name", "cluster", str, check=check_name)
+def _cluster(r, data):
+    """cluster.name, and cluster.pcs_request_timeout: how long pcs waits for another node's pcsd
+    (pcs --request-timeout; pcs's own default is 60 s, too short for a loaded or slow node)."""
+    cluster = r.mapping(r.get(data, "cluster", "", dict), "cluster", ["name", "pcs_request_timeout"])
+    name = r.get(cluster, "name", "cluster", str, check=check_name)
+    timeout = r.get(cluster, "pcs_request_timeout", "cluster", str, default=None,
+                    check=check_request_timeout)
+    return name, (None if timeout is None else duration_ms(timeout, bare="s") // 1000)
 
 
 def _platform(r, data):
@@ -1180,8 +1187,8 @@ def load(path, env=None, require_secrets=True):
         raise ConfigError.of(path, r.problems)
     secret = _Secrets(r, env, path.read_text(encoding="utf-8"))
 
-    name = r.section(_cluster_name, data)
     platform = r.section(_platform, data)
+    name, pcs_request_timeout = r.section(_cluster, data) or (None, None)
     ssh = r.section(_ssh, data) or (None, "root", 22)
     nodes = r.section(_nodes, data, ssh, secret)
     failover = r.section(_failover, data)
@@ -1216,4 +1223,5 @@ def load(path, env=None, require_secrets=True):
         no_quorum_policy_ignore=quorum[0], quorum_device=quorum[1],
         extra_packages=extra_packages, package_repo=package_repo,
         hacluster_password=hacluster, missing_secrets=missing,
+        pcs_request_timeout=pcs_request_timeout,
     )

@@ -130,6 +130,12 @@ class Dialect:
     platform: str
     pcs_version: tuple[int, ...]
     package_manager: str
+    # cluster.pcs_request_timeout: seconds pcs waits for another node's pcsd; None: pcs's own.
+    request_timeout: int | None = None
+
+    def _pcsd(self, *argv):
+        """A pcs command that asks other nodes' pcsd, with the cluster's request timeout."""
+        return (*argv, f"--request-timeout={self.request_timeout}") if self.request_timeout else argv
 
     @classmethod
     def for_platform(cls, platform, pcs_version=None):
@@ -247,7 +253,8 @@ class Dialect:
         else:
             argv = ("pcs", "host", "auth",
                     *(w for n in nodes for w in (n.name, f"addr={n.address}")), "-u", "hacluster")
-        return run(*argv, why="authenticate pcsd on all nodes (password on stdin)", stdin=secret,
+        return run(*self._pcsd(*argv), why="authenticate pcsd on all nodes (password on stdin)",
+                   stdin=secret,
                    retry_transient=True)
 
     # --- cluster ------------------------------------------------------------------------
@@ -261,7 +268,7 @@ class Dialect:
                     *(w for n in nodes for w in (n.name, f"addr={n.address}")),
                     "totem", f"token={failover.token_ms}", f"consensus={failover.consensus_ms}",
                     "--start", "--enable", f"--wait={WAIT_SECONDS}")
-        return run(*argv, why=f"create cluster {name} (corosync two_node quorum, "
+        return run(*self._pcsd(*argv), why=f"create cluster {name} (corosync two_node quorum, "
                    f"{failover.profile} failover timings) and start it", retry_transient=True)
 
     def change_totem(self, failover, properties, members, new_corosync_conf=None):
@@ -292,11 +299,12 @@ class Dialect:
         """Stop Pacemaker (and so the resources), then corosync, on every node; fails when a
         node cannot be stopped. `pcs cluster destroy --all` stops first too, but ignores a node
         whose stop failed and then kills its daemons, which leaves its VIP and service running."""
-        return run("pcs", "cluster", "stop", "--all", why=why, retry_transient=True)
+        return run(*self._pcsd("pcs", "cluster", "stop", "--all"), why=why, retry_transient=True)
 
     def destroy_whole_cluster(self, why):
         """Remove the cluster's configuration on every node (pcsd to pcsd)."""
-        return run("pcs", "cluster", "destroy", "--all", why=why, retry_transient=True)
+        return run(*self._pcsd("pcs", "cluster", "destroy", "--all"), why=why,
+                   retry_transient=True)
 
     def remove_paths(self, paths, why):
         return run("rm", "-rf", "--", *paths, why=why)
@@ -312,11 +320,12 @@ class Dialect:
                    retry_transient=True)
 
     def start_cluster(self):
-        return run("pcs", "cluster", "start", "--all", f"--wait={WAIT_SECONDS}",
+        return run(*self._pcsd("pcs", "cluster", "start", "--all", f"--wait={WAIT_SECONDS}"),
                    why="start the cluster on all nodes", retry_transient=True)
 
     def enable_cluster(self):
-        return run("pcs", "cluster", "enable", "--all", why="start corosync and pacemaker at boot",
+        return run(*self._pcsd("pcs", "cluster", "enable", "--all"),
+                   why="start corosync and pacemaker at boot",
                    retry_transient=True)
 
     def set_property(self, name, value, why):
@@ -334,8 +343,9 @@ class Dialect:
                    retry_transient=True)
 
     def add_quorum_device(self, host, algorithm, tie_breaker, timeout_ms):
-        return run("pcs", "quorum", "device", "add", f"timeout={timeout_ms}", "model", "net",
-                   f"host={host}", f"algorithm={algorithm}", f"tie_breaker={tie_breaker}",
+        return run(*self._pcsd("pcs", "quorum", "device", "add", f"timeout={timeout_ms}", "model",
+                               "net", f"host={host}", f"algorithm={algorithm}",
+                               f"tie_breaker={tie_breaker}"),
                    why=f"a third vote from qnetd on {host} ({algorithm}); corosync-qdevice starts "
                        "on every node", retry_transient=True)
 

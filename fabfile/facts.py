@@ -6,7 +6,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .commands import Command, run
 from .dialects import Dialect, parse_pcs_version, platform_from_os_release
@@ -456,7 +456,7 @@ def require_dialect(base, cluster, node_name):
     if dialect is None:
         raise UserError(f"{node_name}: cannot tell the platform from /etc/os-release; "
                         f"set 'platform' in {cluster.path}")
-    return dialect
+    return replace(dialect, request_timeout=cluster.pcs_request_timeout)
 
 
 def dialect_for(base, pinned_platform=None):
@@ -471,7 +471,8 @@ def dialect_for(base, pinned_platform=None):
 def cluster_dialect(cluster, facts):
     """The dialect cluster-wide commands are spelled in: the primary node's, once both nodes
     are known to speak the same pcs generation."""
-    dialects = {n.name: Dialect.for_platform(facts[n.name].platform, facts[n.name].pcs_version)
+    dialects = {n.name: replace(Dialect.for_platform(facts[n.name].platform, facts[n.name].pcs_version),
+                                request_timeout=cluster.pcs_request_timeout)
                 for n in cluster.nodes}
     if len({d.legacy for d in dialects.values()}) > 1:
         raise UserError("the nodes run different pcs generations: "

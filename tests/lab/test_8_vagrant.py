@@ -11,6 +11,7 @@ import json
 import os
 import shlex
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 
@@ -82,6 +83,40 @@ def test_the_vms_run_their_own_kernels(vms):
         assert kernel.endswith("-amd64") and kernel != host
         assert vm(name, "systemd-detect-virt").stdout.strip() in ("qemu", "kvm")
         assert vm(name, "cat", "/proc/1/comm").stdout.strip() == "systemd"
+
+
+def qemu_pid(name):
+    pid = Path(f"/run/libvirt/qemu/halb_{name}.pid")
+    return int(pid.read_text().split()[0]) if pid.exists() else None
+
+
+def test_a_vm_that_stops_feeding_its_watchdog_is_reset(vms):
+    """The VMs' i6300esb: once opened, a machine that stops writing to it is reset by the
+    emulated hardware (the same QEMU process, a new boot), as systemd relies on during a reboot
+    (RebootWatchdogSec). On a bare VM, so that no fencing mixes in."""
+    name = "node2"
+    assert vm(name, "sh", "-c", "command -v wdctl >/dev/null && wdctl -d /dev/watchdog0 || "
+              "ls /dev/watchdog0").returncode == 0
+    boot_before = vm(name, "cat", "/proc/sys/kernel/random/boot_id").stdout.strip()
+    qemu_before = qemu_pid(name)
+    started = time.monotonic()
+    # Open the device (that arms it) and hang: nothing feeds it again.
+    vm(name, "sh", "-c", "nohup sh -c 'exec 3>/dev/watchdog0; sleep 100000' >/dev/null 2>&1 &")
+
+    def new_boot():
+        try:
+            now = vm(name, "cat", "/proc/sys/kernel/random/boot_id", check=False, timeout=40)
+        except subprocess.TimeoutExpired:
+            return None
+        return now.returncode == 0 and now.stdout.strip() not in ("", boot_before)
+
+    deadline = time.monotonic() + 600
+    while not new_boot():
+        assert time.monotonic() < deadline, f"{name} was not reset by its watchdog within 600s"
+        time.sleep(5)
+    assert qemu_pid(name) == qemu_before  # reset, not powered off and on
+    TIMINGS["vagrant: watchdog (i6300esb) reset of a VM that stopped feeding it, to SSH again"] = \
+        f"{time.monotonic() - started:.0f}s"
 
 
 def test_the_container_lab_refuses_while_the_vms_hold_the_network(vms):

@@ -175,3 +175,35 @@ def test_an_arbiter_removes_the_race_delay_unless_one_is_set(write_config):
     def explicit(data):
         data["fencing"]["race_delay"] = "1s"
     assert config.load(write_config(explicit), env=SECRETS).fencing.race_delay == "1s"
+
+
+@pytest.mark.parametrize("value, seconds", [(None, None), ("300s", 300), (120, 120), ("10m", 600)])
+def test_pcs_request_timeout_reaches_every_pcs_command_that_asks_another_pcsd(write_config, value,
+                                                                               seconds):
+    from fabfile import facts
+    def change(data):
+        if value is not None:
+            data["cluster"]["pcs_request_timeout"] = value
+    cluster = config.load(write_config(change), env=SECRETS)
+    assert cluster.pcs_request_timeout == seconds
+    base = {"os_release": 'ID=debian\nVERSION_ID="12"\n', "pcs_version": "0.11.5"}
+    dialect = facts.require_dialect(base, cluster, "node1")
+    asking = [dialect.auth_nodes(cluster.nodes, cluster.hacluster_password),
+              dialect.setup_cluster("c", cluster.nodes, cluster.failover), dialect.start_cluster(),
+              dialect.enable_cluster(), dialect.stop_whole_cluster("why"),
+              dialect.destroy_whole_cluster("why"), dialect.add_quorum_device("a", "ffsplit", "lowest", 5000)]
+    local = [dialect.destroy_cluster("why"), dialect.set_property("a", "b", "why")]
+    for command in asking:
+        flags = [a for a in command.argv if a.startswith("--request-timeout")]
+        assert flags == ([f"--request-timeout={seconds}"] if seconds else []), command.argv
+    assert not any(a.startswith("--request-timeout") for c in local for a in c.argv)
+
+
+@pytest.mark.parametrize("value, problem", [("0s", "below 1s"), ("2h", "above 3600s"),
+                                            ("soon", "not a duration")])
+def test_a_bad_pcs_request_timeout_is_refused(write_config, value, problem):
+    def change(data):
+        data["cluster"]["pcs_request_timeout"] = value
+    with pytest.raises(ConfigError) as err:
+        config.load(write_config(change), env=SECRETS)
+    assert "cluster.pcs_request_timeout" in str(err.value) and problem in str(err.value)
