@@ -268,7 +268,9 @@ class Dialect:
                     *(w for n in nodes for w in (n.name, f"addr={n.address}")),
                     "totem", f"token={failover.token_ms}", f"consensus={failover.consensus_ms}",
                     "--start", "--enable", f"--wait={WAIT_SECONDS}")
-        return run(*self._pcsd(*argv), why=f"create cluster {name} (corosync two_node quorum, "
+        # No --request-timeout: pcs 0.10 to 0.12 refuse it here, and wait at most 60 s for
+        # each node's pcsd (its cluster destroy, which setup sends first, included).
+        return run(*argv, why=f"create cluster {name} (corosync two_node quorum, "
                    f"{failover.profile} failover timings) and start it", retry_transient=True)
 
     def change_totem(self, failover, properties, members, new_corosync_conf=None):

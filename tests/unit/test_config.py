@@ -189,10 +189,12 @@ def test_pcs_request_timeout_reaches_every_pcs_command_that_asks_another_pcsd(wr
     base = {"os_release": 'ID=debian\nVERSION_ID="12"\n', "pcs_version": "0.11.5"}
     dialect = facts.require_dialect(base, cluster, "node1")
     asking = [dialect.auth_nodes(cluster.nodes, cluster.hacluster_password),
-              dialect.setup_cluster("c", cluster.nodes, cluster.failover), dialect.start_cluster(),
+              dialect.start_cluster(),
               dialect.enable_cluster(), dialect.stop_whole_cluster("why"),
               dialect.destroy_whole_cluster("why"), dialect.add_quorum_device("a", "ffsplit", "lowest", 5000)]
-    local = [dialect.destroy_cluster("why"), dialect.set_property("a", "b", "why")]
+    # pcs refuses the option on setup (0.10 to 0.12), and local commands ask no pcsd.
+    local = [dialect.setup_cluster("c", cluster.nodes, cluster.failover),
+             dialect.destroy_cluster("why"), dialect.set_property("a", "b", "why")]
     for command in asking:
         flags = [a for a in command.argv if a.startswith("--request-timeout")]
         assert flags == ([f"--request-timeout={seconds}"] if seconds else []), command.argv
