@@ -164,7 +164,8 @@ class Drill:
         if fault not in FAULTS:
             raise UserError(f"--fault {fault!r}: not a fault ({', '.join(FAULTS)})")
         if fault in LAB_ONLY and lab is None:
-            raise UserError(f"--fault {fault}: only the embedded lab can freeze a node")
+            raise UserError(f"--fault {fault}: only a lab can freeze a node (the embedded lab, or "
+                            "the Vagrant lab's VMs)")
         names = [n.name for n in cluster.nodes]
         if victim != "active" and victim not in names:
             raise UserError(f"--victim {victim!r}: 'active' or one of the nodes ({', '.join(names)})")

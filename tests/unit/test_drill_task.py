@@ -15,7 +15,7 @@ REAL = "configs/example-debian12.yaml"
 
 CASES = [
     (["--fault", "crash"], "pass --i-accept-a-crash"),
-    (["--fault", "freeze"], "only the embedded lab can freeze"),
+    (["--fault", "freeze"], "only a lab can freeze a node"),
     (["--fault", "explode"], "not a fault"),
     (["--victim", "lb9", "--fault", "standby"], "'active' or one of the nodes (lb1, lb2)"),
     (["--rounds", "0", "--fault", "standby"], "at least 1"),
