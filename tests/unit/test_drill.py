@@ -3,8 +3,10 @@ results into an outage. The drill itself runs against the lab (tests/lab/test_3_
 
 from pathlib import Path
 
+import pytest
+
 from fabfile import facts
-from fabfile.drill import Probe, Round, fenced_at_first_attempt, outage, summarise
+from fabfile.drill import Drill, Probe, Round, fenced_at_first_attempt, outage, summarise
 
 FACTS = Path(__file__).resolve().parents[1] / "fixtures" / "facts"
 
@@ -63,3 +65,20 @@ def test_summary_per_fault_and_victim():
     assert rows["node1"]["median_s"] == 2.25 and rows["node1"]["max_s"] == 2.5
     assert rows["node2"]["median_s"] == 3.5 and rows["node2"]["failed_requests"] == 70
     assert all(r["fence_first_attempt"] for r in rows.values())
+
+
+@pytest.mark.parametrize("real_kernels, expected", [(True, "sysrq node1"), (False, "lab crash node1")])
+def test_a_crash_on_a_lab_of_real_kernels_is_the_kernels_own(real_kernels, expected):
+    """VMs crash their own kernel (sysrq), as a real cluster does; containers lose power."""
+    done = []
+
+    class Lab:
+        def crash(self, name):
+            done.append(f"lab crash {name}")
+
+    Lab.real_kernels = real_kernels
+    drill = Drill.__new__(Drill)
+    drill.fault, drill.lab, drill.dialect = "crash", Lab(), None
+    drill._crash_real = lambda name: done.append(f"sysrq {name}")
+    drill.inject("node1", "node2")
+    assert done == [expected]
