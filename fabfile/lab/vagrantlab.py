@@ -413,14 +413,15 @@ def kvm_runs_guests(box, say=print):
                             stderr=subprocess.STDOUT)
     seen = b""
     deadline = time.monotonic() + 20
-    os.set_blocking(proc.stdout.fileno(), False)
-    while time.monotonic() < deadline and proc.poll() is None and b"Linux version" not in seen:
-        chunk = proc.stdout.read() or b""
-        seen += chunk
-        time.sleep(0.2)
-    seen += proc.stdout.read() or b""
-    proc.kill()
-    proc.wait()
+    try:
+        os.set_blocking(proc.stdout.fileno(), False)
+        while time.monotonic() < deadline and proc.poll() is None and b"Linux version" not in seen:
+            seen += proc.stdout.read() or b""
+            time.sleep(0.2)
+        seen += proc.stdout.read() or b""
+    finally:  # an interrupted probe leaves no QEMU behind
+        proc.kill()
+        proc.wait()
     answer = b"Linux version" in seen
     verdict.write_text(f"{key} {'yes' if answer else 'no'}\n")
     return answer
@@ -468,7 +469,9 @@ def up(release=None, say=print):
         driver = "kvm" if kvm_runs_guests(box, say) else "qemu"
         if driver == "qemu":
             say("vagrant lab: KVM does not run a guest on this host: libvirt's domain type qemu "
-                "(TCG, software emulation)")
+                "(TCG, software emulation). The VMs, their watchdog and fence_virsh work; a whole "
+                "cluster does not come up under emulation (pcs cluster setup waits 60 s for a "
+                "node's pcsd, which needs longer there: README, The Vagrant lab)")
         say(f"vagrant lab: vagrant up --provider libvirt (box {box.name}, {driver}); "
             f"log {RUN / 'vagrant-up.log'}")
         began = time.monotonic()
