@@ -2,10 +2,11 @@
 
 It starts from the container lab's node image of the same release (fabfile/lab/image.py: the
 base system, its apt pointing at the lab's mirror) and adds what a VM needs that a container
-does not: Debian's kernel and an initramfs (virtio disk and NIC drivers are modules), sudo, and a `vagrant` user whose key halb generates. The root file system becomes an ext4 disk
-image (mkfs.ext4 -d: no loop device, no partition table) in qcow2; the box boots its kernel
-directly (libvirt's <kernel>, <initrd>, <cmdline>), so the kernel and initramfs stay here, beside
-the box, readable by QEMU.
+does not: Debian's kernel and an initramfs (virtio disk and NIC drivers are modules), sudo,
+and a `vagrant` user whose key halb generates. The root file system becomes an ext4 disk
+(mkfs.ext4 -d: no loop device, no partition table) in qcow2; the box boots its kernel directly
+(libvirt's <kernel>, <initrd>, <cmdline>), so the kernel and initramfs stay here, beside the box,
+readable by QEMU.
 """
 
 from __future__ import annotations
@@ -153,10 +154,7 @@ def build(box, say=print):
         (root / "usr/sbin/policy-rc.d").unlink(missing_ok=True)
         sources.write_text(lab_sources)
         (root / "etc/resolv.conf").write_text("")
-    _chroot(root, "apt-get", "clean")
-    for lists in (root / "var/lib/apt/lists").glob("*"):
-        if lists.is_file():
-            lists.unlink()
+    node_image.forget_package_lists(root)
     _configure(root)
     kernels = sorted((root / "boot").glob("vmlinuz-*"))
     initrds = sorted((root / "boot").glob("initrd.img-*"))
@@ -230,14 +228,12 @@ def _configure(root):
 
 def _chroot(root, *argv):
     """A command in the box's root; its output goes to the build log, named when it fails."""
-    env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-           "LC_ALL": "C"}
     log = root.parent / "build.log"
     with open(log, "a") as out:
         out.write(f"$ {' '.join(argv)}\n")
         out.flush()
-        done = subprocess.run(["chroot", str(root), *argv], env=env, stdout=out,
-                              stderr=subprocess.STDOUT)
+        done = subprocess.run(["chroot", str(root), *argv], env=node_image.CHROOT_ENV,
+                              stdout=out, stderr=subprocess.STDOUT)
     if done.returncode != 0:
         raise UserError(f"vagrant lab: building the box failed at `{' '.join(argv)}` (exit "
                         f"{done.returncode}); see {log}")

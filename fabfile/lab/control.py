@@ -41,26 +41,9 @@ def _ip(*argv, check=True):
     return subprocess.run(["ip", *argv], check=check, capture_output=True, text=True)
 
 
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except (ProcessLookupError, ValueError):
-        return False
-    except PermissionError:
-        return True
-
-
-def _read_pid(path):
-    try:
-        return int(path.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def labd_pid():
-    pid = _read_pid(s.RUN / "labd.pid")
-    return pid if pid and _pid_alive(pid) and _is_labd(pid) else None
+    pid = s.read_pid(s.RUN / "labd.pid")
+    return pid if pid and s.pid_alive(pid) and _is_labd(pid) else None
 
 
 def _is_labd(pid):
@@ -88,8 +71,8 @@ def _stray_nspawn_pids():
 
 def node_init_pid(node):
     """The node's PID 1 as seen from the host, or None when it is powered off."""
-    pid = _read_pid(s.RUN / f"{node.name}.nspawn.pid")
-    if not pid or not _pid_alive(pid):
+    pid = s.read_pid(s.RUN / f"{node.name}.nspawn.pid")
+    if not pid or not s.pid_alive(pid):
         return None
     children = s.child_pids(pid)
     return children[0] if children else None
@@ -116,7 +99,7 @@ def clean(say=print):
     if pid:
         os.kill(pid, signal.SIGTERM)
         for _ in range(60):
-            if not _pid_alive(pid):
+            if not s.pid_alive(pid):
                 break
             time.sleep(0.5)
         else:

@@ -40,10 +40,22 @@ def sh(*argv, **kw):
     return subprocess.run([str(a) for a in argv], check=True, **kw)
 
 
+# A command inside a root file system being built: apt asks nothing, the root's own tools.
+CHROOT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+              "LC_ALL": "C"}
+
+
 def chroot(image, *argv):
-    env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-           "LC_ALL": "C"}
-    return sh("chroot", image.rootfs, *argv, env=env)
+    return sh("chroot", image.rootfs, *argv, env=CHROOT_ENV)
+
+
+def forget_package_lists(root):
+    """Drop apt's downloaded archives and package lists: the built root points at the lab's
+    mirror, and lists of another source would only be stale."""
+    subprocess.run(["chroot", str(root), "apt-get", "clean"], check=True, env=CHROOT_ENV)
+    for lists in (root / "var/lib/apt/lists").glob("*"):
+        if lists.is_file():
+            lists.unlink()
 
 
 def build(image, say=print):
@@ -80,10 +92,7 @@ def build(image, say=print):
 
 def _configure_image(image):
     root = image.rootfs
-    chroot(image, "apt-get", "clean")
-    for lists in (root / "var/lib/apt/lists").glob("*"):
-        if lists.is_file():
-            lists.unlink()
+    forget_package_lists(root)
     # Only the lab's mirror: the nodes reach nothing outside the lab network.
     (root / "etc/apt/sources.list").write_text(
         f"deb [trusted=yes] http://{s.HOST_ADDRESS}:{s.REPO_PORT}/ ./\n")

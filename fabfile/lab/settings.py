@@ -168,6 +168,24 @@ def set_frozen(name, frozen):
     return True
 
 
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except (ProcessLookupError, ValueError):
+        return False
+    except PermissionError:
+        return True
+
+
+def read_pid(path):
+    """The pid a pid file names, or None when it is missing or not a number."""
+    try:
+        return int(Path(path).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def child_pids(pid):
     """Children of a process; a node's init is the only child of its systemd-nspawn."""
     try:

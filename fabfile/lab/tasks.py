@@ -172,7 +172,9 @@ def record(c):
 def vagrant_config(c, provider="libvirt", output=vagrant.DEFAULT_OUTPUT, ssh_config=None):
     """Write a config for the Vagrant VMs from `vagrant ssh-config` (their SSH address, port,
     user and key), for setup-cluster to run against them unchanged."""
-    vagrant.write(provider, output, ssh_config)
+    # The Vagrant lab's VMs answer `vagrant ssh-config` only in the environment they came up in.
+    env = vagrantlab.vagrant_env() if provider == "libvirt" and vagrantlab.is_up() else None
+    vagrant.write(provider, output, ssh_config, env=env)
 
 
 @task(name="vagrant-box",

@@ -78,13 +78,15 @@ def config_for(provider, ssh_config_text, source):
     return header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
 
 
-def vagrant_ssh_config():
+def vagrant_ssh_config(env=None):
+    """`vagrant ssh-config`, in the environment the VMs were brought up with (the Vagrant lab's
+    HALB_VAGRANT_* settings pick the box, and so its key)."""
     if shutil.which("vagrant") is None:
         raise UserError("vagrant is not installed here: run this where `vagrant up` ran, or pass "
                         "--ssh-config with the output of `vagrant ssh-config`")
     try:
         done = subprocess.run(["vagrant", "ssh-config"], cwd=s.ROOT, capture_output=True,
-                              text=True, timeout=300)
+                              text=True, timeout=300, env=env)
     except subprocess.TimeoutExpired:
         raise UserError("vagrant ssh-config did not answer within 300s") from None
     if done.returncode != 0:
@@ -93,19 +95,17 @@ def vagrant_ssh_config():
     return done.stdout
 
 
-def write(provider, output, ssh_config_file=None, say=print, text=None):
+def write(provider, output, ssh_config_file=None, say=print, env=None):
     if provider not in TEMPLATES:
         raise UserError(f"--provider must be one of {', '.join(TEMPLATES)}, not {provider!r}")
-    if text is not None:
-        source = "vagrant ssh-config"
-    elif ssh_config_file:
+    if ssh_config_file:
         try:
             text = Path(ssh_config_file).read_text()
         except (OSError, UnicodeDecodeError) as exc:
             raise UserError(f"{ssh_config_file}: cannot be read: {exc}") from None
         source = ssh_config_file
     else:
-        text, source = vagrant_ssh_config(), "vagrant ssh-config"
+        text, source = vagrant_ssh_config(env), "vagrant ssh-config"
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(config_for(provider, text, source))

@@ -94,31 +94,14 @@ def _last_line(done):
     return lines[-1] if lines else f"exit {done.returncode}"
 
 
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
-def _read_pid(path):
-    try:
-        return int(Path(path).read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def _stop_pid(path, seconds=15):
-    pid = _read_pid(path)
-    if pid and _pid_alive(pid):
+    pid = s.read_pid(path)
+    if pid and s.pid_alive(pid):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + seconds
-        while _pid_alive(pid) and time.monotonic() < deadline:
+        while s.pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        if _pid_alive(pid):
+        if s.pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
     Path(path).unlink(missing_ok=True)
 
@@ -356,8 +339,8 @@ def start_sshd():
     if not SSHD_KEY.exists():
         _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "halb-vagrant-hypervisor",
               "-f", SSHD_KEY], check=True)
-    pid = _read_pid(RUN / "sshd.pid")
-    if pid and _pid_alive(pid):
+    pid = s.read_pid(RUN / "sshd.pid")
+    if pid and s.pid_alive(pid):
         return
     config = RUN / "sshd_config"
     config.write_text(SSHD_CONFIG)
@@ -374,8 +357,8 @@ def stop_sshd():
 
 # --- host services -----------------------------------------------------------------------------
 def start_vmhost(release):
-    pid = _read_pid(RUN / "vmhost.pid")
-    if pid and _pid_alive(pid):
+    pid = s.read_pid(RUN / "vmhost.pid")
+    if pid and s.pid_alive(pid):
         return
     log = open(RUN / "vmhost.log", "ab")
     proc = subprocess.Popen([sys.executable, "-m", "fabfile.lab.vmhost", release], cwd=s.ROOT,
@@ -428,7 +411,11 @@ def kvm_runs_guests(box, say=print):
 
 
 # --- up and down -------------------------------------------------------------------------------
-def vagrant_env(release, driver):
+def vagrant_env(release=None, driver=None):
+    """The Vagrantfile's settings for the lab's VMs; by default those the running lab was
+    brought up with."""
+    release = release or _recorded("release") or s.DEFAULT_RELEASE
+    driver = driver or _recorded("driver") or "qemu"
     return {**os.environ, "HALB_VAGRANT_BOX": boxlib.Box(release).name,
             "HALB_VAGRANT_DRIVER": driver, "HALB_VAGRANT_ISOLATED": "1",
             "HALB_VAGRANT_HOST_KEY": f"{SSHD_KEY}.pub", "HALB_VAGRANT_CONSOLE": str(CONSOLE),
@@ -436,6 +423,11 @@ def vagrant_env(release, driver):
             # Throwaway VMs: a flush need not reach this host's disk (dpkg flushes every file).
             "HALB_VAGRANT_DISK_CACHE": "unsafe",
             "VAGRANT_CHECKPOINT_DISABLE": "1", "VAGRANT_DEFAULT_PROVIDER": "libvirt"}
+
+
+def _recorded(what):
+    path = RUN / what
+    return path.read_text().strip() if path.exists() else None
 
 
 def up(release=None, say=print):
@@ -472,6 +464,9 @@ def up(release=None, say=print):
                 "(TCG, software emulation). The VMs, their watchdog and fence_virsh work; a whole "
                 "cluster does not come up under emulation (pcs cluster setup waits 60 s for a "
                 "node's pcsd, which needs longer there: README, The Vagrant lab)")
+        # Recorded before `vagrant up`, so that a down after a failure speaks to the same VMs.
+        (RUN / "release").write_text(release + "\n")
+        (RUN / "driver").write_text(driver + "\n")
         say(f"vagrant lab: vagrant up --provider libvirt (box {box.name}, {driver}); "
             f"log {RUN / 'vagrant-up.log'}")
         began = time.monotonic()
@@ -484,17 +479,12 @@ def up(release=None, say=print):
         if proc.returncode != 0:
             raise UserError(f"vagrant up failed: {_log_tail(RUN / 'vagrant-up.log')} (see "
                             f"{RUN / 'vagrant-up.log'} and {CONSOLE})")
-        ssh_config = _run(["vagrant", "ssh-config"], env=vagrant_env(release, driver), timeout=300)
-        if ssh_config.returncode != 0:
-            raise UserError(f"vagrant ssh-config failed: {_last_line(ssh_config)}")
-        vagrant_config.write("libvirt", vagrant_config.DEFAULT_OUTPUT, text=ssh_config.stdout,
-                             say=say)
+        vagrant_config.write("libvirt", vagrant_config.DEFAULT_OUTPUT, say=say,
+                             env=vagrant_env(release, driver))
     except (UserError, subprocess.TimeoutExpired, OSError) as exc:
         say(f"vagrant lab: {exc}; stopping what was started")
         down(say=say_nothing)
         raise UserError(str(exc)) from None
-    (RUN / "release").write_text(release + "\n")
-    (RUN / "driver").write_text(driver + "\n")
     say(f"vagrant lab: up ({release}, {driver}) in {time.monotonic() - started:.0f}s (box "
         f"{timings['box']:.0f}s, vagrant up {timings['vagrant up']:.0f}s): node1 "
         f"{s.HOST_ADDRESS[:-1]}11, node2 {s.HOST_ADDRESS[:-1]}12; "
@@ -516,7 +506,7 @@ def down(say=print):
     """Destroy the VMs, their volumes and networks, and stop what `up` started."""
     if libvirt_answers():
         if Path(s.ROOT / ".vagrant/machines").exists() and shutil.which("vagrant"):
-            _run(["vagrant", "destroy", "-f"], env=vagrant_env(s.DEFAULT_RELEASE, "qemu"),
+            _run(["vagrant", "destroy", "-f"], env=vagrant_env(),
                  timeout=600)
         for name in domains():
             virsh("destroy", name)
@@ -558,8 +548,7 @@ def _delete_volumes():
 
 def status(say=print):
     say(f"vagrant lab: {'up' if is_up() else 'down'}"
-        + (f" ({(RUN / 'release').read_text().strip()}, "
-           f"{(RUN / 'driver').read_text().strip()})" if (RUN / "driver").exists() else ""))
+        + (f" ({_recorded('release')}, {_recorded('driver')})" if _recorded("driver") else ""))
     for name, state in domains().items():
         say(f"{name}: {state}")
 
