@@ -38,11 +38,12 @@ FENCE_AGENT_RE = re.compile(r"fence_[a-z0-9_]{1,40}")
 PACKAGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_-]{0,99}")
 PATH_RE = re.compile(r"/[A-Za-z0-9._/-]{1,200}")
 URL_PATH_RE = re.compile(r"/[A-Za-z0-9._~/?=&%-]{0,200}")
+# What any value that reaches a node, a file or a cloud API may hold: printable ASCII. Zero-width
+# and bidi characters, NBSP, a BOM or non-ASCII digits would show one thing and do another.
+NOT_ASCII_RE = re.compile(r"[^\x20-\x7e]")
 HAPROXY_AGENT = "haproxy"
 OCF_PROVIDER = "halb"
 IPMI_PORT = 623
-# A unix socket path longer than this does not fit sockaddr_un.
-MAX_SOCKET_PATH = 107
 # Shorter secrets are guessable, and masking a short one in output gives it away by context.
 MIN_SECRET_LENGTH = 8
 # Words halb itself prints: a secret inside one of them would be masked where the word stands.
@@ -399,6 +400,10 @@ def text_problem(text, limit=255):
                 f"at position {control.start() + 1}")
     if text != text.strip():
         return f"{shown(text)} has leading or trailing blanks"
+    if other := NOT_ASCII_RE.search(text):
+        return (f"{shown(text)} holds U+{ord(other.group()):04X} at position {other.start() + 1}: "
+                "only printable ASCII reaches a node (invisible, look-alike and non-ASCII "
+                "characters read differently in different tools)")
     if len(text) > limit:
         return f"is {len(text)} characters long, more than {limit}"
     return None
@@ -521,10 +526,37 @@ def check_name(value):
     return None
 
 
+# pcs 0.10.6 and later refuse a cluster name with a dot or over 32 characters (corosync's knet
+# and DLM read it); halb accepts only what every generation takes.
+CLUSTER_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
+def check_cluster_name(value):
+    if not CLUSTER_NAME_RE.fullmatch(value):
+        return (f"{shown(value)} is not a cluster name every pcs accepts: up to 32 letters, "
+                "digits, '-' or '_' (pcs 0.10.6 and later refuse a dot or a longer name)")
+    return None
+
+
+# Ids Pacemaker or pcs give elements of their own: a resource of that id would be refused by pcs
+# half way through a run, or collide with what pcs generates beside it.
+RESERVED_IDS = ("cib-bootstrap-options", "rsc_defaults", "op_defaults", "rsc-options",
+                "op-options", "build-resource-defaults", "configuration", "crm_config", "nodes",
+                "resources", "constraints", "status", "fencing-topology", "alerts", "tags")
+RESERVED_ID_PREFIXES = ("cib-", "pcmk", "location-", "colocation-", "order-", "fl-", "ticket-")
+RESERVED_ID_SUFFIXES = ("-instance_attributes", "-meta_attributes", "-utilization",
+                        "-operations", "-interval-")
+
+
 def check_resource_id(value):
     if not RESOURCE_ID_RE.fullmatch(value):
         return (f"{shown(value)} is not a resource id pcs accepts: a letter or '_' first, then "
                 "letters, digits, '.', '-' or '_'")
+    lowered = value.lower()
+    if lowered in RESERVED_IDS or lowered.startswith(RESERVED_ID_PREFIXES) or \
+            any(suffix in lowered for suffix in RESERVED_ID_SUFFIXES):
+        return (f"{shown(value)} is an id Pacemaker or pcs use for their own elements (or "
+                "generate beside a resource): pcs would refuse it half way; choose another")
     return None
 
 
@@ -541,16 +573,27 @@ def check_port(value):
 
 
 def check_address(value):
-    """An IP address a host can be reached at, or a host name."""
+    """An IP address a host can be reached at, or a host name. Forms that tools read
+    differently are refused: inet_aton's 0x0a.0.0.2, 10.1 or 167772162 (a "host name" that
+    ping and ssh take for 10.0.0.2), IPv4-mapped IPv6 (::ffff:10.0.0.2 is the IPv4 host)."""
     if "%" in value:
         return (f"{shown(value)} has an IPv6 scope id (%...): not supported here; use an address "
                 "without one")
     try:
         address = ipaddress.ip_address(value)
     except ValueError:
-        if HOSTNAME_RE.fullmatch(value) and not re.fullmatch(r"[0-9.]+", value):
-            return None
-        return f"{shown(value)} is neither an IP address nor a valid host name"
+        if not HOSTNAME_RE.fullmatch(value):
+            return f"{shown(value)} is neither an IP address nor a valid host name"
+        if not value.rstrip(".").rsplit(".", 1)[-1][0].isalpha():
+            return (f"{shown(value)} is neither an IP address nor a host name whose last label "
+                    "starts with a letter: resolvers read such names as numeric addresses "
+                    "(0x0a.0.0.2, 10.1, 167772162 all mean an IPv4 address)")
+        return None
+    if address.version == 6 and (address.ipv4_mapped or
+                                 (address.packed[:12] == bytes(12) and int(address) > 1)):
+        embedded = address.ipv4_mapped or ipaddress.IPv4Address(address.packed[12:])
+        return (f"{value} is the IPv4 host {embedded} written as IPv6: write {embedded}, so that "
+                "it compares equal to its other spellings")
     if address.is_unspecified:
         return f"{value} is the unspecified address: no host answers at it"
     if address.is_multicast:
@@ -560,12 +603,24 @@ def check_address(value):
     return None
 
 
+def canonical_address(value):
+    """One spelling per address, so that comparisons mean what they say: an IP address as
+    ipaddress writes it (2001:db8::1 for 2001:0DB8:0:0::1), a host name without
+    its root dot (compared without regard to case). Only for values check_address accepted."""
+    if value is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return value.rstrip(".")
+
+
 def duration_ms(value, bare="ms"):
     """'1500ms', '1.5s', '2s', '1m', '1h' or a bare number in `bare` units -> milliseconds, or
     None. corosync counts bare numbers in ms, Pacemaker (intervals, delays) in seconds."""
     if isinstance(value, bool) or value is None:
         return None
-    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|min|h)?",
+    match = re.fullmatch(r"([0-9]{1,9}(?:\.[0-9]{1,9})?)(ms|s|m|min|h)?",
                          value.text if isinstance(value, (YamlInt, YamlFloat)) else str(value))
     if not match:
         return None
@@ -575,36 +630,47 @@ def duration_ms(value, bare="ms"):
 DURATION_SCALE_MS = {"ms": 1, "s": 1000, "m": 60000, "min": 60000, "h": 3600000}
 
 
-def check_duration(least_ms, most_ms, why_least):
-    """A Pacemaker duration (a bare number counts seconds) between the two bounds."""
+# How a Pacemaker duration (an interval, a delay, a timeout) is written here: whole units.
+# Pacemaker counts pcmk_delay_base in whole seconds (500ms becomes 0), pcs 0.11.7 and later refuse
+# sub-second monitor intervals, and Pacemaker before 2.1 reads a fraction such as 0.5m as 0 (which
+# turns a monitor off): a form every generation reads the same way is the only one accepted.
+PACEMAKER_DURATION_RE = re.compile(r"(0|[1-9][0-9]{0,6})(s|m|min|h)?")
+PACEMAKER_UNIT_S = {None: 1, "s": 1, "m": 60, "min": 60, "h": 3600}
+
+
+def pacemaker_seconds(value):
+    """A Pacemaker duration as accepted here ('30s', '2m', '1h', a bare number of seconds) ->
+    seconds, or None."""
+    text = value.text if isinstance(value, (YamlInt, YamlFloat)) else str(value)
+    match = PACEMAKER_DURATION_RE.fullmatch(text)
+    return int(match.group(1)) * PACEMAKER_UNIT_S[match.group(2)] if match else None
+
+
+def check_duration(least_s, most_s, why_least):
+    """A Pacemaker duration in whole seconds, minutes or hours, between the two bounds."""
     def check(value):
-        ms = duration_ms(value, bare="s")
-        if ms is None:
-            return f"{shown(value)} is not a duration such as 10s or 500ms"
-        if ms < least_ms:
-            return f"{value} is below {least_ms / 1000:g}s: {why_least}"
-        if ms > most_ms:
-            return f"{value} is above {most_ms / 1000:g}s"
+        seconds = pacemaker_seconds(value)
+        if seconds is None:
+            return (f"{shown(value)} is not a duration in whole units such as 10s, 2m or 1h: "
+                    "Pacemaker and pcs count whole seconds (pcs 0.11.7+ refuses sub-second "
+                    "intervals, pcmk_delay_base drops fractions, Pacemaker < 2.1 reads 0.5m as 0)")
+        if seconds < least_s:
+            return f"{value} is below {least_s}s: {why_least}"
+        if seconds > most_s:
+            return f"{value} is above {most_s}s"
         return None
     return check
 
 
-check_monitor_interval = check_duration(1000, 86400000, "0 would turn the recurring monitor "
-                                        "off, and less floods the node with checks")
-check_race_delay = check_duration(0, 60000, "")
-check_request_timeout = check_duration(1000, 3600000, "pcs needs at least a second")
+check_monitor_interval = check_duration(1, 86400, "0 would turn the recurring monitor off")
+check_race_delay = check_duration(0, 60, "")
+check_request_timeout = check_duration(1, 3600, "pcs needs at least a second")
 
 
 def check_path(value):
     if not PATH_RE.fullmatch(value) or "/../" in f"{value}/" or "//" in value:
         return f"{shown(value)} is not a plain absolute path (letters, digits, '.', '-', '_', '/')"
     return None
-
-
-def check_socket_path(value):
-    if len(value) > MAX_SOCKET_PATH:
-        return f"is {len(value)} characters long: a unix socket path holds at most {MAX_SOCKET_PATH}"
-    return check_path(value)
 
 
 def within(low, high, unit=""):
@@ -623,7 +689,10 @@ def option_key(name):
 
 
 # A name that says it carries a secret: such a value would sit in the CIB in plain text.
-SECRET_OPTION_RE = re.compile(r"pass|secret|token|credential|(^|_)key$|private")
+# The agent's meta-data decides at the fence step (plan/fence.py); this catches the usual names
+# before any host is asked.
+SECRET_OPTION_RE = re.compile(r"pass|secret|token|credential|(^|_)key$|private|communit|apikey|"
+                              r"api_key|access_key|_kg$|(^|_)psk")
 
 
 def read_options(reader, data, where, reserved=(), reserved_why=""):
@@ -719,10 +788,10 @@ def _cluster(r, data):
     """cluster.name, and cluster.pcs_request_timeout: how long pcs waits for another node's pcsd
     (pcs --request-timeout; pcs's own default is 60 s, too short for a loaded or slow node)."""
     cluster = r.mapping(r.get(data, "cluster", "", dict), "cluster", ["name", "pcs_request_timeout"])
-    name = r.get(cluster, "name", "cluster", str, check=check_name)
+    name = r.get(cluster, "name", "cluster", str, check=check_cluster_name)
     timeout = r.get(cluster, "pcs_request_timeout", "cluster", str, default=None,
                     check=check_request_timeout)
-    return name, (None if timeout is None else duration_ms(timeout, bare="s") // 1000)
+    return name, (None if timeout is None else pacemaker_seconds(timeout))
 
 
 def _platform(r, data):
@@ -779,7 +848,8 @@ def _bmc(r, raw, where, agent, block="bmc"):
         plug_check = lambda v: None if re.fullmatch(r"i-[0-9a-f]{8}([0-9a-f]{9})?", v) else \
             f"{shown(v)} is not an EC2 instance id (i-...)"  # noqa: E731
     return Bmc(
-        address=r.get(bmc, "address", where, str, check=check_address) if profile.address else None,
+        address=canonical_address(r.get(bmc, "address", where, str, check=check_address))
+        if profile.address else None,
         port=r.get(bmc, "port", where, int, default=profile.default_port, check=check_port)
         if profile.address else None,
         username=r.get(bmc, "username", where, str, check=check_name) if profile.login else None,
@@ -807,8 +877,9 @@ def _nodes(r, data, ssh_defaults, secret):
                    "or add that")
         nodes.append(Node(
             name=name,
-            address=r.get(raw, "address", where, str, check=check_address),
-            ssh_address=r.get(raw, "ssh_address", where, str, default=None, check=check_address),
+            address=canonical_address(r.get(raw, "address", where, str, check=check_address)),
+            ssh_address=canonical_address(r.get(raw, "ssh_address", where, str, default=None,
+                                                check=check_address)),
             ssh_user=r.get(raw, "ssh_user", where, str, default=default_user, check=check_name),
             ssh_port=r.get(raw, "ssh_port", where, int, default=default_port, check=check_port),
             bmc=_bmc(r, raw, where, agent),
@@ -822,6 +893,19 @@ def _nodes(r, data, ssh_defaults, secret):
     for attr in ("name", "address"):
         if getattr(first, attr).lower() == getattr(second, attr).lower():
             r.fail(f"nodes[1].{attr}", f"{shown(getattr(second, attr))} is used by both nodes")
+    if (first.ssh_host.lower(), first.ssh_port) == (second.ssh_host.lower(), second.ssh_port):
+        r.fail("nodes[1].ssh_address" if second.ssh_address else "nodes[1].ssh_port",
+               f"both nodes are reached over SSH at {second.ssh_host} port {second.ssh_port}: "
+               "every step would run twice on one host")
+    for i, node in enumerate(nodes):
+        other = nodes[1 - i]
+        if node.ssh_address and node.ssh_address.lower() == other.address.lower():
+            r.fail(f"nodes[{i}].ssh_address", f"{node.ssh_address} is node {other.name}'s address")
+        for block, target in (("bmc", node.bmc), ("second_level", node.second_fence)):
+            if target and target.address and target.address.lower() in \
+                    {a.lower() for n in nodes for a in (n.address, n.ssh_address) if a}:
+                r.fail(f"nodes[{i}].{block}.address", f"{target.address} is a cluster node's own "
+                       "address: a fence target is the power of a node, reached elsewhere")
     if (login or second_login) and \
             fence_password_variable(first.name) == fence_password_variable(second.name):
         r.fail("nodes[1].name", f"{first.name!r} and {second.name!r} would both read their BMC "
@@ -847,11 +931,11 @@ def _quorum(r, data, nodes, ssh_defaults):
     where = "quorum.device"
     r.mapping(device, where, ["host", "address", "algorithm", "ssh_user", "ssh_port"])
     host = r.get(device, "host", where, str, check=check_name)
-    address = r.get(device, "address", where, str, check=check_address)
+    address = canonical_address(r.get(device, "address", where, str, check=check_address))
     for node in nodes:
         if host.lower() == node.name.lower():
             r.fail(f"{where}.host", f"{host!r} is a cluster node: the arbiter must be a third host")
-        if address.lower() == node.address.lower():
+        if address.lower() in (node.address.lower(), (node.ssh_address or "").lower()):
             r.fail(f"{where}.address", f"{address} is the address of node {node.name}")
     arbiter = Node(name=host, address=address,
                    ssh_user=r.get(device, "ssh_user", where, str, default=ssh_user, check=check_name),
@@ -950,6 +1034,9 @@ def _vip(r, data, nodes, arbiter):
         address = ipaddress.ip_address(ip)
     except ValueError:
         r.fail("vip.ip", f"{shown(ip)} is not an IP address (without scope id)")
+    if problem := check_address(ip):
+        r.fail("vip.ip", problem)
+    ip = str(address)
     longest = 32 if address.version == 4 else 128
     prefix = r.get(raw, "cidr_netmask", "vip", int,
                    check=lambda v: None if 1 <= v <= longest else
@@ -958,6 +1045,7 @@ def _vip(r, data, nodes, arbiter):
         r.fail("vip.ip", problem)
     subnet = ipaddress.ip_network(f"{ip}/{prefix}", strict=False)
     others = [(f"node {n.name}", n.address) for n in nodes]
+    others += [(f"the SSH address of {n.name}", n.ssh_address) for n in nodes if n.ssh_address]
     others += [(f"the BMC of {n.name}", n.bmc.address) for n in nodes if n.bmc.address]
     others += [(f"the arbiter {arbiter.name}", arbiter.address)] if arbiter else []
     for what, other in others:
@@ -1020,6 +1108,37 @@ def _failover(r, data):
 FENCE_RESERVED = {option_key(k) for k in (
     "ip", "ipaddr", "ipport", "username", "login", "password", "passwd", "password_script",
     "passwd_script", "pcmk_host_list", "pcmk_delay_base", "plug", "port")}
+# Agent parameters that would change what halb itself asks of the agent. halb runs the agent for a
+# status check before STONITH is enabled, in preflight and for the drill's power-on: with these
+# set, a status check could power a node off, or every action "succeed" without acting.
+FENCE_REFUSED = {
+    "action": "halb gives the action itself (status, on, off, reboot); the agent keeps the last "
+              "action= it reads, so a status check could become a power-off",
+    "version": "makes the agent print its version and exit 0 without acting: Pacemaker would "
+               "take every fence for done",
+    "help": "makes the agent print its usage and exit without acting",
+    "debug": "makes the agent write a file of its choosing as root",
+    "debug_file": "makes the agent write a file of its choosing as root",
+}
+def _pcmk_timeout(value):
+    return check_duration(1, 3600, "")(value)
+
+
+# Pacemaker's own device options that halb accepts, as pacemaker-fenced documents them for every
+# device, with what each may be. Every other pcmk_* (pcmk_host_check, pcmk_host_map,
+# pcmk_off_action, ...) decides which node a device fences or what "off" means: halb sets or
+# depends on those.
+PCMK_DEVICE_OPTIONS = {
+    "pcmk_reboot_action": one_of(("reboot", "off"), "an action a fence may take"),
+    "pcmk_delay_max": check_duration(0, 60, ""),
+    "pcmk_action_limit": lambda v: None if re.fullmatch(r"-1|[1-9]|1[0-6]", v) else
+    f"{shown(v)} is not -1 (no limit) or 1-16",
+    **{f"pcmk_{action}_timeout": _pcmk_timeout
+       for action in ("reboot", "off", "on", "monitor", "status", "list")},
+    **{f"pcmk_{action}_retries": lambda v: None if re.fullmatch(r"[0-9]|10", v) else
+       f"{shown(v)} is not a number of retries (0-10)"
+       for action in ("reboot", "off", "on", "monitor", "status", "list")},
+}
 
 
 def _fencing(r, data, nodes, arbiter, failover):
@@ -1058,6 +1177,18 @@ def _agent_and_options(r, raw, where, block, default=...):
                   f"{shown(v)} is not a fence agent name (fence_...)")
     options = read_options(r, raw.get("options"), f"{where}.options", FENCE_RESERVED,
                            f"is set from the node's {block} block and secrets; remove it here")
+    for name, value in options:
+        dotted, key = f"{where}.options.{name}", option_key(name)
+        if key in FENCE_REFUSED:
+            r.fail(dotted, f"is not accepted: {FENCE_REFUSED[key]}")
+        if key.startswith("pcmk_"):
+            check = PCMK_DEVICE_OPTIONS.get(key)
+            if check is None:
+                r.fail(dotted, "is not a Pacemaker device option halb accepts: it decides which "
+                       "node the device fences or what its actions do, which halb sets (accepted: "
+                       f"{', '.join(sorted(PCMK_DEVICE_OPTIONS))})")
+            if problem := check(value):
+                r.fail(dotted, problem)
     given = {k for k, _ in options}
     for key in fence_profile(agent).required_options:
         if key not in given:
@@ -1067,6 +1198,36 @@ def _agent_and_options(r, raw, where, block, default=...):
 
 # Set by halb on the HAProxy resource from the haproxy section.
 HAPROXY_RESERVED = {"conffile", "stats_socket", "status_url", "config_checksum"}
+# haproxy's command-line flags a config may add (service.options.extra_opts), with what each
+# takes. Others are refused: -f, -C or -W change which config runs or which process the agent
+# manages, -p, -D, -x, -sf are the agent's own.
+HAPROXY_FLAGS = {"-L": check_name, "-N": lambda v: None if re.fullmatch(r"[1-9][0-9]{0,6}", v)
+                 else f"{shown(v)} is not a connection limit", "-q": None, "-dr": None,
+                 "-dV": None, "-dW": None}
+
+
+def check_haproxy_flags(value):
+    words = value.split()
+    while words:
+        flag = words.pop(0)
+        if flag not in HAPROXY_FLAGS:
+            return (f"{shown(flag)} is not a haproxy flag halb passes on (accepted: "
+                    f"{', '.join(HAPROXY_FLAGS)}): the agent runs haproxy with its own -f, -p, -D")
+        if HAPROXY_FLAGS[flag]:
+            if not words:
+                return f"{flag} needs a value"
+            if problem := HAPROXY_FLAGS[flag](words.pop(0)):
+                return f"{flag}: {problem}"
+    return None
+
+
+# What else of ocf:halb:haproxy a config may set, and what each may be.
+HAPROXY_SERVICE_OPTIONS = {
+    "extra_opts": check_haproxy_flags,
+    "binary": lambda v: check_path(v) or (None if v.rsplit("/", 1)[1].startswith("haproxy") else
+                                          f"{shown(v)} is not a haproxy binary"),
+    "pidfile": lambda v: check_file_in(HAPROXY_PIDFILE_DIRS, ".pid")(v),
+}
 
 
 def _service(r, data):
@@ -1077,12 +1238,21 @@ def _service(r, data):
                   f"{shown(v)} is not a resource agent ('haproxy', ocf:PROVIDER:TYPE, "
                   "systemd:UNIT, lsb:NAME or service:NAME)")
     reserved = HAPROXY_RESERVED if agent == HAPROXY_AGENT else ()
+    options = read_options(r, raw.get("options"), "service.options", reserved,
+                           "is set by halb from the haproxy section; remove it here")
+    if agent == HAPROXY_AGENT:
+        for name, value in options:
+            check = HAPROXY_SERVICE_OPTIONS.get(option_key(name))
+            if check is None:
+                r.fail(f"service.options.{name}", "is not an option of halb's HAProxy agent that "
+                       f"a config may set (accepted: {', '.join(HAPROXY_SERVICE_OPTIONS)})")
+            if problem := check(value):
+                r.fail(f"service.options.{name}", problem)
     return Service(
         agent=agent,
         resource_id=r.get(raw, "resource_id", "service", str, default="haproxy",
                           check=check_resource_id),
-        options=read_options(r, raw.get("options"), "service.options", reserved,
-                             "is set by halb from the haproxy section; remove it here"),
+        options=options,
         monitor_interval=r.get(raw, "monitor_interval", "service", str, default="10s",
                                check=check_monitor_interval),
         packages=r.texts(raw, "packages", "service", check_package),
@@ -1104,7 +1274,40 @@ def _install(r, data):
 HEALTH_FRONTEND = "halb_health"
 
 
-def _haproxy(r, data, vip):
+# Ports the cluster stack itself listens on, on every node: a frontend there passes `haproxy -c`
+# but cannot bind (or takes the port from the stack when it restarts first).
+STACK_PORTS = {2224: "pcsd", 3121: "pacemaker-remoted", 5403: "corosync-qnetd",
+               5404: "corosync", 5405: "corosync", 5406: "corosync", 21064: "DLM"}
+# Where halb writes HAProxy's config and lets it put its socket: the folders the haproxy package
+# creates on every platform, one file each. A folder, another package's file or a path outside
+# them is refused.
+HAPROXY_CONFIG_DIR = "/etc/haproxy"
+HAPROXY_SOCKET_DIRS = ("/run/haproxy", "/var/lib/haproxy")
+HAPROXY_PIDFILE_DIRS = ("/run/haproxy", "/run/resource-agents")
+FILE_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
+
+
+def check_file_in(folders, suffix=""):
+    """A file directly inside one of `folders`, its name plain and ending in `suffix`."""
+    def check(value):
+        folder, _, name = value.rpartition("/")
+        if folder not in folders or not FILE_NAME_RE.fullmatch(name) or not name.endswith(suffix) \
+                or name == suffix:
+            where = " or ".join(f"{f}/" for f in folders)
+            return (f"{shown(value)} is not a file name directly in {where}"
+                    + (f" ending in {suffix}" if suffix else "") + ": halb writes or removes only "
+                    "its own files in the folders the package owns")
+        return None
+    return check
+
+
+def port_owner(port, nodes):
+    """What already listens on `port` on a node, or None."""
+    ssh = {n.ssh_port for n in nodes} | {22}
+    return "sshd" if port in ssh else STACK_PORTS.get(port)
+
+
+def _haproxy(r, data, vip, nodes=()):
     raw = r.mapping(r.get(data, "haproxy", "", dict), "haproxy",
                     ["config_path", "stats_socket", "frontends", "backends", "health_port"])
     backends = []
@@ -1116,7 +1319,8 @@ def _haproxy(r, data, vip):
             swhere = f"{where}.servers[{j}]"
             r.mapping(s, swhere, ["name", "address", "port"])
             server = Server(name=r.get(s, "name", swhere, str, check=check_name),
-                            address=r.get(s, "address", swhere, str, check=check_address),
+                            address=canonical_address(r.get(s, "address", swhere, str,
+                                                            check=check_address)),
                             port=r.get(s, "port", swhere, int, check=check_port))
             if server.name in (x.name for x in servers):
                 r.fail(f"{swhere}.name", f"{server.name!r} names two servers of this backend")
@@ -1155,13 +1359,20 @@ def _haproxy(r, data, vip):
     ports = [f.port for f in frontends]
     if len(set(ports)) != len(ports):
         r.fail("haproxy.frontends", "two frontends bind the same port on the VIP")
+    health_port = r.get(raw, "health_port", "haproxy", int, default=None, check=check_port)
+    for where, port in [(f"haproxy.frontends[{i}].port", p) for i, p in enumerate(ports)] + \
+            ([("haproxy.health_port", health_port)] if health_port else []):
+        if owner := port_owner(port, nodes):
+            r.fail(where, f"{port} is {owner}'s port on the nodes: HAProxy could not bind it")
+    if health_port in ports:
+        r.fail("haproxy.health_port", f"{health_port} is also a frontend's port")
+    config_path = r.get(raw, "config_path", "haproxy", str, default="/etc/haproxy/haproxy.cfg",
+                        check=check_file_in((HAPROXY_CONFIG_DIR,), ".cfg"))
+    stats_socket = r.get(raw, "stats_socket", "haproxy", str, default="/run/haproxy/admin.sock",
+                         check=check_file_in(HAPROXY_SOCKET_DIRS))
     return HAProxy(
-        config_path=r.get(raw, "config_path", "haproxy", str, default="/etc/haproxy/haproxy.cfg",
-                          check=check_path),
-        stats_socket=r.get(raw, "stats_socket", "haproxy", str, default="/run/haproxy/admin.sock",
-                           check=check_socket_path),
-        frontends=tuple(frontends), backends=tuple(backends),
-        health_port=r.get(raw, "health_port", "haproxy", int, default=None, check=check_port),
+        config_path=config_path, stats_socket=stats_socket,
+        frontends=tuple(frontends), backends=tuple(backends), health_port=health_port,
     )
 
 
@@ -1201,7 +1412,7 @@ def load(path, env=None, require_secrets=True):
     service = r.section(_service, data)
     haproxy = None
     if service and service.is_haproxy:
-        haproxy = r.section(_haproxy, data, vip)
+        haproxy = r.section(_haproxy, data, vip, nodes or ())
     elif service and data.get("haproxy") is not None:
         r.note("haproxy", f"is only used when service.agent is 'haproxy' (it is {service.agent!r})")
     extra_packages, package_repo = r.section(_install, data) or ((), None)

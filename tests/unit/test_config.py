@@ -68,7 +68,7 @@ BAD = [
     (setter(["haproxy", "backends", 0, "servers"], []), "haproxy.backends[0].servers", "at least one"),
     (setter(["haproxy", "backends", 0, "health_check"], "/x y"), "haproxy.backends[0].health_check",
      "not a URL path"),
-    (setter(["haproxy", "config_path"], "relative.cfg"), "haproxy.config_path", "absolute path"),
+    (setter(["haproxy", "config_path"], "relative.cfg"), "haproxy.config_path", "directly in /etc/haproxy/"),
     (setter(["group"], "vip"), "service.resource_id", "must all differ"),
     (setter(["cluster"], DELETE), "cluster", "is required"),
     (setter(["install", ], {"extra_packages": ["ok", "bad pkg"]}), "install.extra_packages[1]",

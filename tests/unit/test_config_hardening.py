@@ -288,9 +288,9 @@ def test_host_addresses_that_cannot_work(tmp_path, path, value, words):
     (lambda d: d["haproxy"]["frontends"][0].update(name="halb_health"),
      "haproxy.frontends[0].name", "health frontend"),
     (lambda d: d["haproxy"].update(stats_socket="/run/" + "x" * 120), "haproxy.stats_socket",
-     "unix socket"),
+     "directly in"),
     (lambda d: d["haproxy"].update(config_path="/etc/haproxy/../shadow"), "haproxy.config_path",
-     "plain absolute path"),
+     "directly in"),
 ])
 def test_names_that_collide_or_that_pcs_refuses(tmp_path, change, field, words):
     data = copy.deepcopy(BASE)
