@@ -77,5 +77,7 @@ host-deps test-deps vagrant-deps:
 # Lab secrets, made once; a real cluster's secrets come from the operator (see .env.example).
 # The lab's libvirt host (configs/lab-topology.yaml's second level) takes the BMCs' password.
 .env:
-	@umask 077; $(PYTHON) -c 'import secrets; t = secrets.token_urlsafe; f = t(12); print(f"HACLUSTER_PASSWORD={t(18)}\nFENCE_PASSWORD={f}\nSECOND_FENCE_PASSWORD={f}")' > $@
+# Hex: digits in every secret (a secret spelled like a name is refused), 16 characters for
+# the BMCs (ipmitool takes at most 20).
+	@umask 077; $(PYTHON) -c 'import secrets; t = secrets.token_hex; f = t(8); print(f"HACLUSTER_PASSWORD={t(12)}\nFENCE_PASSWORD={f}\nSECOND_FENCE_PASSWORD={f}")' > $@
 	@echo "wrote lab secrets to .env"

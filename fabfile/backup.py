@@ -7,7 +7,9 @@ itself), after backing up the CIB it replaces; a dry run lists what would change
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import xml.etree.ElementTree as ET
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +17,7 @@ from pathlib import Path
 from . import facts as factlib
 from .errors import UserError
 
+MAX_BACKUP_BYTES = 64 << 20
 # Steps whose commands change the CIB (quorum and install do not; setup does once it exists).
 CIB_STEPS = {"setup", "fence", "vip", "haproxy", "enable-stonith", "haproxy-config", "teardown",
              "restore-config"}
@@ -32,12 +35,15 @@ def save(runner, step):
     # The run's facts already tell the dialect; only restore-config, which has none, asks.
     dialect = (factlib.cluster_dialect(cluster, runner.facts) if runner.facts
                else runner.node_dialect(primary))
-    text = runner.executor.run(primary, dialect.query_cib(), step).stdout
+    # Withheld from the log: a CIB written by other tools may hold credentials in plain text
+    # (`status` names them). The backup keeps the CIB as it is, root-only: masking inside it
+    # would corrupt it.
+    text = runner.executor.run(primary, dialect.query_cib(), step, sensitive=True).stdout
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     path = Path(runner.log.path).parent / f"cib-{cluster.name}-{stamp}-before-{step}.xml"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(runner.masker(text))
+        handle.write(text)
     return path
 
 
@@ -45,9 +51,23 @@ def read(path, cluster):
     """The backup's <configuration> element, after checking that it is a CIB of this cluster."""
     where = f"backup {path}"
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        # Opened without blocking and checked before reading: a FIFO would hang the read,
+        # /dev/zero would never end.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise UserError(f"{where}: not a regular file")
+            if info.st_size > MAX_BACKUP_BYTES:
+                raise UserError(f"{where}: larger than {MAX_BACKUP_BYTES >> 20} MiB: not a CIB "
+                                "backup of halb's")
+            text = handle.read(MAX_BACKUP_BYTES + 1).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{where}: cannot read it: {getattr(exc, 'strerror', None) or exc}") from None
+        reason = getattr(exc, "strerror", None) or ("not UTF-8 text" if isinstance(
+            exc, UnicodeDecodeError) else exc)
+        if getattr(exc, "errno", None) == errno.ELOOP:
+            reason = "it is a symbolic link"
+        raise UserError(f"{where}: cannot read it: {reason}") from None
     try:
         root = ET.fromstring(text)
     except ET.ParseError as exc:

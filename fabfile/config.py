@@ -8,14 +8,12 @@ so no value can add a line to a generated file, a pcs argument list or an agent'
 
 from __future__ import annotations
 
-import io
+import functools
 import ipaddress
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-
-from dotenv import dotenv_values
 
 from . import yamlfile
 from .errors import CONTROL_RE, ConfigError, UserError
@@ -46,9 +44,6 @@ OCF_PROVIDER = "halb"
 IPMI_PORT = 623
 # Shorter secrets are guessable, and masking a short one in output gives it away by context.
 MIN_SECRET_LENGTH = 8
-# Words halb itself prints: a secret inside one of them would be masked where the word stands.
-OWN_WORDS = ("pcs host auth hacluster pacemaker corosync haproxy stonith fence_ipmilan "
-             "password cluster resource enable disable standby IPaddr2 systemctl")
 
 
 @dataclass(frozen=True)
@@ -728,8 +723,7 @@ def read_options(reader, data, where, reserved=(), reserved_why=""):
 # --- secrets -------------------------------------------------------------------------------
 
 def read_secrets(env_file=".env", environ=None):
-    """Environment variables win over the .env file, which never overrides what is set. The
-    file's values are taken literally: no ${VAR} expansion."""
+    """Environment variables win over the .env file, which never overrides what is set."""
     values = {}
     if env_file and Path(env_file).is_file():
         try:
@@ -741,24 +735,93 @@ def read_secrets(env_file=".env", environ=None):
         except UnicodeDecodeError as exc:
             line = raw[:exc.start].count(b"\n") + 1
             raise UserError(f"{env_file}: line {line}: is not UTF-8 text") from None
-        parsed = dotenv_values(stream=io.StringIO(text), interpolate=False)
-        values.update({k: v for k, v in parsed.items() if v is not None})
+        values.update(parse_env_file(text, env_file))
     values.update(os.environ if environ is None else environ)
     return values
 
 
-def secret_problem(value, config_text):
+ENV_LINE_RE = re.compile(r"(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)")
+
+
+def parse_env_file(text, where=".env"):
+    """The .env file's one rule: `NAME=value` per line (`export ` before it allowed), blank lines
+    and lines starting with # ignored. The value is everything after `=`, taken literally: no
+    escapes, no ${VAR}. Quoted in '...' or "..." it may hold blanks and #, and the quotes go. An
+    unquoted value holding ' #' is refused: other readers cut a comment there, this one would
+    not, so what is meant is unclear."""
+    values = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = ENV_LINE_RE.fullmatch(line)
+        if not match:
+            raise UserError(f"{where}: line {number}: is not NAME=value")
+        name, value = match.groups()
+        if value[:1] in ("'", '"'):
+            quote = value[0]
+            if len(value) < 2 or not value.endswith(quote) or quote in value[1:-1]:
+                raise UserError(f"{where}: line {number}: {name}'s value opens a {quote} but does "
+                                "not end with it (no quote inside, nothing after it)")
+            value = value[1:-1]
+        elif value != value.strip():
+            raise UserError(f"{where}: line {number}: {name}'s value has blanks around it: "
+                            "quote it if they belong to it")
+        elif " #" in value or "\t#" in value:
+            raise UserError(f"{where}: line {number}: {name}'s value holds ' #', which other .env "
+                            "readers take for a comment: quote the value ('...') to keep it")
+        values[name] = value
+    return values
+
+
+# The most a node's tools take: ipmitool (fence_ipmilan) refuses an IPMI 2.0 password over 20
+# bytes; pcs, chpasswd and the other agents read far longer lines.
+MAX_SECRET_LENGTH = {"fence_ipmilan": 20, None: 255}
+
+
+@functools.lru_cache(maxsize=1)
+def own_words():
+    """Everything halb itself can print or write: its code, its templates, its OCF agent. A
+    secret found in there would be masked wherever halb prints that word."""
+    root = Path(__file__).resolve().parent
+    files = [*root.rglob("*.py"), root / "ocf" / "haproxy",
+             *(root.parent / "templates").glob("*.j2")]
+    return "\n".join(f.read_text(encoding="utf-8", errors="replace").lower()
+                     for f in files if f.is_file())
+
+
+def config_values(data):
+    """Every scalar of a parsed config, as its text (after YAML's escapes: "\\x41" is "A")."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield str(key)
+            yield from config_values(value)
+    elif isinstance(data, list):
+        for item in data:
+            yield from config_values(item)
+    elif data is not None:
+        yield getattr(data, "text", str(data))
+
+
+def secret_problem(value, config_text, longest=255):
+    """Why a secret cannot be used, or None. Output is masked by value, so a secret that also
+    stands for something else would either give itself away or hide that word: such secrets
+    are refused, not masked around."""
     if not value.strip():
         return "is blank"
-    if CONTROL_RE.search(value):
-        return "must be one line of printable characters"
+    if CONTROL_RE.search(value) or NOT_ASCII_RE.search(value):
+        return "must be one line of printable ASCII characters"
     if len(value) < MIN_SECRET_LENGTH:
         return (f"is shorter than {MIN_SECRET_LENGTH} characters: too easy to guess, and masking "
                 "it in output would give it away")
+    if len(value) > longest:
+        return f"is {len(value)} characters long: the node's tools take at most {longest}"
+    if re.fullmatch(r"[A-Za-z._-]+", value):
+        return ("is spelled like a name (only letters, '.', '-', '_'): the names that halb, pcs "
+                "and Pacemaker print are spelled so; add a digit or another symbol")
     lowered = value.lower()
-    if lowered in config_text.lower() or lowered in OWN_WORDS.lower():
-        return ("appears in the config or in words halb prints: masking it in output would give "
-                "it away; choose another")
+    if lowered in config_text.lower() or lowered in own_words():
+        return ("also appears in the config or in what halb prints: masking it in output would "
+                "give it away or hide that text; choose another")
     return None
 
 
@@ -769,12 +832,15 @@ class _Secrets:
         self.reader, self.env, self.config_text = reader, env, config_text
         self.missing: list[str] = []
 
-    def __call__(self, name):
+    def __call__(self, name, agent=None):
         value = self.env.get(name, "")
+        longest = MAX_SECRET_LENGTH.get(agent, MAX_SECRET_LENGTH[None])
         if not value:
             self.missing.append(name)
-        elif problem := secret_problem(value, self.config_text):
-            self.reader.note(name, problem)
+        elif problem := secret_problem(value, self.config_text, longest):
+            if (name, problem) not in self.reader.problems:
+                self.reader.note(name, problem + (f" (for {agent})" if agent in
+                                                  MAX_SECRET_LENGTH and "long" in problem else ""))
         return Secret(name, value or "")
 
 
@@ -883,11 +949,12 @@ def _nodes(r, data, ssh_defaults, secret):
             ssh_user=r.get(raw, "ssh_user", where, str, default=default_user, check=check_name),
             ssh_port=r.get(raw, "ssh_port", where, int, default=default_port, check=check_port),
             bmc=_bmc(r, raw, where, agent),
-            fence_password=secret(fence_password_source(secret.env, name)) if login else None,
+            fence_password=secret(fence_password_source(secret.env, name), agent)
+            if login else None,
             second_fence=_bmc(r, raw, where, second_agent, "second_level")
             if second_agent else None,
             second_fence_password=secret(fence_password_source(
-                secret.env, name, SECOND_FENCE_PASSWORD)) if second_login else None,
+                secret.env, name, SECOND_FENCE_PASSWORD), second_agent) if second_login else None,
         ))
     first, second = nodes
     for attr in ("name", "address"):
@@ -1396,7 +1463,8 @@ def load(path, env=None, require_secrets=True):
     r = _Reader(path)
     if r.section(lambda r: r.mapping(data, "", TOP_FIELDS)) is None:
         raise ConfigError.of(path, r.problems)
-    secret = _Secrets(r, env, path.read_text(encoding="utf-8"))
+    secret = _Secrets(r, env, "\n".join([path.read_text(encoding="utf-8"),
+                                          *config_values(data)]))
 
     platform = r.section(_platform, data)
     name, pcs_request_timeout = r.section(_cluster, data) or (None, None)

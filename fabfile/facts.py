@@ -234,8 +234,9 @@ FACTS = (
     Fact("corosync", "corosync",
          lambda p: run("cat", "/etc/corosync/corosync.conf", accept_codes=ABSENT_OK),
          lambda text, _: parse_corosync(text)),
+    # Sensitive: a CIB written by other tools may hold credentials in plain text.
     Fact("cib", "cib", lambda p: run("cibadmin", "--query", "--local", accept_codes=CIBADMIN_OK),
-         lambda text, _: parse_cib(text)),
+         lambda text, _: parse_cib(text), sensitive=True),
     Fact("files", "files", lambda p: run("sha256sum", "--", *_files_wanted(p), accept_codes=ABSENT_OK),
          lambda text, _: parse_files(text)),
     Fact("secret_files", "secret_files", _secret_files_command, lambda text, _: parse_files(text),

@@ -123,10 +123,10 @@ def test_per_node_fence_password_wins():
 
 
 def test_per_node_passwords_alone_are_enough():
-    env = {"HACLUSTER_PASSWORD": "hc-Secret-42", "FENCE_PASSWORD_NODE1": "bmc-one-Secret",
-           "FENCE_PASSWORD_NODE2": "bmc-two-Secret"}
+    env = {"HACLUSTER_PASSWORD": "hc-Secret-42", "FENCE_PASSWORD_NODE1": "bmc-one-S3cret",
+           "FENCE_PASSWORD_NODE2": "bmc-two-S3cret"}
     cluster = load_example("lab.yaml", env=env)
-    assert [n.fence_password.value for n in cluster.nodes] == ["bmc-one-Secret", "bmc-two-Secret"]
+    assert [n.fence_password.value for n in cluster.nodes] == ["bmc-one-S3cret", "bmc-two-S3cret"]
 
 
 def test_dotenv_file_fills_what_the_environment_lacks(tmp_path):

@@ -397,8 +397,12 @@ def test_the_run_log_is_private_from_its_creation(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("value,words", [
     ("pcs", "shorter than 8"), ("   ", "blank"), ("hunter2", "shorter than 8"),
-    ("hacluster", "words halb prints"), ("halb-lab", "appears in the config"),
-    ("tab\tinside-pw", "printable"),
+    ("hacluster", "spelled like a name"), ("halb-lab", "spelled like a name"),
+    ("heartbeat", "spelled like a name"), ("stonith-enabled", "spelled like a name"),
+    # Words with digits that halb prints or the config holds, decoded or not.
+    ("ocf:heartbeat:IPaddr2", "in what halb prints"), ("192.168.56.1", "appears in the config"),
+    ("tab\tinside-pw", "printable"), ("pässw0rd-long", "printable ASCII"),
+    ("x7" * 130, "at most 255"),
 ])
 def test_secrets_that_masking_would_give_away_are_refused(value, words):
     env = {**SECRETS, "HACLUSTER_PASSWORD": value}
@@ -406,6 +410,24 @@ def test_secrets_that_masking_would_give_away_are_refused(value, words):
         config.load(CONFIGS / "lab.yaml", env=env)
     assert info.value.field == "HACLUSTER_PASSWORD" and words in str(info.value)
     assert value.strip() == "" or value not in str(info.value)
+
+
+def test_a_secret_spelled_in_the_config_through_an_escape_is_refused(tmp_path):
+    """A BMC user written with a YAML escape decodes to the password: the file's text does not
+    hold the password, its values do."""
+    text = (CONFIGS / "lab.yaml").read_text().replace("username: admin", 'username: "\\x62mc-Secret-17"')
+    assert "\\x62mc" in text
+    path = tmp_path / "escape.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="FENCE_PASSWORD: also appears in the config"):
+        config.load(path, env=SECRETS)
+
+
+def test_a_bmc_password_longer_than_ipmitool_takes_is_refused():
+    env = {**SECRETS, "FENCE_PASSWORD": "bmc-Secret-17-and-much-more"}
+    with pytest.raises(ConfigError, match="FENCE_PASSWORD: is 27 characters long: the node's "
+                       r"tools take at most 20 \(for fence_ipmilan\)"):
+        config.load(CONFIGS / "lab.yaml", env=env)
 
 
 def test_a_dry_run_with_a_short_secret_is_refused_too():
@@ -420,6 +442,28 @@ def test_dotenv_values_are_literal(tmp_path):
     values = config.read_secrets(env_file, environ={"USER": "root"})
     assert values["HACLUSTER_PASSWORD"] == "pa${USER}ss-word"
     assert values["FENCE_PASSWORD"] == "x$HOME-y"
+
+
+@pytest.mark.parametrize("line,value", [
+    ("A=pa#ss-1", "pa#ss-1"), ("export A=x1-y", "x1-y"), ("A='with # hash 1'", "with # hash 1"),
+    ('A="two words 2"', "two words 2"), ("A=back\\slash3", "back\\slash3"), ("A=", ""),
+])
+def test_dotenv_follows_one_rule(tmp_path, line, value):
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"# comment\n\n{line}\n")
+    assert config.read_secrets(env_file, environ={})["A"] == value
+
+
+@pytest.mark.parametrize("line,words", [
+    ("A=secret-9 # note", "holds ' #'"), ("A='open-1", "does not end with it"),
+    ("A='a'b'", "does not end with it"), ("A= padded-1", "blanks around it"),
+    ("not a line", "is not NAME=value"), ("A-B=x", "is not NAME=value"),
+])
+def test_dotenv_lines_read_two_ways_are_refused(tmp_path, line, words):
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"OK=fine\n{line}\n")
+    with pytest.raises(UserError, match=f"line 2: .*{re.escape(words)}"):
+        config.read_secrets(env_file, environ={})
 
 
 def test_a_dotenv_that_is_not_utf8(tmp_path):
