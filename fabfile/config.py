@@ -393,12 +393,12 @@ def text_problem(text, limit=255):
             control.group(), f"the control character U+{ord(control.group()):04X}")
         return (f"must be single-line printable text: {shown(text)} contains {what} "
                 f"at position {control.start() + 1}")
-    if text != text.strip():
-        return f"{shown(text)} has leading or trailing blanks"
     if other := NOT_ASCII_RE.search(text):
         return (f"{shown(text)} holds U+{ord(other.group()):04X} at position {other.start() + 1}: "
                 "only printable ASCII reaches a node (invisible, look-alike and non-ASCII "
                 "characters read differently in different tools)")
+    if text != text.strip():
+        return f"{shown(text)} has leading or trailing blanks"
     if len(text) > limit:
         return f"is {len(text)} characters long, more than {limit}"
     return None

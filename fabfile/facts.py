@@ -72,11 +72,11 @@ class HostFacts:
     cib: Cib | None = None
     files: dict = field(default_factory=dict)  # path -> sha256
     secret_files: dict = field(default_factory=dict, repr=False)  # path -> sha256, never logged
-    # The parameters the fence agent's meta-data names (its obsolete spellings too); empty
-    # before the agent is installed.
-    fence_parameters: frozenset = frozenset()
+    # The parameters the fence agent's meta-data names (its obsolete spellings too), name ->
+    # AgentParameter; empty before the agent is installed.
+    fence_parameters: dict = field(default_factory=dict)
     # The same for the second fencing level's agent (fencing.second_level), if any.
-    second_fence_parameters: frozenset = frozenset()
+    second_fence_parameters: dict = field(default_factory=dict)
     assumed: bool = False
 
     def fence_parameters_of(self, level):
@@ -250,19 +250,51 @@ FACTS = (
 
 # --- parsers: pure functions of text ---------------------------------------------------------
 
+@dataclass(frozen=True)
+class AgentParameter:
+    """One parameter of a fence agent, as its meta-data describes it."""
+
+    kind: str  # the content type: string, integer, second, boolean, select
+    choices: tuple = ()  # a select's values
+    secret: bool = False
+
+
+# How an agent's meta-data shows that a parameter carries a secret: the placeholder of its
+# command-line option (--password=[password], --community=[community], --apikey=[key]). Fence
+# agents mark nothing else; the config's own name filter (config.SECRET_OPTION_RE) adds names
+# such as access_key or secret_key whose placeholder is [name].
+SECRET_PLACEHOLDERS = ("password", "pass", "key", "community", "token", "secret")
+# Parameters whose placeholder says [key] but which name a target: halb sets them itself.
+TARGET_PARAMETERS = ("plug", "port", "key")
+
+
 def parse_fence_metadata(text):
-    """`fence_X -o metadata` -> the names of its parameters (with their obsolete spellings)."""
+    """`fence_X -o metadata` -> {parameter name: AgentParameter}, obsolete spellings too."""
     if not (text or "").strip():
-        return frozenset()
+        return {}
     try:
         root = ET.fromstring(text)
     except ET.ParseError:
-        return frozenset()
-    names = set()
+        return {}
+    out = {}
     for parameter in root.iter("parameter"):
-        names.add(parameter.get("name"))
-        names.update(o for o in (parameter.get("obsoletes"),) if o)
-    return frozenset(n for n in names if n)
+        name = parameter.get("name")
+        if not name:
+            continue
+        content = parameter.find("content")
+        kind = content.get("type", "string") if content is not None else "string"
+        choices = tuple(o.get("value") for o in content.iter("option")) \
+            if content is not None and kind == "select" else ()
+        getopt = parameter.find("getopt")
+        placeholder = re.search(r"=\[([^\]]*)\]", getopt.get("mixed", "")) if getopt is not None \
+            else None
+        secret = (kind == "string" and name not in TARGET_PARAMETERS and placeholder is not None
+                  and placeholder.group(1).lower() in SECRET_PLACEHOLDERS)
+        described = AgentParameter(kind, choices, secret)
+        for spelling in (name, parameter.get("obsoletes")):
+            if spelling and spelling not in out:
+                out[spelling] = described
+    return out
 
 
 def parse_os_release(text):

@@ -15,11 +15,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from . import facts as factlib
-from .commands import key_value_lines, run
+from .commands import run
 from .config import ROUTED_VIPS
 from .errors import StepFailed, UserError
 from .health import Check
-from .plan.fence import device_options
+from .plan.fence import agent_stdin, device_options
 from .plan.haproxy import refusal_reason
 from .render import render_haproxy_config
 
@@ -239,9 +239,9 @@ class Preflight:
                    if not k.startswith("pcmk_") and not k.endswith("_script")]
         if password is not None:
             options += [(dialect.fence_option("password"), password.value)]
-        command = run(self.cluster.fencing.agent_of(level), stdin=key_value_lines(
-            [("action", "status"), *options]), stdin_label=f"options of {node.name}'s fence target",
-            accept_codes=tuple(range(256)))
+        command = run(self.cluster.fencing.agent_of(level), stdin=agent_stdin(options, "status"),
+                      stdin_label=f"options of {node.name}'s fence target",
+                      accept_codes=tuple(range(256)))
         result = self.ask(peer, command, sensitive=True)
         text = self.runner.masker((result.stdout + result.stderr).strip())
         status = next((line for line in text.splitlines() if line.startswith("Status:")), None)

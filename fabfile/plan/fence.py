@@ -9,6 +9,7 @@ level 1 is tried first, level 2 only when it fails.
 """
 
 import hashlib
+import re
 
 from ..commands import key_value_lines, run, write_secret_file
 from ..config import duration_ms, fence_profile
@@ -68,19 +69,36 @@ def device_options(cluster, dialect, node, level=1):
 OPTIONAL_OPTIONS = ("pcmk_delay_base",)
 
 
+def agent_stdin(options, action):
+    """The agent's stdin: the device's options (Pacemaker's own pcmk_* aside), then halb's
+    action last. An agent keeps the last action= it reads: whatever the options say, this one
+    is the action taken."""
+    pairs = [(k, v) for k, v in options if not k.startswith("pcmk_") and k != "action"]
+    return key_value_lines([*pairs, ("action", action)])
+
+
 def agent_action(cluster, dialect, node, action, why, options=None, level=1):
     """Run the node's fence agent by hand (as Pacemaker runs it: options on stdin), e.g. to
     ask for the power status or to power the node on. `options` default to the config's."""
     options = device_options(cluster, dialect, node, level) if options is None else options
-    pairs = [("action", action)] + [(k, v) for k, v in options if not k.startswith("pcmk_")]
-    return run(cluster.fencing.agent_of(level), why=why, stdin=key_value_lines(pairs),
+    return run(cluster.fencing.agent_of(level), why=why, stdin=agent_stdin(options, action),
                stdin_label=f"options of {device_id(node.name, level)}, action={action}")
+
+
+# What a value of each meta-data content type may be: the agent reads it so, or fails at fence time.
+VALUE_FORMS = {
+    "boolean": (r"0|1|true|false|yes|no|on|off", "0 or 1"),
+    "integer": (r"-?[0-9]{1,9}", "an integer"),
+    "second": (r"[0-9]{1,6}(\.[0-9]{1,3})?", "a number of seconds"),
+}
 
 
 def check_parameters(cluster, dialect, facts):
     """Every option the devices get must be a parameter of the agent installed on the node that
-    runs pcs, as its own meta-data lists them (Pacemaker's pcmk_* aside), at each level. Before
-    the agent is installed (a dry run on bare nodes) there is nothing to check against."""
+    runs pcs, as its own meta-data lists them (Pacemaker's pcmk_* aside), at each level, with a
+    value of the parameter's type; no option may carry a secret, which the CIB would hold in
+    plain text (halb sends the login's password only, through password_script). Before the
+    agent is installed (a dry run on bare nodes) there is nothing to check against."""
     primary = cluster.primary.name
     for level in cluster.fencing.levels:
         known = facts[primary].fence_parameters_of(level)
@@ -88,7 +106,7 @@ def check_parameters(cluster, dialect, facts):
             continue
         agent = cluster.fencing.agent_of(level)
         where = f"{cluster.fencing.field_of(level)}.options"
-        given = {k for k, _ in cluster.fencing.options_of(level)}
+        given = dict(cluster.fencing.options_of(level))
         unknown = sorted({k for node in cluster.nodes
                           for k, _ in device_options(cluster, dialect, node, level)
                           if not k.startswith("pcmk_") and k not in known})
@@ -98,6 +116,24 @@ def check_parameters(cluster, dialect, facts):
             raise UserError(f"{cluster.path}: {fields}: {agent} on {primary} takes no such "
                             f"parameter (its meta-data, {agent} -o metadata, lists {len(known)}); "
                             "nothing was changed")
+        for name, value in given.items():
+            problem = parameter_problem(known.get(name), value) if name in known else None
+            if problem:
+                raise UserError(f"{cluster.path}: {where}.{name}: {problem} ({agent} -o metadata "
+                                f"on {primary}); nothing was changed")
+
+
+def parameter_problem(parameter, value):
+    """Why `value` is not a value the agent's parameter takes, or None."""
+    if parameter.secret:
+        return ("carries a secret by the agent's meta-data: the CIB would hold it in plain text, "
+                "and halb sends a login's password only, through password_script")
+    if parameter.kind == "select" and parameter.choices and value not in parameter.choices:
+        return f"{value!r} is not one of {', '.join(parameter.choices)}"
+    form = VALUE_FORMS.get(parameter.kind)
+    if form and not re.fullmatch(form[0], value, re.IGNORECASE):
+        return f"{value!r} is not {form[1]}"
+    return None
 
 
 def secret_content_digest(secret):
