@@ -11,14 +11,63 @@ MASK = "********"
 
 # sh -c scripts below are constants: every value reaches them as a positional parameter ($1...),
 # never spliced into the script text.
+
+# What halb created or replaced on a node, one "created PATH" or "replaced PATH" per line; the
+# original of a replaced file is kept beside it as PATH.halb-orig. Teardown reads it, and only it.
+MANIFEST = "/var/lib/halb/manifest"
+ORIGINAL_SUFFIX = ".halb-orig"
+
 # Write a file atomically: it replaces the old one only once a validator ("$@" plus the new
 # file's path; `true` when there is nothing to check) accepts it, and a refused file is removed.
-# New directories are world-readable (Pacemaker's controller reads agents as hacluster); the new
-# file is private until chmod gives it its mode.
-_WRITE_FILE = ('p=$1; m=$2; shift 2; umask 022 && mkdir -p -- "$(dirname -- "$p")" && '
-                         '(umask 077 && cat > "$p.halb-new") && chmod "$m" "$p.halb-new" && '
-                         '{ "$@" "$p.halb-new" || { rm -f -- "$p.halb-new"; exit 3; }; } && '
-                         'mv -f -- "$p.halb-new" "$p"')
+# Never through a symbolic link, never onto a folder or a device, never onto a file another
+# package owns ($3 names the one package whose file halb may replace, "-" for none); the new
+# file has an unpredictable name in the target's folder (mktemp), private until chmod gives it
+# its mode. The first write of a path records it in the manifest, and keeps an original.
+# New directories are world-readable (Pacemaker's controller reads agents as hacluster).
+# Each script is one line of complete statements: no argument halb sends holds a line break.
+_WRITE_FILE = " ".join((
+    'p=$1; m=$2; owner=$3; man=$4; shift 4; d=$(dirname -- "$p"); umask 022;',
+    'refuse() { echo "halb refuses to write $p: $1" >&2; exit 4; };',
+    '[ -L "$d" ] && refuse "its folder is a symbolic link";',
+    '[ -L "$p" ] && refuse "it is a symbolic link";',
+    '[ -e "$p" ] && [ ! -f "$p" ] && refuse "it is not a regular file (a folder or a device)";',
+    'mkdir -p -- "$d" "$(dirname -- "$man")" || exit 1;',
+    'if ! grep -qxF -e "created $p" -e "replaced $p" "$man" 2>/dev/null; then',
+    '  if [ -e "$p" ]; then pkg=;',
+    '    if command -v dpkg-query >/dev/null 2>&1; then',
+    '      pkg=$(dpkg-query -S -- "$p" 2>/dev/null | sed -n "1s/: .*//p");',
+    '    elif command -v rpm >/dev/null 2>&1; then',
+    '      pkg=$(rpm -qf --qf "%{NAME} " -- "$p" 2>/dev/null) || pkg=; pkg=${pkg%% *};',
+    '    fi;',
+    '    [ -n "$pkg" ] && [ "$pkg" != "$owner" ] && refuse "it belongs to package $pkg";',
+    '    cp -p -- "$p" "$p.halb-orig" || exit 1; entry="replaced $p";',
+    '  else entry="created $p"; fi;',
+    '  printf "%s\\n" "$entry" >> "$man" || exit 1;',
+    'fi;',
+    't=$(mktemp -- "$d/.halb-new.XXXXXXXXXX") || exit 1;',
+    'if ! { cat > "$t" && chmod "$m" "$t"; }; then rm -f -- "$t"; exit 1; fi;',
+    '"$@" "$t" || { rm -f -- "$t"; exit 3; };',
+    'mv -f -- "$t" "$p" || { rm -f -- "$t"; exit 1; }',
+))
+
+# Teardown: remove what the manifest ($1) says halb created, put back what it replaced, and
+# nothing else; then halb's own folders if empty. A node set up before the manifest existed
+# loses only the files at halb's own fixed paths ("$@" after the manifest), never a configured
+# one.
+REMOVE_HALB_FILES = " ".join((
+    'man=$1; shift;',
+    'if [ -f "$man" ] && [ ! -L "$man" ]; then',
+    '  while IFS= read -r line; do p=${line#* };',
+    '    case "$line" in',
+    '      "created /"*) if [ -f "$p" ] && [ ! -L "$p" ]; then rm -f -- "$p"; fi ;;',
+    '      "replaced /"*) o="$p.halb-orig";',
+    '        if [ -f "$o" ] && [ ! -L "$o" ] && [ ! -L "$p" ]; then mv -f -- "$o" "$p"; fi ;;',
+    '    esac;',
+    '  done < "$man"; rm -f -- "$man";',
+    'else rm -f -- "$@"; fi;',
+    'for d in /etc/halb/fence /etc/halb /usr/lib/ocf/resource.d/halb "$(dirname -- "$man")"; do',
+    '  rmdir -- "$d" 2>/dev/null || :; done; exit 0',
+))
 
 
 @dataclass(frozen=True)
@@ -68,16 +117,27 @@ def run(*argv, why="", **kw):
     return Command(tuple(str(a) for a in argv), why=why, **kw)
 
 
-def write_file(path, content, mode="0644", why="", label="", validator=None):
-    """Atomically replace `path` with `content` (a text or a Secret, passed on stdin)."""
+def write_file(path, content, mode="0644", why="", label="", validator=None, owner=None,
+               manifest=MANIFEST):
+    """Atomically replace `path` with `content` (a text or a Secret, passed on stdin). `owner`
+    is the one package whose file at `path` halb may replace (its original kept)."""
     check = f" if {shlex.join(validator)} accepts it" if validator else ""
-    return Command(("sh", "-c", _WRITE_FILE, "sh", path, mode, *(validator or ("true",))),
+    return Command(("sh", "-c", _WRITE_FILE, "sh", path, mode, owner or "-", manifest,
+                    *(validator or ("true",))),
                    why=why, stdin=content, stdin_label=label or f"contents of {path}",
                    shown=f"write-file {shlex.quote(path)} mode {mode}{check}")
 
 
-def write_validated_file(path, content, mode, validator, why="", label=""):
-    return write_file(path, content, mode, why, label, validator)
+def write_validated_file(path, content, mode, validator, why="", label="", owner=None,
+                         manifest=MANIFEST):
+    return write_file(path, content, mode, why, label, validator, owner, manifest)
+
+
+def remove_halb_files(legacy_paths, why, manifest=MANIFEST):
+    """Teardown's removal: the manifest's files, else only `legacy_paths` (halb's fixed ones)."""
+    return Command(("sh", "-c", REMOVE_HALB_FILES, "sh", manifest, *legacy_paths), why=why,
+                   shown="remove-halb-files (what /var/lib/halb/manifest lists"
+                         + (f"; without it: {' '.join(legacy_paths)})" if legacy_paths else ")"))
 
 
 def write_secret_file(path, secret: Secret, why=""):

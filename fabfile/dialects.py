@@ -308,9 +308,6 @@ class Dialect:
         return run(*self._pcsd("pcs", "cluster", "destroy", "--all"), why=why,
                    retry_transient=True)
 
-    def remove_paths(self, paths, why):
-        return run("rm", "-rf", "--", *paths, why=why)
-
     def query_cib(self):
         return run("cibadmin", "--query")
 

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from .commands import Command, run
+from .commands import MANIFEST, Command, run
 from .dialects import Dialect, parse_pcs_version, platform_from_os_release
 from .errors import UserError
 
@@ -72,6 +72,8 @@ class HostFacts:
     cib: Cib | None = None
     files: dict = field(default_factory=dict)  # path -> sha256
     secret_files: dict = field(default_factory=dict, repr=False)  # path -> sha256, never logged
+    # What halb created or replaced on the node: ("created" | "replaced", path) pairs.
+    manifest: tuple = ()
     # The parameters the fence agent's meta-data names (its obsolete spellings too), name ->
     # AgentParameter; empty before the agent is installed.
     fence_parameters: dict = field(default_factory=dict)
@@ -241,6 +243,8 @@ FACTS = (
          lambda text, _: parse_files(text)),
     Fact("secret_files", "secret_files", _secret_files_command, lambda text, _: parse_files(text),
          sensitive=True),
+    Fact("manifest", "manifest", lambda p: run("cat", MANIFEST, accept_codes=ABSENT_OK),
+         lambda text, _: parse_manifest(text)),
     Fact("fence_metadata", "fence_parameters", _fence_metadata_command(1),
          lambda text, _: parse_fence_metadata(text)),
     Fact("second_fence_metadata", "second_fence_parameters", _fence_metadata_command(2),
@@ -295,6 +299,16 @@ def parse_fence_metadata(text):
             if spelling and spelling not in out:
                 out[spelling] = described
     return out
+
+
+def parse_manifest(text):
+    """/var/lib/halb/manifest -> ((kind, path), ...), in the order written."""
+    out = []
+    for line in (text or "").splitlines():
+        kind, _, path = line.partition(" ")
+        if kind in ("created", "replaced") and path.startswith("/"):
+            out.append((kind, path))
+    return tuple(out)
 
 
 def parse_os_release(text):

@@ -114,8 +114,8 @@ def plan(cluster, dialect, facts, rollout_only=False):
             plan.add(node.name, write_validated_file(
                 path, config_text, "0644", CHECK_COMMAND,
                 why="install the rendered HAProxy config once haproxy -c accepts it",
-                label=f"templates/haproxy.cfg.j2 rendered, sha256 {sha256(config_text)[:12]}"),
-                phase=phase)
+                label=f"templates/haproxy.cfg.j2 rendered, sha256 {sha256(config_text)[:12]}",
+                owner="haproxy"), phase=phase)
         if not rollout_only:
             if host.unit_enabled("haproxy") or host.unit_active("haproxy"):
                 plan.add(node.name, dialect.disable_unit(

@@ -2,20 +2,23 @@
 
 The cluster is stopped on every node (its resources with it) and then destroyed there
 (corosync.conf, the CIB), then what halb
-put on the nodes goes: the OCF agent, the HAProxy config it rendered, the BMC password files.
+put on the nodes goes, as each node's manifest lists it (/var/lib/halb/manifest): files halb
+created are removed, files it replaced (a package's haproxy.cfg) are put back. Nothing else is
+removed, and nothing recursively.
 Packages, the hacluster password and pcsd's authentication stay, so `setup-cluster` builds the
 cluster again from there. A quorum arbiter keeps qnetd as it is: it may serve other clusters.
 """
 
-from ..facts import FENCE_SECRET_DIR, OCF_AGENT_PATH
+from ..commands import ORIGINAL_SUFFIX, remove_halb_files
+from ..facts import OCF_AGENT_PATH, fence_password_file
 from . import Plan
 
-# The BMC password files live under it; nothing else of halb does.
-HALB_DIR = FENCE_SECRET_DIR.rsplit("/", 1)[0]
 
-
-def halb_paths(cluster):
-    return [OCF_AGENT_PATH, HALB_DIR] + ([cluster.haproxy.config_path] if cluster.haproxy else [])
+def legacy_paths(cluster):
+    """halb's own fixed paths, removed on a node that has no manifest (set up by a halb before
+    it kept one): never a path the config names, which may be another's file."""
+    return [OCF_AGENT_PATH] + [fence_password_file(n.name, level)
+                               for n in cluster.nodes for level in cluster.fencing.levels]
 
 
 def plan(cluster, dialect, facts):
@@ -37,14 +40,20 @@ def plan(cluster, dialect, facts):
                      f"remove cluster {cluster.name}'s configuration on every node"), phase=0)
     else:
         plan.unchanged(cluster.primary.name, f"no node has cluster {cluster.name}")
-    paths = halb_paths(cluster)
     for node in cluster.nodes:
-        found = sorted(p for p in facts[node.name].files if p in paths)
-        found += [FENCE_SECRET_DIR] if facts[node.name].secret_files else []
-        if found:
-            plan.add(node.name, dialect.remove_paths(
-                paths, "remove what halb installed: the OCF agent, the HAProxy config, the BMC "
-                "password files"), phase=1)
+        host = facts[node.name]
+        created = [p for kind, p in host.manifest if kind == "created"]
+        replaced = [p for kind, p in host.manifest if kind == "replaced"]
+        legacy = [] if host.manifest else sorted(
+            p for p in legacy_paths(cluster) if p in host.files or p in host.secret_files)
+        if created or replaced or legacy:
+            what = "; ".join(part for part in (
+                created and "remove what halb created: " + " ".join(created),
+                replaced and "put back what it replaced: " + " ".join(
+                    f"{p} (from {p}{ORIGINAL_SUFFIX})" for p in replaced),
+                legacy and "no manifest: remove halb's own files only: " + " ".join(legacy))
+                if part)
+            plan.add(node.name, remove_halb_files(legacy_paths(cluster), what), phase=1)
         else:
             plan.unchanged(node.name, "none of halb's files is there")
     if cluster.quorum_device:

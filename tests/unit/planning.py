@@ -44,6 +44,12 @@ def raw_facts(cluster, name, edits=None, stale=()):
             texts["files"] = f"{sha256(agent_text())}  {OCF_AGENT_PATH}\n"
             if cluster.haproxy:
                 texts["files"] += f"{current_checksum(cluster)}  {cluster.haproxy.config_path}\n"
+        if "files" not in stale and "manifest" not in texts:
+            # What the converged node's manifest says: the agent and the fence password files
+            # created, the package's haproxy.cfg replaced.
+            texts["manifest"] = f"created {OCF_AGENT_PATH}\n" + "".join(
+                f"created {fence_password_file(n.name)}\n" for n in cluster.nodes) + (
+                f"replaced {cluster.haproxy.config_path}\n" if cluster.haproxy else "")
         if "secret_files" not in stale:
             texts["secret_files"] = "".join(
                 f"{secret_content_digest(n.fence_password)}  {fence_password_file(n.name)}\n"

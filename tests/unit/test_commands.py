@@ -1,6 +1,7 @@
 """Quoting of hostile values, and secrets kept off command lines."""
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -69,13 +70,73 @@ def test_masker_hides_every_secret_longest_first():
     assert mask(None) is None
 
 
+def run_locally(cmd):
+    return subprocess.run(["sh", "-c", cmd.shell_line()], input=cmd.stdin_text(), text=True,
+                          capture_output=True)
+
+
 @pytest.mark.parametrize("validator,replaced", [(("true",), True), (("false",), False)])
 def test_validated_file_replaces_the_old_one_only_when_accepted(tmp_path, validator, replaced):
     from fabfile.commands import write_validated_file
-    target = tmp_path / "haproxy.cfg"
+    target = tmp_path / "etc" / "haproxy.cfg"
+    target.parent.mkdir()
     target.write_text("old\n")
-    cmd = write_validated_file(str(target), "new\n", "0644", validator)
-    result = subprocess.run(["sh", "-c", cmd.shell_line()], input=cmd.stdin_text(), text=True)
+    manifest = tmp_path / "state" / "manifest"
+    cmd = write_validated_file(str(target), "new\n", "0644", validator, manifest=str(manifest))
+    result = run_locally(cmd)
     assert (result.returncode == 0) is replaced
     assert target.read_text() == ("new\n" if replaced else "old\n")
-    assert [p.name for p in tmp_path.iterdir()] == ["haproxy.cfg"]  # no half-written leftovers
+    # No half-written leftovers; the original is kept once, for teardown to put back.
+    assert sorted(p.name for p in target.parent.iterdir()) == ["haproxy.cfg",
+                                                               "haproxy.cfg.halb-orig"]
+    assert (target.parent / "haproxy.cfg.halb-orig").read_text() == "old\n"
+    assert manifest.read_text() == f"replaced {target}\n"
+
+
+def test_writes_never_follow_links_nor_land_on_folders_or_devices(tmp_path):
+    from fabfile.commands import write_file
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (tmp_path / "link.cfg").symlink_to(victim)
+    (tmp_path / "folder.cfg").mkdir()
+    (tmp_path / "linked-dir").symlink_to(tmp_path / "folder.cfg")
+    manifest = tmp_path / "manifest"
+    for path, words in ((tmp_path / "link.cfg", "it is a symbolic link"),
+                        (tmp_path / "folder.cfg", "not a regular file"),
+                        (Path("/dev/null"), "not a regular file"),
+                        (tmp_path / "linked-dir" / "x.cfg", "its folder is a symbolic link")):
+        result = run_locally(write_file(str(path), "new\n", manifest=str(manifest)))
+        assert result.returncode == 4 and words in result.stderr, (path, result.stderr)
+    assert victim.read_text() == "precious\n"
+    assert list((tmp_path / "folder.cfg").iterdir()) == [] and not manifest.exists()
+
+
+def test_a_file_another_package_owns_is_refused():
+    """/etc/debian_version belongs to base-files here: halb may replace only haproxy's."""
+    from fabfile.commands import write_file
+    if subprocess.run(["dpkg-query", "-S", "/etc/debian_version"], capture_output=True,
+                      check=False).returncode != 0:
+        pytest.skip("no dpkg database on this machine")
+    before = Path("/etc/debian_version").read_text()
+    result = run_locally(write_file("/etc/debian_version", "x\n", owner="haproxy",
+                                    manifest="/nonexistent/halb-test/manifest"))
+    assert result.returncode == 4 and "belongs to package base-files" in result.stderr
+    assert Path("/etc/debian_version").read_text() == before
+
+
+def test_teardown_removes_what_halb_created_and_puts_back_what_it_replaced(tmp_path):
+    from fabfile.commands import remove_halb_files, write_file
+    manifest = tmp_path / "state" / "manifest"
+    package_cfg, own, foreign = tmp_path / "haproxy.cfg", tmp_path / "new.cfg", tmp_path / "x.cfg"
+    package_cfg.write_text("package default\n")
+    foreign.write_text("not halb's\n")
+    for path in (package_cfg, own):
+        assert run_locally(write_file(str(path), "halb's\n", manifest=str(manifest))).returncode == 0
+    assert run_locally(write_file(str(own), "again\n", manifest=str(manifest))).returncode == 0
+    assert manifest.read_text() == f"replaced {package_cfg}\ncreated {own}\n"
+    # A manifest line can only name what halb wrote; teardown removes nothing recursively.
+    result = run_locally(remove_halb_files([str(foreign)], "teardown", manifest=str(manifest)))
+    assert result.returncode == 0, result.stderr
+    assert package_cfg.read_text() == "package default\n" and not own.exists()
+    assert foreign.read_text() == "not halb's\n"  # listed for the legacy case only
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["haproxy.cfg", "x.cfg"]

@@ -68,12 +68,19 @@ def test_teardown_of_a_converged_cluster_destroys_it_once_and_removes_halbs_file
     got = lines(plan)
     # Stopped first, on its own: a failed stop must not be followed by destroy's kill.
     assert got[:2] == ["node1: pcs cluster stop --all", "node1: pcs cluster destroy --all"]
-    removal = ("rm -rf -- /usr/lib/ocf/resource.d/halb/haproxy /etc/halb "
-               "/etc/haproxy/haproxy.cfg")
+    removal = ("remove-halb-files (what /var/lib/halb/manifest lists; without it: "
+               "/usr/lib/ocf/resource.d/halb/haproxy /etc/halb/fence/node1.password "
+               "/etc/halb/fence/node2.password)")
     assert got[2:] == [f"node1: {removal}", f"node2: {removal}"]
+    # What the plan says it removes is the manifest's list, never a configured path alone.
+    reasons = [c.why for _, commands in plan.phases[1] for c in commands]
+    assert reasons[0] == ("remove what halb created: /usr/lib/ocf/resource.d/halb/haproxy "
+                          "/etc/halb/fence/node1.password /etc/halb/fence/node2.password; put "
+                          "back what it replaced: /etc/haproxy/haproxy.cfg (from "
+                          "/etc/haproxy/haproxy.cfg.halb-orig)")
     # The arbiter keeps qnetd: it may serve other clusters.
     assert ("arbiter", "qnetd stays set up: an arbiter may serve other clusters") in plan.reasons
-    assert not any("apt-get" in line or "remove" in line.split(":")[1] for line in got)
+    assert not any(word in line for line in got for word in ("apt-get", "yum", "dnf", "rm -r"))
 
 
 def test_teardown_of_bare_nodes_has_nothing_to_do():
