@@ -4,7 +4,6 @@ Steps, in runbook order: install, auth, setup, quorum, fence, vip, haproxy, enab
 `inv setup-cluster` runs them all; every task plans first and changes only what differs.
 """
 
-import os
 import sys
 
 from invoke import Collection, task
@@ -242,14 +241,8 @@ def runbook(c, config=DEFAULT_CONFIG, format="markdown", output=None, log_dir="l
     if output is None:
         sys.stdout.write(text)
         return
-    try:
-        with open(output, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        if format == "sh":
-            os.chmod(output, 0o755)
-    except OSError as exc:
-        raise UserError(f"--output {output}: {exc.strerror or exc}") from None
-    print(f"runbook for {cluster.name} written to {output} ({format})")
+    runbooklib.write_new_file(output, text, 0o755 if format == "sh" else 0o644)
+    print(f"runbook for {cluster.name} written to {runbooklib.one_line_text(output)} ({format})")
 
 
 @task(help={**COMMON_HELP, "yes": "do not ask: destroy the cluster at once"})

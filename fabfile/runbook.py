@@ -9,10 +9,14 @@ that the reader sets in their own environment.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import re
 import shlex
+import stat
 import sys
+import tempfile
 from datetime import datetime
 
 from . import facts as factlib
@@ -72,6 +76,42 @@ def _about(planner):
     doc = (sys.modules[planner.__module__].__doc__ or "").strip().split("\n\n")[0]
     about = re.sub(r"^Runbook step \d+:\s*", "", " ".join(doc.split()))
     return about[:1].upper() + about[1:]
+
+
+def one_line_text(text):
+    """Text from input (a file name, a reason) as it may stand in a comment: control and
+    non-ASCII characters escaped, so that it cannot end the comment and start a command."""
+    return re.sub(r"[^\x20-\x7e]", lambda m: m.group().encode("unicode_escape", "backslashreplace")
+                  .decode("ascii"), str(text))
+
+
+def write_new_file(path, text, mode):
+    """`text` into a new file that then takes `path`'s place: whatever was at `path` (a file of
+    other permissions, a link, a device) is never written through or changed. A folder or a
+    device at `path` is refused."""
+    where = f"--output {one_line_text(path)}"
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise UserError(f"{where}: {exc.strerror or exc}") from None
+    if info is not None and not (stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode)):
+        raise UserError(f"{where}: is not a regular file (a folder or a device): refused")
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, temporary = tempfile.mkstemp(dir=folder, prefix=".halb-runbook.")
+    except OSError as exc:
+        raise UserError(f"{where}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise UserError(f"{where}: {exc.strerror or exc}") from None
 
 
 # --- shell lines -------------------------------------------------------------------------------
@@ -196,7 +236,8 @@ def markdown(cluster, runner, steps):
     secrets = _secrets_used(steps)
     dialects = sorted({s.dialect.label for s in steps})
     out = [f"# Runbook: cluster {cluster.name}", "",
-           f"From `{cluster.path}`, {_source(cluster, runner)} ({'; '.join(dialects)}).", "",
+           f"From `{one_line_text(cluster.path)}`, {_source(cluster, runner)} "
+           f"({'; '.join(dialects)}).", "",
            "Hosts: " + ", ".join(f"{h.name} ({h.address})" for h in cluster.hosts) + ".", "",
            "Run each command as root on the host named above it, in the order written. "
            "Checks must pass before the commands of their step run.", ""]
@@ -278,7 +319,8 @@ def script(cluster, runner, steps):
     secrets = _secrets_used(steps)
     dialects = sorted({s.dialect.label for s in steps})
     out = ["#!/bin/sh", f"# Runbook for cluster {cluster.name}, written by `inv runbook` from "
-           f"{cluster.path}", f"# {_source(cluster, runner)} ({'; '.join(dialects)}).",
+           f"{one_line_text(cluster.path)}",
+           f"# {_source(cluster, runner)} ({'; '.join(dialects)}).",
            "# Runs every step from this machine over SSH; stops at the first failure.",
            "# Review it first: it changes the hosts below."]
     if secrets:
@@ -286,15 +328,17 @@ def script(cluster, runner, steps):
         out += [f"#   {name}: {_secret_purpose(cluster, name)}" for name in secrets]
     out += ["", SCRIPT_HEAD.rstrip("\n"), "", *_ssh_function(cluster), ""]
     for name in secrets:
-        out.append(f': "${{{name}:?set {name} in the environment: {_secret_purpose(cluster, name)}}}"')
+        # Not ${NAME:?message}: quotes inside that message parse differently in bash and sh.
+        message = f"set {name} in the environment: {_secret_purpose(cluster, name)}"
+        out.append(f'[ -n "${{{name}:-}}" ] || {{ echo {shlex.quote(message)} >&2; exit 1; }}')
     for number, step in enumerate(steps, 1):
         out += ["", f"# --- {number}. {step.name}: {step.about}", f"step {shlex.quote(step.name)}"]
         for host, command in _commands(step):
             if command.why:
-                out.append(f"# [{host}] {command.why}")
+                out.append(f"# [{host}] {one_line_text(command.why)}")
             out += remote_lines(command, host, cluster.ssh.sudo)
         for host, reason in step.plan.reasons:
-            out.append(f"# [{host}] nothing to do, because {reason}")
+            out.append(f"# [{host}] nothing to do, because {one_line_text(reason)}")
     out += ["", "echo", f"echo 'runbook done: cluster {cluster.name}'"]
     return "\n".join(out) + "\n"
 

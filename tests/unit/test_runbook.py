@@ -185,3 +185,55 @@ def test_a_systemd_service_started_by_its_package_is_left_to_the_cluster(tmp_pat
     assert argvs == [("node1", ("systemctl", "disable", "--now", "nginx")),
                      ("node2", ("systemctl", "disable", "--now", "nginx")),
                      ("node1", ("pcs", "resource", "create", "web"))]
+
+
+# --- the script parses everywhere and carries no line from input ------------------------------
+
+SHELLS = [["bash", "-n"], ["sh", "-n"], ["shellcheck", "-s", "sh", "-S", "warning"]]
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+@pytest.mark.parametrize("checker", SHELLS, ids=lambda c: c[0])
+def test_the_script_parses_under_bash_sh_and_shellcheck(name, checker, tmp_path):
+    """The secrets' messages hold apostrophes ("the hacluster user's password"): inside
+    ${VAR:?...} bash parses them differently from sh."""
+    if subprocess.run(["sh", "-c", f"command -v {checker[0]}"], capture_output=True).returncode:
+        pytest.fail(f"{checker[0]} is not installed: make test-deps installs it")
+    _, _, text = write(name, "sh", tmp_path)
+    assert "user's" in text
+    script = tmp_path / "runbook.sh"
+    script.write_text(text)
+    result = subprocess.run([*checker, str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_config_file_name_with_a_newline_adds_no_line(tmp_path):
+    folder = tmp_path / "evil\ntouch halb-pwned\n#"
+    folder.mkdir()
+    path = folder / "c.yaml"
+    path.write_text((CONFIGS / "example-debian12.yaml").read_text())
+    cluster = runbook.with_placeholder_secrets(config.load(path, env=SECRETS,
+                                                           require_secrets=False))
+    with Runner(cluster, dry_run=True, log_dir=tmp_path / "logs", out=lambda t: None) as runner:
+        for fmt in runbook.FORMATS:
+            text = runbook.write(cluster, runner, STEPS, fmt)
+            assert not any(line.startswith("touch halb-pwned") for line in text.splitlines())
+            assert "evil\\ntouch" in text
+
+
+def test_output_is_a_new_file_and_never_a_device_or_folder(tmp_path):
+    target = tmp_path / "runbook.sh"
+    target.write_text("old\n")
+    os.chmod(target, 0o600)
+    hard_link = tmp_path / "other-name"
+    os.link(target, hard_link)
+    runbook.write_new_file(str(target), "#!/bin/sh\n", 0o755)
+    assert target.read_text() == "#!/bin/sh\n" and stat.S_IMODE(target.stat().st_mode) == 0o755
+    # The old file was replaced, not written through: another name for it keeps its text.
+    assert hard_link.read_text() == "old\n" and stat.S_IMODE(hard_link.stat().st_mode) == 0o600
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path in (fifo, tmp_path, "/dev/null"):
+        with pytest.raises(runbook.UserError, match="not a regular file"):
+            runbook.write_new_file(str(path), "x\n", 0o644)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "other-name", "runbook.sh"]
