@@ -150,6 +150,17 @@ def test_reload_refuses_an_invalid_config_and_keeps_serving(agent):
     assert agent("monitor")[0] == OCF_SUCCESS
 
 
+def test_reload_without_the_pid_file_fails_instead_of_reloading_nothing(agent):
+    assert agent("start")[0] == OCF_SUCCESS
+    before = agent.pid()
+    (agent.dir / "haproxy.pid").unlink()
+    agent.write_config("v2")
+    rc, out = agent("reload")
+    assert rc == OCF_ERR_GENERIC and "without its pid file" in out, out
+    assert agent.get() == "v1" and os.path.exists(f"/proc/{before}")
+    os.kill(before, 15)
+
+
 def test_refusal_names_haproxys_own_reason(agent):
     agent.conffile.write_text("global\nfrontend web\n    bind 127.0.0.1:80\n    nonsense-keyword 1\n")
     rc, out = agent("validate-all")
