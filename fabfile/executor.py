@@ -102,6 +102,47 @@ class RunLog:
         self.file.close()
 
 
+def accepted_keys_file(known_hosts):
+    """Where halb saves host keys it accepts (ssh.accept_unknown_host_keys): its own file
+    beside the operator's known_hosts, which halb only reads."""
+    return os.path.join(os.path.dirname(known_hosts) or ".", "halb_known_hosts")
+
+
+def read_known_hosts(path, into):
+    """Add an OpenSSH known_hosts file's plain entries to the paramiko HostKeys `into`, and
+    return its @revoked keys as (type, key bytes). @cert-authority lines name CAs, which
+    paramiko cannot check host certificates against: skipped. A line paramiko cannot read is
+    a clear error, never a traceback."""
+    revoked = set()
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            lines = handle.read().splitlines()
+    except FileNotFoundError:
+        return revoked
+    except OSError as exc:
+        raise UserError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#") or line.startswith("@cert-authority"):
+            continue
+        marker = line.startswith("@revoked")
+        if marker:
+            line = line.split(None, 1)[1] if " " in line else ""
+        try:
+            entry = paramiko.hostkeys.HostKeyEntry.from_line(line, number)
+        except (paramiko.hostkeys.InvalidHostKey, ValueError, IndexError) as exc:
+            raise UserError(f"{path}: line {number}: not a known_hosts entry paramiko can read "
+                            f"({type(exc).__name__})") from None
+        if entry is None:
+            continue
+        if marker:
+            revoked.add((entry.key.get_name(), entry.key.asbytes()))
+            continue
+        for hostname in entry.hostnames:
+            into.add(hostname, entry.key.get_name(), entry.key)
+    return revoked
+
+
 class Executor:
     def __init__(self, cluster, log: RunLog, say=print):
         self.cluster = cluster
@@ -125,12 +166,15 @@ class Executor:
                           connect_timeout=ssh.connect_timeout, connect_kwargs=kwargs)
         client = conn.client
         known_hosts = os.path.expanduser(ssh.known_hosts or "~/.ssh/known_hosts")
-        if os.path.exists(known_hosts):
-            client.load_host_keys(known_hosts)
-        elif ssh.accept_unknown_host_keys:
-            Path(known_hosts).parent.mkdir(parents=True, exist_ok=True)
-            Path(known_hosts).touch(mode=0o600)
-            client.load_host_keys(known_hosts)
+        revoked = read_known_hosts(known_hosts, client._system_host_keys)
+        if ssh.accept_unknown_host_keys:
+            # New keys are saved to halb's own file beside it: paramiko rewrites the whole file
+            # it saves to, and the operator's comments and markers are not its to drop.
+            accepted = accepted_keys_file(known_hosts)
+            Path(accepted).parent.mkdir(parents=True, exist_ok=True)
+            Path(accepted).touch(mode=0o600)
+            revoked |= read_known_hosts(accepted, client.get_host_keys())
+            client._host_keys_filename = accepted
         # Fabric trusts unknown host keys by default; here that takes an explicit setting.
         client.set_missing_host_key_policy(
             paramiko.AutoAddPolicy() if ssh.accept_unknown_host_keys else paramiko.RejectPolicy())
@@ -138,6 +182,11 @@ class Executor:
         def attempt():
             try:
                 conn.open()
+                key = conn.client.get_transport().get_remote_server_key()
+                if (key.get_name(), key.asbytes()) in revoked:
+                    conn.close()
+                    raise UserError(f"{node.name} ({node.ssh_host}): its host key is marked "
+                                    f"@revoked in {known_hosts}: refused")
             except paramiko.BadHostKeyException as exc:
                 raise UserError(f"{node.name} ({node.ssh_host}): host key does not match "
                                 f"{known_hosts}: {exc}") from None

@@ -67,16 +67,35 @@ class _StrictLoader(yaml.SafeLoader):
                     raise YamlProblem(f"line {line}", f"key {_cut(key.value)!r} is repeated (first "
                                       f"on line {seen[key.value]}): YAML would keep only the last")
                 seen[key.value] = line
-        return super().construct_mapping(node, deep)
+        mapping = super().construct_mapping(node, deep)
+        # A merge key (<<) brings another mapping's keys in after the check above.
+        for key in mapping:
+            if not isinstance(key, str):
+                raise YamlProblem(f"line {node.start_mark.line + 1}", f"key {_cut(key)!r} (merged "
+                                  "in with <<) is not read as text by YAML: write it in quotes")
+        return mapping
+
+
+# No field of a config takes a longer number; Python refuses integers past 4300 digits, and a
+# float that long is infinity.
+MAX_NUMBER_CHARS = 40
+
+
+def _number_node(node):
+    if len(node.value) > MAX_NUMBER_CHARS:
+        raise YamlProblem(f"line {node.start_mark.line + 1}", f"the number {_cut(node.value)} is "
+                          f"{len(node.value)} characters long: no field takes one so long")
 
 
 def _construct_int(loader, node):
+    _number_node(node)
     value = YamlInt(yaml.SafeLoader.construct_yaml_int(loader, node))
     value.text = node.value
     return value
 
 
 def _construct_float(loader, node):
+    _number_node(node)
     value = YamlFloat(yaml.SafeLoader.construct_yaml_float(loader, node))
     value.text = node.value
     return value

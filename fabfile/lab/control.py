@@ -231,6 +231,7 @@ def up(say=print, rebuild=False, release=None):
         else "lab: starting")
     clean(say)
     s.KNOWN_HOSTS.unlink(missing_ok=True)
+    s.ACCEPTED_KEYS.unlink(missing_ok=True)
     s.RUN.mkdir(parents=True, mode=0o700)
     (s.RUN / "release").write_text(release + "\n")
     _bridge()

@@ -21,6 +21,8 @@ NODES = STATE / "nodes"  # per node: upper/, work/, root/ (an overlay on the ima
 RUN = STATE / "run"  # pid files, logs, BMC power events
 SSH_KEY = STATE / "id_ed25519"
 KNOWN_HOSTS = STATE / "known_hosts"
+# Where halb saves the nodes' host keys it accepts (executor.accepted_keys_file).
+ACCEPTED_KEYS = STATE / "halb_known_hosts"
 BRIDGE = "halb0"
 # A bridge without its own MAC takes the lowest MAC of its ports and changes it when that port
 # goes (a node crashes): the survivor's ARP entries for the BMCs then point nowhere for ~30 s

@@ -85,7 +85,8 @@ def ssh(c, node):
     """Open a root shell on a lab node over SSH."""
     target = _node(node)
     network.require_up()
-    argv = ["ssh", "-i", str(s.SSH_KEY), "-o", f"UserKnownHostsFile={s.KNOWN_HOSTS}",
+    argv = ["ssh", "-i", str(s.SSH_KEY), "-o",
+            f"UserKnownHostsFile={s.KNOWN_HOSTS} {s.ACCEPTED_KEYS}",
             "-o", "StrictHostKeyChecking=accept-new", f"root@{target.address}"]
     if os.isatty(0):
         os.execvp("ssh", argv)

@@ -173,3 +173,33 @@ def test_a_connection_lost_mid_command_is_one_clear_error_and_is_dropped(executo
     with pytest.raises(UserError, match="node1: the SSH connection failed while running cat"):
         executor.run(executor.cluster.node("node1"), run("cat", "/proc/uptime"), "status")
     assert "node1" not in executor.connections
+
+
+def test_known_hosts_with_markers_and_comments_is_read_not_rewritten(tmp_path):
+    """@cert-authority and @revoked lines made paramiko raise; the operator's file is only
+    read, and keys halb accepts go to its own file beside it."""
+    import paramiko
+
+    from fabfile.executor import accepted_keys_file, read_known_hosts
+    blob = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+    text = (f"# the operator's comment\n@cert-authority *.example.com ssh-ed25519 {blob}\n"
+            f"@revoked * ssh-ed25519 {blob}\nnode1,10.0.0.11 ssh-ed25519 {blob}\n")
+    known = tmp_path / "known_hosts"
+    known.write_text(text)
+    keys = paramiko.HostKeys()
+    revoked = read_known_hosts(str(known), keys)
+    assert set(keys.keys()) == {"node1", "10.0.0.11"}
+    assert revoked == {("ssh-ed25519", keys["node1"]["ssh-ed25519"].asbytes())}
+    assert known.read_text() == text
+    assert accepted_keys_file(str(known)) == str(tmp_path / "halb_known_hosts")
+
+
+def test_an_unreadable_known_hosts_line_is_a_clear_error(tmp_path):
+    import paramiko
+
+    from fabfile.errors import UserError
+    from fabfile.executor import read_known_hosts
+    known = tmp_path / "known_hosts"
+    known.write_text("node1 ssh-ed25519 not-base64!!\n")
+    with pytest.raises(UserError, match="line 1: not a known_hosts entry"):
+        read_known_hosts(str(known), paramiko.HostKeys())
