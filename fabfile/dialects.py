@@ -260,9 +260,11 @@ class Dialect:
     # --- cluster ------------------------------------------------------------------------
     def setup_cluster(self, name, nodes, failover):
         if self.legacy:
+            # pcs 0.9 (corosync 2) sets up corosync without authentication or encryption
+            # unless asked; pcs 0.10+ (knet) turns both on by default.
             argv = ("pcs", "cluster", "setup", "--start", "--enable", "--name", name,
                     *(n.name for n in nodes), "--token", str(failover.token_ms),
-                    "--consensus", str(failover.consensus_ms))
+                    "--consensus", str(failover.consensus_ms), "--encryption", "1")
         else:
             argv = ("pcs", "cluster", "setup", name,
                     *(w for n in nodes for w in (n.name, f"addr={n.address}")),

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 
 from . import facts as factlib
 from .commands import run
+from .config import SECRET_OPTION_RE, option_key
 from .errors import StepFailed, UserError
 from .lab import network as lab_network
 from .plan import NotReady
@@ -142,6 +143,13 @@ class Health:
                              if wanted <= cib.levels else "not as the config says: run "
                              "setup-cluster --from fence"))
 
+        found = plain_text_credentials(cib)
+        out.append(Check("no credentials in the CIB", not found,
+                         "none in plain text" if not found else
+                         "plain-text credentials in " + ", ".join(found) + ": every node and CIB "
+                         "backup holds them; move them to a password_script (setup-cluster "
+                         "--from fence replaces halb's own devices)"))
+
         holders = status.resources.get(cluster.vip.resource_id, ())
         service = status.resources.get(cluster.service.resource_id, ())
         out.append(Check("VIP on exactly one node", len(holders) == 1 and service == holders,
@@ -193,6 +201,17 @@ class Health:
         return Check("matches the config", not would,
                      "setup-cluster would change: " + "; ".join(would) if would else
                      "setup-cluster would change nothing")
+
+
+def plain_text_credentials(cib):
+    """resource.attribute of every instance attribute whose name says it holds a secret (the
+    source runbook's passwd=, another tool's community=): its value sits in the CIB in plain
+    text. A *_script attribute names a program, not a secret."""
+    if cib is None:
+        return []
+    return sorted(f"{rid}.{name}" for rid, primitive in cib.primitives.items()
+                  for name in primitive.attributes
+                  if SECRET_OPTION_RE.search(option_key(name)) and not name.endswith("_script"))
 
 
 # (the JSON key and the last line when every check passed, the last line when some failed)

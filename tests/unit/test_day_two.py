@@ -187,3 +187,21 @@ def test_a_rolling_update_that_stops_says_where_and_what_state_it_left(phase, st
     with pytest.raises(UserError) as caught:
         update.step(cluster.node("node2"), phase, fails)
     assert str(caught.value) == f"rolling-update stopped at node2, {phase}: apt-get: exit 100\n{state}"
+
+
+# --- credentials another tool left in the CIB ---------------------------------------------------
+def test_status_names_plain_text_credentials_in_the_cib():
+    from fabfile.facts import parse_cib
+    from fabfile.health import plain_text_credentials
+    cib = parse_cib("""<cib><configuration><crm_config/><resources>
+      <primitive id="old-fence" class="stonith" type="fence_ipmilan"><instance_attributes id="a">
+        <nvpair id="a1" name="ipaddr" value="10.0.0.9"/><nvpair id="a2" name="passwd" value="x"/>
+        <nvpair id="a3" name="passwd_script" value="cat /etc/x"/></instance_attributes></primitive>
+      <primitive id="snmp" class="stonith" type="fence_apc_snmp"><instance_attributes id="b">
+        <nvpair id="b1" name="community" value="private"/></instance_attributes></primitive>
+      <primitive id="node1-fence" class="stonith" type="fence_ipmilan"><instance_attributes id="c">
+        <nvpair id="c1" name="password_script" value="cat /etc/halb/fence/node1.password"/>
+      </instance_attributes></primitive>
+    </resources><constraints/></configuration><status/></cib>""")
+    assert plain_text_credentials(cib) == ["old-fence.passwd", "snmp.community"]
+    assert plain_text_credentials(None) == []

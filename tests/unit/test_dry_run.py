@@ -42,7 +42,7 @@ def test_centos7_plan_is_the_source_runbook_corrected(centos7):
         assert set(source_packages) <= set(line.split())
     assert "[HOST-1] systemctl enable --now pcsd" in cmds  # not "systemclt"
     assert "[HOST-1] pcs cluster auth HOST-1 HOST-2 -u hacluster --force  <stdin: <secret HACLUSTER_PASSWORD>>" in cmds
-    assert "[HOST-1] pcs cluster setup --start --enable --name name_cluster HOST-1 HOST-2 --token 3000 --consensus 3600" in cmds
+    assert "[HOST-1] pcs cluster setup --start --enable --name name_cluster HOST-1 HOST-2 --token 3000 --consensus 3600 --encryption 1" in cmds
     assert ("[HOST-1] pcs stonith create HOST-1-fence fence_ipmilan ipaddr=HOST-1-ipmi login=clusterFence "
             "'passwd_script=cat /etc/halb/fence/HOST-1.password' lanplus=1 pcmk_host_list=HOST-1 "
             "pcmk_delay_base=10s op monitor interval=10s") in cmds
