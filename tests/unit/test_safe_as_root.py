@@ -5,15 +5,25 @@ with the field named."""
 
 import copy
 import dataclasses
+import re
+import subprocess
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from fabfile import config
+from fabfile import config, runbook
+from fabfile import facts as factlib
+from fabfile.commands import _WRITE_FILE, MANIFEST, REMOVE_HALB_FILES
 from fabfile.dialects import Dialect
 from fabfile.errors import ConfigError, UserError
-from fabfile.facts import parse_fence_metadata
+from fabfile.facts import OCF_AGENT_PATH, fence_password_file, parse_fence_metadata
+from fabfile.plan import NotReady
+from fabfile.plan import teardown as teardown_plan
 from fabfile.plan.fence import agent_action, agent_stdin, check_parameters
+from fabfile.render import render_haproxy_config
+from fabfile.runner import STEPS, Runner
 
 from .conftest import CONFIGS, SECRETS
 from .planning import raw_facts
@@ -248,3 +258,151 @@ def test_invisible_and_non_ascii_characters_are_refused(tmp_path, char):
             ("haproxy.backends[0].health_check",
              lambda d: d["haproxy"]["backends"][0].update(health_check=f"/h{char}"))):
         refused(tmp_path, change, field, "only printable ASCII")
+
+
+# --- the whole schema, generated: refused with the field named, or every output is sound --------
+
+
+TRICKY = ["\u200b", "\u202e", "\u00a0", "\ufeff", "\u0663", "\n", "\t", " ", "'", '"', "$(id)",
+          "`id`", ";", "#", "\\", "%", "{{ x }}", "../", "--", "-"]
+NAMES = st.one_of(st.sampled_from(["web", "lab-1", "cib-bootstrap-options", "a.b", "x" * 40,
+                                   "location-x", "halb_health", "9start"]),
+                  st.text(st.sampled_from("ab1._-" + "".join(TRICKY)), min_size=1, max_size=12))
+ADDRESSES = st.one_of(
+    st.sampled_from(["192.168.56.50", "192.168.56.101", "192.168.56.11", "0x0a.0.0.2", "10.1",
+                     "167772162", "::ffff:192.168.56.9", "2001:0DB8::1", "host.example.com",
+                     "HOST.example.com.", "127.0.0.1", "0.0.0.0", "224.0.0.1", "::"]),
+    st.ip_addresses().map(str))
+PORTS = st.one_of(st.sampled_from([22, 80, 623, 2224, 3121, 5403, 5404, 5405, 8404, 65535]),
+                  st.integers(-2, 70000))
+DURATIONS = st.sampled_from(["10s", "1m", "0.5m", "500ms", "1h", "0", "2", "90s", "1.5s", "25h",
+                             "1000000000s", "10 s", "1e3", "-1s"])
+PATHS = st.sampled_from(["/etc/haproxy/haproxy.cfg", "/etc/haproxy", "/etc/haproxy/", "/etc/passwd",
+                         "/etc/haproxy/x.cfg", "/etc/haproxy/../x.cfg", "/run/haproxy/admin.sock",
+                         "/var/lib/haproxy/stats", "/run/haproxy", "/dev/null", "relative.cfg",
+                         "/etc/haproxy/.cfg", "/etc/haproxy/a b.cfg"])
+FENCE_OPTION_NAMES = st.sampled_from([
+    "action", "lanplus", "power_wait", "method", "pcmk_reboot_action", "pcmk_off_action",
+    "pcmk_host_check", "pcmk_delay_max", "pcmk_host_list", "version", "debug_file", "community",
+    "apikey", "ipport", "login", "plug", "delay", "Action", "PCMK_OFF_ACTION"])
+OPTION_VALUES = st.one_of(st.sampled_from(["off", "on", "1", "reboot", "cycle", "5s", "1h", "x"]),
+                          st.text(st.sampled_from("az09" + "".join(TRICKY)), max_size=8))
+SERVICE_OPTIONS = st.dictionaries(
+    st.sampled_from(["extra_opts", "pidfile", "binary", "conffile", "status"]),
+    st.sampled_from(["-L peer1", "-f /etc/passwd", "-q -dr", "/run/haproxy/h.pid",
+                     "/etc/haproxy/haproxy.cfg", "/usr/sbin/haproxy", "/bin/sh", "x"]), max_size=2)
+RAW_YAML = st.sampled_from(["yes", "off", "010", "0x1f", "1_000", "~", ".inf", "2020-01-01",
+                            "!!binary aGk=", "[1, 2]", "{a: 1}", "&x 5", "'quoted'", '"esc\\x41"',
+                            "9" * 60])
+
+FIELDS = {
+    ("cluster", "name"): NAMES, ("group",): NAMES, ("vip", "resource_id"): NAMES,
+    ("vip", "ip"): ADDRESSES, ("vip", "monitor_interval"): DURATIONS,
+    ("fencing", "race_delay"): DURATIONS, ("fencing", "monitor_interval"): DURATIONS,
+    ("fencing", "options"): st.dictionaries(FENCE_OPTION_NAMES, OPTION_VALUES, max_size=3),
+    ("nodes", 0, "address"): ADDRESSES, ("nodes", 1, "ssh_address"): ADDRESSES,
+    ("nodes", 0, "bmc", "address"): ADDRESSES, ("nodes", 1, "ssh_port"): PORTS,
+    ("haproxy", "config_path"): PATHS, ("haproxy", "stats_socket"): PATHS,
+    ("haproxy", "health_port"): PORTS, ("haproxy", "frontends", 0, "port"): PORTS,
+    ("haproxy", "frontends", 0, "name"): NAMES,
+    ("haproxy", "backends", 0, "servers", 0, "address"): ADDRESSES,
+    ("haproxy", "backends", 0, "servers", 0, "port"): PORTS,
+    ("haproxy", "backends", 0, "health_check"): st.sampled_from(["/health", "/h?x=1", "/a b", "x"]),
+    ("service", "options"): SERVICE_OPTIONS,
+    ("cluster", "pcs_request_timeout"): DURATIONS,
+}
+CHANGES = st.lists(st.sampled_from(sorted(FIELDS, key=str)), min_size=1, max_size=4,
+                   unique=True).flatmap(lambda fields: st.tuples(*[
+                       st.tuples(st.just(f), st.one_of(FIELDS[f], RAW_YAML.map(lambda r: ("raw", r))))
+                       for f in fields]))
+HALB_WRITES = re.compile(r"/usr/lib/ocf/resource\.d/halb/haproxy|/etc/halb/fence/[A-Za-z0-9._-]+"
+                         r"\.password|/etc/haproxy/[A-Za-z0-9_][A-Za-z0-9_.-]*\.cfg")
+HAPROXY_KEYWORDS = {"global", "defaults", "frontend", "backend", "bind", "default_backend",
+                    "server", "balance", "option", "http-check", "log", "maxconn", "stats",
+                    "mode", "retries", "timeout", "monitor-uri"}
+
+
+def generated_config(tmp_path, changes):
+    data = copy.deepcopy(BASE)
+    data.setdefault("service", {})
+    raw = {}
+    for path, value in changes:
+        parent = data
+        for key in path[:-1]:
+            parent = parent.setdefault(key, {}) if isinstance(parent, dict) else parent[key]
+        if isinstance(value, tuple):
+            raw[f"HALBRAW{len(raw)}"] = value[1]
+            value = f"HALBRAW{len(raw) - 1}"
+        parent[path[-1]] = value
+    text = yaml.safe_dump(data, allow_unicode=True)
+    for marker, spelling in raw.items():
+        text = text.replace(marker, spelling)
+    path = tmp_path / "generated.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def commands_of(plan):
+    return [c for phase in plan.phases for _, cmds in phase for c in cmds] + \
+        [c for _, c in plan.checks]
+
+
+def check_outputs(cluster, tmp_path):
+    converged = raw_facts(cluster, "debian12-converged")
+    fresh = {n.name: factlib.fresh("debian12") for n in cluster.hosts}
+    for facts in (fresh, converged):
+        dialect = factlib.cluster_dialect(cluster, facts)
+        for planner in [*STEPS.values(), teardown_plan.plan]:
+            try:
+                plan = planner(cluster, dialect, facts)
+            except (NotReady, UserError):
+                continue  # a refusal names its field; the other outputs are still checked
+            for command in commands_of(plan):
+                for word in command.argv:
+                    assert "\n" not in word and not re.search(r"[^\x20-\x7e]", word), word
+                stdin = command.stdin_text() or ""
+                assert not re.search(r"[^\x20-\x7e\n\t]", stdin), command.display()
+                if command.argv[:3] == ("sh", "-c", _WRITE_FILE):
+                    assert HALB_WRITES.fullmatch(command.argv[4]), command.argv[4]
+                if command.argv[:3] == ("sh", "-c", REMOVE_HALB_FILES):
+                    assert command.argv[4] == MANIFEST
+                    assert all(p == OCF_AGENT_PATH or p in {
+                        fence_password_file(n.name, lv) for n in cluster.nodes for lv in (1, 2)}
+                        for p in command.argv[5:]), command.argv
+                if command.argv and command.argv[0].startswith("fence_"):
+                    assert stdin.splitlines()[-1].startswith("action="), stdin
+                    assert sum(line.startswith("action=") for line in stdin.splitlines()) == 1
+    if cluster.haproxy:
+        text = render_haproxy_config(cluster)
+        for line in text.splitlines():
+            word = line.split()[0] if line.strip() else ""
+            assert not word or word.startswith("#") or word in HAPROXY_KEYWORDS, line
+        binds = sum(line.split()[0] == "bind" for line in text.splitlines() if line.strip())
+        assert binds == len(cluster.haproxy.frontends) + bool(cluster.haproxy.health_port)
+    marked = runbook.with_placeholder_secrets(cluster)
+    with Runner(marked, dry_run=True, log_dir=tmp_path / "logs", out=lambda t: None) as runner:
+        script = runbook.write(marked, runner, STEPS, "sh")
+    for shell in ("bash", "sh"):
+        parsed = subprocess.run([shell, "-n"], input=script, text=True, capture_output=True)
+        assert parsed.returncode == 0, parsed.stderr
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(changes=CHANGES)
+def test_any_generated_config_is_refused_by_field_or_sound_in_every_output(tmp_path, changes):
+    path = generated_config(tmp_path, changes)
+    try:
+        cluster = config.load(path, env=SECRETS)
+    except ConfigError as exc:
+        lines = str(exc).splitlines()
+        assert all(line.startswith(f"{path}: ") and len(line) <= 400 for line in lines), str(exc)
+        fields = {".".join(map(str, f)).replace(".0", "[0]").replace(".1", "[1]") for f, _ in changes}
+        # The first problem names a field the change touched (or one its value broke).
+        assert exc.field.split(".")[0].split("[")[0] in {f.split(".")[0].split("[")[0]
+                                                         for f in fields} | {"(top level)",
+                                                                              "(file)", "fencing",
+                                                                              "vip", "nodes"} \
+            or exc.field.startswith("line "), str(exc)
+        return
+    check_outputs(cluster, tmp_path)
