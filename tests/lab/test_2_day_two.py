@@ -153,6 +153,39 @@ def test_preflight_names_the_broken_precondition_and_changes_nothing(converged, 
     assert cib_epoch() == before
 
 
+def test_preflight_and_enable_stonith_never_change_a_node_power_state(converged, tmp_path):
+    """Device options halb accepts are used as given; options that would turn its status checks
+    into power actions are refused before any host is asked. The BMCs see no power change."""
+    since = time.time()
+    boots = {n: run_in(n, "cat", "/proc/sys/kernel/random/boot_id").stdout for n in ("node1", "node2")}
+    for name, value in (("action", "off"), ("Action", "reboot"), ("pcmk_off_action", "on"),
+                        ("pcmk_host_check", "none"), ("version", "1"), ("pcmk_delay_max", "1h")):
+        path = lab_config_with(tmp_path, lambda d: d["fencing"]["options"].update({name: value}))
+        for task in ("preflight", "enable-stonith"):
+            rc, out, _ = inv(task, "--config", path)
+            assert rc == 1 and f"fencing.options.{name}:" in out and "Traceback" not in out, out
+    accepted = lab_config_with(tmp_path, lambda d: d["fencing"]["options"].update(
+        method="onoff", pcmk_delay_max="1s", power_timeout="20"))
+    rc, checks, _ = preflight(accepted)
+    assert rc == 0, failing(checks)
+    assert checks["bmc of node2"]["detail"].endswith("Status: ON")
+    rc, out, _ = inv("enable-stonith", "--config", accepted)
+    assert rc == 0, out
+    assert power_events_since(since) == []
+    assert {n: run_in(n, "cat", "/proc/sys/kernel/random/boot_id").stdout
+            for n in ("node1", "node2")} == boots
+
+
+def test_frontends_on_the_stack_ports_are_refused_before_any_host(converged, tmp_path):
+    before = cib_epoch()
+    for port, owner in ((2224, "pcsd"), (22, "sshd"), (5405, "corosync")):
+        path = lab_config_with(tmp_path, lambda d: d["haproxy"]["frontends"][0].update(port=port))
+        rc, out, took = inv("setup-cluster", "--config", path)
+        assert rc == 1 and f"haproxy.frontends[0].port: {port} is {owner}'s port" in out, out
+        assert "Traceback" not in out and took < 30
+    assert cib_epoch() == before
+
+
 def test_preflight_names_a_node_whose_clock_is_ahead(converged):
     # The lab's containers share this machine's kernel clock, so node2's is made to read 30 s
     # ahead where preflight reads it: `date` on root's PATH over SSH, ahead of /usr/bin.

@@ -34,8 +34,19 @@ from .conftest import (
 )
 
 CONFIG = ("--config", "configs/lab.yaml")
-HALB_FILES = ("/usr/lib/ocf/resource.d/halb/haproxy", "/etc/halb", "/etc/haproxy/haproxy.cfg",
-              "/etc/corosync/corosync.conf")
+HALB_FILES = ("/usr/lib/ocf/resource.d/halb/haproxy", "/etc/halb", "/var/lib/halb",
+              "/etc/haproxy/haproxy.cfg.halb-orig", "/etc/corosync/corosync.conf")
+# Files halb did not create, beside its own: teardown must leave every one.
+FOREIGN_FILES = ("/etc/haproxy/errors-site.http", "/etc/halb/fence/operator-notes.txt",
+                 "/usr/lib/ocf/resource.d/halb/site-agent")
+
+
+def package_config_is_back(node):
+    """/etc/haproxy/haproxy.cfg is the package's own again: its md5 is the one dpkg recorded."""
+    conffiles = run_in(node, "dpkg-query", "-W", "-f", "${Conffiles}", "haproxy").stdout
+    recorded = dict(reversed(line.split()[:2]) for line in conffiles.splitlines() if line.strip())
+    current = run_in(node, "md5sum", "/etc/haproxy/haproxy.cfg").stdout.split()[0]
+    return recorded.get("/etc/haproxy/haproxy.cfg") == current
 
 
 @pytest.fixture(scope="module")
@@ -97,11 +108,20 @@ def test_teardown_removes_the_cluster_and_setup_cluster_builds_it_again(bare_lab
     rc, out, _ = inv("teardown", *CONFIG)  # not a terminal, no --yes: refused
     assert rc == 1 and "pass --yes" in out
     assert crm_mon("node1")["online"] == {"node1", "node2"}
+    for node in ("node1", "node2"):
+        assert not package_config_is_back(node)  # halb's rendered config serves
+        run_in(node, "sh", "-c", 'for p in "$@"; do echo site > "$p"; done', "sh", *FOREIGN_FILES)
     rc, out, took = inv("teardown", "--yes", *CONFIG)
     assert rc == 0, out
+    assert "put back what it replaced: /etc/haproxy/haproxy.cfg" in out
     TIMINGS["inv teardown"] = f"{took:.1f}s"
     for node in ("node1", "node2"):
-        assert present(node) == []
+        assert present(node) == ["/etc/halb"]  # it holds a file halb did not create
+        assert package_config_is_back(node)
+        kept = run_in(node, "cat", *FOREIGN_FILES).stdout.split()
+        assert kept == ["site"] * len(FOREIGN_FILES), node
+        run_in(node, "rm", "-f", *FOREIGN_FILES)
+        run_in(node, "rmdir", "/etc/halb/fence", "/etc/halb")
         assert left_running(node) == [], node
         state = run_in(node, "systemctl", "is-active", "corosync", "pacemaker", check=False).stdout
         assert state.split() == ["inactive", "inactive"]
