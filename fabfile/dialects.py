@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .commands import run
+from .commands import _WRITE_FILE, MANIFEST, run
 from .errors import UserError
 from .secret import Secret
 
@@ -96,8 +96,16 @@ fi
 exit "$rc"
 """
 # pcs 0.9 has no `cluster config update`: the new corosync.conf comes on stdin, pcs syncs it.
-_REPLACE_COROSYNC_CONF = ('p=$1; cat > "$p.halb-new" && mv -f -- "$p.halb-new" "$p" && '
+_REPLACE_COROSYNC_CONF = ('p=$1; t=$(mktemp -- "$p.XXXXXXXXXX") && { cat > "$t" && '
+                          'chmod 0644 "$t" && mv -f -- "$t" "$p" || { rm -f -- "$t"; exit 1; }; } && '
                           'pcs cluster sync')
+# pcsd's environment file with PCSD_BIND_ADDR set to $2 (other lines kept), written through the
+# safe write ($4, with the manifest $3); the package owns the file, so its original is kept.
+_BIND_PCSD = ('f=$1; v=$2; man=$3; write=$4; '
+              '{ if [ -f "$f" ]; then grep -v -e "^[[:space:]]*PCSD_BIND_ADDR=" '
+              '-e "(set by halb)\\$" "$f" || :; fi; '
+              'echo "# pcsd listens on the cluster address and loopback only (set by halb)"; '
+              'printf "PCSD_BIND_ADDR=%s\\n" "$v"; } | sh -c "$write" sh "$f" 0644 pcs "$man" true')
 
 
 def platform_from_os_release(info):
@@ -241,6 +249,23 @@ class Dialect:
         # chpasswd reads "user:password" on stdin.
         return run("chpasswd", why="set the hacluster password (on stdin)",
                    stdin=Secret(secret.name, f"hacluster:{secret.value}"))
+
+    @property
+    def pcsd_settings_file(self):
+        """pcsd's environment file (PCSD_BIND_ADDR and the like), as each family packages it."""
+        return "/etc/default/pcsd" if self.package_manager == "apt" else "/etc/sysconfig/pcsd"
+
+    def bind_pcsd(self, addresses):
+        """PCSD_BIND_ADDR in pcsd's environment file, the package's other settings kept; the
+        file is replaced through the safe write (its original kept for teardown)."""
+        value = ",".join(addresses)
+        return run("sh", "-c", _BIND_PCSD, "sh", self.pcsd_settings_file, value, MANIFEST,
+                   _WRITE_FILE, why=f"pcsd listens on {value} only (PCSD_BIND_ADDR), not on "
+                   "every address", shown=f"set PCSD_BIND_ADDR={value} in {self.pcsd_settings_file}")
+
+    def restart_pcsd(self):
+        return run("systemctl", "restart", "pcsd", why="pcsd reads PCSD_BIND_ADDR at start",
+                   retry_transient=True)
 
     @property
     def pcsd_auth_file(self):

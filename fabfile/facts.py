@@ -74,6 +74,8 @@ class HostFacts:
     secret_files: dict = field(default_factory=dict, repr=False)  # path -> sha256, never logged
     # What halb created or replaced on the node: ("created" | "replaced", path) pairs.
     manifest: tuple = ()
+    # pcsd's PCSD_BIND_ADDR: "" when unset (every address), None when pcsd has no settings file.
+    pcsd_bind: str | None = None
     # The parameters the fence agent's meta-data names (its obsolete spellings too), name ->
     # AgentParameter; empty before the agent is installed.
     fence_parameters: dict = field(default_factory=dict)
@@ -245,6 +247,9 @@ FACTS = (
          sensitive=True),
     Fact("manifest", "manifest", lambda p: run("cat", MANIFEST, accept_codes=ABSENT_OK),
          lambda text, _: parse_manifest(text)),
+    Fact("pcsd_settings", "pcsd_bind",
+         lambda p: run("cat", p.dialect.pcsd_settings_file, accept_codes=ABSENT_OK),
+         lambda text, _: parse_pcsd_bind(text)),
     Fact("fence_metadata", "fence_parameters", _fence_metadata_command(1),
          lambda text, _: parse_fence_metadata(text)),
     Fact("second_fence_metadata", "second_fence_parameters", _fence_metadata_command(2),
@@ -299,6 +304,16 @@ def parse_fence_metadata(text):
             if spelling and spelling not in out:
                 out[spelling] = described
     return out
+
+
+def parse_pcsd_bind(text):
+    """pcsd's environment file -> its last PCSD_BIND_ADDR value ("" when unset), None when
+    there is no such file (cat printed nothing)."""
+    if not (text or "").strip():
+        return None
+    values = [line.split("=", 1)[1].strip().strip('"').strip("'")
+              for line in text.splitlines() if line.strip().startswith("PCSD_BIND_ADDR=")]
+    return values[-1] if values else ""
 
 
 def parse_manifest(text):

@@ -2,6 +2,7 @@
 arbiter: qnetd and pcs, which sets qnetd up and hands its certificates to the nodes)."""
 
 import dataclasses
+import ipaddress
 
 from ..dialects import Dialect
 from ..facts import QNETD_DATABASE, Corosync
@@ -67,4 +68,29 @@ def plan(cluster, dialect, facts):
             plan.unchanged(host.name, "pcsd is enabled and running")
         else:
             plan.add(host.name, own.enable_units(["pcsd"], start=True), phase=0)
+        bind_pcsd(plan, host, host_facts, own)
     return plan
+
+
+def pcsd_addresses(host):
+    """Where pcsd listens: the host's cluster address (the other hosts' pcs reach it there)
+    and loopback; None when the address is a host name (PCSD_BIND_ADDR takes addresses)."""
+    try:
+        address = ipaddress.ip_address(host.address)
+    except ValueError:
+        return None
+    return (str(address), "127.0.0.1" if address.version == 4 else "::1")
+
+
+def bind_pcsd(plan, host, host_facts, dialect):
+    """pcsd listens on every address by default: bound to the cluster address and loopback,
+    its port 2224 (a root login to the whole cluster for whoever holds the hacluster password)
+    is not offered to every network the node is on."""
+    addresses = pcsd_addresses(host)
+    if addresses is None:
+        plan.unchanged(host.name, f"pcsd listens on every address: {host.address} is a host "
+                       "name, and PCSD_BIND_ADDR takes addresses")
+    elif host_facts.pcsd_bind == ",".join(addresses):
+        plan.unchanged(host.name, f"pcsd listens on {', '.join(addresses)} only")
+    else:
+        plan.add(host.name, dialect.bind_pcsd(addresses), dialect.restart_pcsd(), phase=0)

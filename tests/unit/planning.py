@@ -5,6 +5,7 @@ from pathlib import Path
 from fabfile import facts as factlib
 from fabfile.facts import OCF_AGENT_PATH, fence_password_file
 from fabfile.plan.fence import secret_content_digest
+from fabfile.plan.install import pcsd_addresses
 from fabfile.plan.haproxy import sha256
 from fabfile.render import agent_text, render_haproxy_config
 from fabfile.runner import STEPS
@@ -50,6 +51,11 @@ def raw_facts(cluster, name, edits=None, stale=()):
             texts["manifest"] = f"created {OCF_AGENT_PATH}\n" + "".join(
                 f"created {fence_password_file(n.name)}\n" for n in cluster.nodes) + (
                 f"replaced {cluster.haproxy.config_path}\n" if cluster.haproxy else "")
+        if "pcsd_settings" not in stale and "pcsd_settings" not in texts:
+            # A converged host's pcsd is bound to its cluster address and loopback.
+            addresses = pcsd_addresses(node)
+            texts["pcsd_settings"] = "PCSD_DEBUG=false\n" + (
+                f"PCSD_BIND_ADDR={','.join(addresses)}\n" if addresses else "")
         if "secret_files" not in stale:
             texts["secret_files"] = "".join(
                 f"{secret_content_digest(n.fence_password)}  {fence_password_file(n.name)}\n"

@@ -140,3 +140,27 @@ def test_teardown_removes_what_halb_created_and_puts_back_what_it_replaced(tmp_p
     assert package_cfg.read_text() == "package default\n" and not own.exists()
     assert foreign.read_text() == "not halb's\n"  # listed for the legacy case only
     assert sorted(p.name for p in tmp_path.iterdir()) == ["haproxy.cfg", "x.cfg"]
+
+
+def test_pcsd_is_bound_to_the_cluster_address_keeping_the_package_settings(tmp_path):
+    from fabfile.dialects import Dialect
+    settings = tmp_path / "pcsd"
+    default = (Path(__file__).parents[1] / "fixtures" / "facts" / "pcsd_settings" /
+               "debian12-package-default.txt").read_text()
+    settings.write_text(default)
+    manifest = tmp_path / "manifest"
+    dialect = Dialect.for_platform("debian12", (0, 11, 5))
+    for addresses in (("192.168.56.11", "127.0.0.1"), ("192.168.56.12", "127.0.0.1")):
+        command = dialect.bind_pcsd(addresses)
+        argv = list(command.argv)
+        argv[4], argv[6] = str(settings), str(manifest)  # the file and manifest, here
+        result = subprocess.run(argv, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+    lines = settings.read_text().splitlines()
+    assert [line for line in lines if "PCSD_BIND_ADDR=" in line] == [
+        "#PCSD_BIND_ADDR='::'", "PCSD_BIND_ADDR=192.168.56.12,127.0.0.1"]
+    assert sum("(set by halb)" in line for line in lines) == 1
+    assert [line for line in default.splitlines() if line] == \
+        [line for line in lines[:-2] if line]  # the package's settings kept, in order
+    assert (tmp_path / "pcsd.halb-orig").read_text() == default
+    assert manifest.read_text() == f"replaced {settings}\n"
