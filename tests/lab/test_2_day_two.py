@@ -160,7 +160,7 @@ def test_preflight_and_enable_stonith_never_change_a_node_power_state(converged,
     boots = {n: run_in(n, "cat", "/proc/sys/kernel/random/boot_id").stdout for n in ("node1", "node2")}
     for name, value in (("action", "off"), ("Action", "reboot"), ("pcmk_off_action", "on"),
                         ("pcmk_host_check", "none"), ("version", "1"), ("pcmk_delay_max", "1h")):
-        path = lab_config_with(tmp_path, lambda d: d["fencing"]["options"].update({name: value}))
+        path = lab_config_with(tmp_path, lambda d, n=name, v=value: d["fencing"]["options"].update({n: v}))
         for task in ("preflight", "enable-stonith"):
             rc, out, _ = inv(task, "--config", path)
             assert rc == 1 and f"fencing.options.{name}:" in out and "Traceback" not in out, out
@@ -179,7 +179,7 @@ def test_preflight_and_enable_stonith_never_change_a_node_power_state(converged,
 def test_frontends_on_the_stack_ports_are_refused_before_any_host(converged, tmp_path):
     before = cib_epoch()
     for port, owner in ((2224, "pcsd"), (22, "sshd"), (5405, "corosync")):
-        path = lab_config_with(tmp_path, lambda d: d["haproxy"]["frontends"][0].update(port=port))
+        path = lab_config_with(tmp_path, lambda d, p=port: d["haproxy"]["frontends"][0].update(port=p))
         rc, out, took = inv("setup-cluster", "--config", path)
         assert rc == 1 and f"haproxy.frontends[0].port: {port} is {owner}'s port" in out, out
         assert "Traceback" not in out and took < 30

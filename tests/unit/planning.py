@@ -5,8 +5,8 @@ from pathlib import Path
 from fabfile import facts as factlib
 from fabfile.facts import OCF_AGENT_PATH, fence_password_file
 from fabfile.plan.fence import secret_content_digest
-from fabfile.plan.install import pcsd_addresses
 from fabfile.plan.haproxy import sha256
+from fabfile.plan.install import pcsd_addresses
 from fabfile.render import agent_text, render_haproxy_config
 from fabfile.runner import STEPS
 
