@@ -560,6 +560,9 @@ def check_node_name(value):
     if problem is None and not value[0].isalpha():
         return (f"{shown(value)} must start with a letter: its fence device {value}-fence is a "
                 "resource id")
+    if problem is None and check_resource_id(f"{value}-fence"):
+        return (f"{shown(value)} would name its fence device {value}-fence, an id Pacemaker or "
+                "pcs use for their own elements; choose another")
     return problem
 
 
@@ -1307,6 +1310,9 @@ def _service(r, data):
     reserved = HAPROXY_RESERVED if agent == HAPROXY_AGENT else ()
     options = read_options(r, raw.get("options"), "service.options", reserved,
                            "is set by halb from the haproxy section; remove it here")
+    if options and agent.startswith(("systemd:", "service:", "lsb:")):
+        r.fail(f"service.options.{options[0][0]}", f"{agent} takes no options: a "
+               f"{agent.split(':')[0]} resource runs the unit or script as it is")
     if agent == HAPROXY_AGENT:
         for name, value in options:
             check = HAPROXY_SERVICE_OPTIONS.get(option_key(name))

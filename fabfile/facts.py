@@ -74,6 +74,9 @@ class HostFacts:
     secret_files: dict = field(default_factory=dict, repr=False)  # path -> sha256, never logged
     # What halb created or replaced on the node: ("created" | "replaced", path) pairs.
     manifest: tuple = ()
+    # The OCF service agent's parameters (service.agent ocf:..., not halb's own), as
+    # fence_parameters; empty before Pacemaker is installed.
+    service_parameters: dict = field(default_factory=dict)
     # pcsd's PCSD_BIND_ADDR: "" when unset (every address), None when pcsd has no settings file.
     pcsd_bind: str | None = None
     # The parameters the fence agent's meta-data names (its obsolete spellings too), name ->
@@ -215,6 +218,20 @@ def _fence_metadata_command(level):
     return command
 
 
+# An OCF agent's meta-data as Pacemaker reads it (nothing before Pacemaker is installed).
+SERVICE_METADATA = ('command -v crm_resource >/dev/null 2>&1 || exit 0; '
+                    'exec crm_resource --show-metadata "$1" 2>/dev/null || exit 0')
+
+
+def _service_metadata_command(probe):
+    """The OCF service agent's meta-data, asked on the nodes; none for halb's own HAProxy
+    agent (its options are the config's own list) or a systemd/LSB service (no options)."""
+    service = probe.cluster.service
+    if probe.is_arbiter or service.is_haproxy or not service.agent.startswith("ocf:"):
+        return None
+    return run("sh", "-c", SERVICE_METADATA, "sh", service.agent)
+
+
 # Read first, alone: together they tell the dialect every other fact is asked in.
 BASE_FACTS = (
     Fact("os_release", "os_release", lambda p: run("cat", "/etc/os-release", accept_codes=ABSENT_OK),
@@ -247,6 +264,8 @@ FACTS = (
          sensitive=True),
     Fact("manifest", "manifest", lambda p: run("cat", MANIFEST, accept_codes=ABSENT_OK),
          lambda text, _: parse_manifest(text)),
+    Fact("service_metadata", "service_parameters", _service_metadata_command,
+         lambda text, _: parse_fence_metadata(text)),
     Fact("pcsd_settings", "pcsd_bind",
          lambda p: run("cat", p.dialect.pcsd_settings_file, accept_codes=ABSENT_OK),
          lambda text, _: parse_pcsd_bind(text)),

@@ -16,6 +16,7 @@ from ..errors import UserError
 from ..facts import OCF_AGENT_PATH
 from ..render import agent_text, render_haproxy_config
 from . import Plan, require_cib
+from .fence import parameter_problem
 from .resources import ensure_grouped_resource
 
 
@@ -72,6 +73,22 @@ def rollout_order(cluster, cib):
     return sorted(cluster.nodes, key=lambda n: n.name in active)
 
 
+def check_service_options(cluster, facts):
+    """An OCF service's options must be parameters its meta-data lists, with values of their
+    types, as the fence devices' (before Pacemaker is installed there is nothing to ask)."""
+    primary = cluster.primary.name
+    known = facts[primary].service_parameters
+    if not known:
+        return
+    for name, value in cluster.service.options:
+        problem = "is not a parameter of the agent" if name not in known else \
+            parameter_problem(known[name], value)
+        if problem:
+            raise UserError(f"{cluster.path}: service.options.{name}: {problem} (crm_resource "
+                            f"--show-metadata {cluster.service.agent} on {primary} lists "
+                            f"{len(known)}); nothing was changed")
+
+
 def plan(cluster, dialect, facts, rollout_only=False):
     plan = Plan("haproxy-config" if rollout_only else "haproxy")
     cib = require_cib(cluster, facts, plan.step)
@@ -90,6 +107,7 @@ def plan(cluster, dialect, facts, rollout_only=False):
                     unit, f"the cluster alone starts {unit}, on the node holding the VIP"), phase=0)
             else:
                 plan.unchanged(node.name, f"{unit}.service is left to the cluster")
+        check_service_options(cluster, facts)
         ensure_grouped_resource(plan, cluster, dialect, cib, service.resource_id,
                                 service.resource_agent, list(service.options),
                                 service.monitor_interval, phase=1)

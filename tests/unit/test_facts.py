@@ -33,7 +33,8 @@ def test_only_credential_outputs_are_sensitive():
 READ_ONLY = {("cat",), ("sha256sum",), ("systemctl", "show"), ("getent", "shadow"),
              ("cibadmin", "--query"), ("dpkg-query",), ("rpm", "-q"), ("pcs", "--version"),
              ("sh", "-c", factlib.FIRST_PYTHON),  # the password check: reads /etc/shadow
-             ("sh", "-c", factlib.FENCE_METADATA)}  # the agent describing itself
+             ("sh", "-c", factlib.FENCE_METADATA),  # the agent describing itself
+             ("sh", "-c", factlib.SERVICE_METADATA)}  # the OCF service agent, likewise
 
 
 @pytest.mark.parametrize("config", ["lab.yaml", "example-centos7.yaml"])

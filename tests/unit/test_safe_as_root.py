@@ -406,3 +406,39 @@ def test_any_generated_config_is_refused_by_field_or_sound_in_every_output(tmp_p
             or exc.field.startswith("line "), str(exc)
         return
     check_outputs(cluster, tmp_path)
+
+
+# --- the service's own options -----------------------------------------------------------------
+
+def test_a_systemd_service_takes_no_options(tmp_path):
+    def change(d):
+        d["service"] = {"agent": "systemd:nginx", "options": {"port": "80"}}
+        d.pop("haproxy")
+    refused(tmp_path, change, "service.options.port", "takes no options")
+
+
+@pytest.mark.parametrize("options,words", [({"configfile": "/etc/nginx/nginx.conf"}, None),
+                                           ({"conffile": "/etc/x"}, "is not a parameter"),
+                                           ({"status10url": "x", "bogus": "1"}, "is not a parameter")])
+def test_an_ocf_service_options_are_checked_against_its_meta_data(tmp_path, options, words):
+    from fabfile.plan.haproxy import check_service_options
+    from .planning import FACT_FIXTURES
+
+    def change(d):
+        d["service"] = {"agent": "ocf:heartbeat:nginx", "options": options}
+        d.pop("haproxy")
+    cluster = load(tmp_path, change)
+    facts = raw_facts(cluster, "debian12-converged")
+    nginx = parse_fence_metadata((FACT_FIXTURES / "service_metadata" /
+                                  "debian12-ocf-heartbeat-nginx.txt").read_text())
+    facts["node1"] = dataclasses.replace(facts["node1"], service_parameters=nginx)
+    if words is None:
+        check_service_options(cluster, facts)
+    else:
+        with pytest.raises(UserError, match=f"service.options.[a-z]+: {words}"):
+            check_service_options(cluster, facts)
+
+
+@pytest.mark.parametrize("name", ["cib-x", "location-a", "pcmk-node"])
+def test_node_names_whose_fence_device_id_is_reserved(tmp_path, name):
+    refused(tmp_path, lambda d: d["nodes"][1].update(name=name), "nodes[1].name", "fence device")
