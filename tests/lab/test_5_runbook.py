@@ -44,7 +44,7 @@ FOREIGN_FILES = ("/etc/haproxy/errors-site.http", "/etc/halb/fence/operator-note
 def package_config_is_back(node):
     """/etc/haproxy/haproxy.cfg is the package's own again: its md5 is the one dpkg recorded."""
     conffiles = run_in(node, "dpkg-query", "-W", "-f", "${Conffiles}", "haproxy").stdout
-    recorded = dict(reversed(line.split()[:2]) for line in conffiles.splitlines() if line.strip())
+    recorded = dict(line.split()[:2] for line in conffiles.splitlines() if line.strip())
     current = run_in(node, "md5sum", "/etc/haproxy/haproxy.cfg").stdout.split()[0]
     return recorded.get("/etc/haproxy/haproxy.cfg") == current
 

@@ -422,6 +422,7 @@ def test_a_systemd_service_takes_no_options(tmp_path):
                                            ({"status10url": "x", "bogus": "1"}, "is not a parameter")])
 def test_an_ocf_service_options_are_checked_against_its_meta_data(tmp_path, options, words):
     from fabfile.plan.haproxy import check_service_options
+
     from .planning import FACT_FIXTURES
 
     def change(d):
