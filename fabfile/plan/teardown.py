@@ -54,6 +54,9 @@ def plan(cluster, dialect, facts):
                 legacy and "no manifest: remove halb's own files only: " + " ".join(legacy))
                 if part)
             plan.add(node.name, remove_halb_files(legacy_paths(cluster), what), phase=1)
+            if dialect.pcsd_settings_file in replaced:
+                # pcsd listens where its settings file, now the package's again, says.
+                plan.add(node.name, dialect.restart_pcsd(), phase=1)
         else:
             plan.unchanged(node.name, "none of halb's files is there")
     if cluster.quorum_device:

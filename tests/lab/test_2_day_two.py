@@ -176,6 +176,17 @@ def test_preflight_and_enable_stonith_never_change_a_node_power_state(converged,
             for n in ("node1", "node2")} == boots
 
 
+def pcsd_listens_on(node):
+    out = run_in(node, "ss", "-ltnH", "sport = :2224").stdout
+    return sorted(line.split()[3].rsplit(":", 1)[0] for line in out.splitlines() if line.strip())
+
+
+def test_pcsd_listens_on_the_cluster_address_and_loopback_only(converged):
+    for node, address in (("node1", "192.168.56.11"), ("node2", "192.168.56.12"),
+                          ("arbiter", "192.168.56.13")):
+        assert pcsd_listens_on(node) == sorted([address, "127.0.0.1"]), node
+
+
 def test_frontends_on_the_stack_ports_are_refused_before_any_host(converged, tmp_path):
     before = cib_epoch()
     for port, owner in ((2224, "pcsd"), (22, "sshd"), (5405, "corosync")):

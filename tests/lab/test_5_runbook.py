@@ -41,12 +41,12 @@ FOREIGN_FILES = ("/etc/haproxy/errors-site.http", "/etc/halb/fence/operator-note
                  "/usr/lib/ocf/resource.d/halb/site-agent")
 
 
-def package_config_is_back(node):
-    """/etc/haproxy/haproxy.cfg is the package's own again: its md5 is the one dpkg recorded."""
-    conffiles = run_in(node, "dpkg-query", "-W", "-f", "${Conffiles}", "haproxy").stdout
+def package_config_is_back(node, package="haproxy", path="/etc/haproxy/haproxy.cfg"):
+    """A package's config file is its own again: its md5 is the one dpkg recorded."""
+    conffiles = run_in(node, "dpkg-query", "-W", "-f", "${Conffiles}", package).stdout
     recorded = dict(line.split()[:2] for line in conffiles.splitlines() if line.strip())
-    current = run_in(node, "md5sum", "/etc/haproxy/haproxy.cfg").stdout.split()[0]
-    return recorded.get("/etc/haproxy/haproxy.cfg") == current
+    current = run_in(node, "md5sum", path).stdout.split()[0]
+    return recorded.get(path) == current
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +118,10 @@ def test_teardown_removes_the_cluster_and_setup_cluster_builds_it_again(bare_lab
     for node in ("node1", "node2"):
         assert present(node) == ["/etc/halb"]  # it holds a file halb did not create
         assert package_config_is_back(node)
+        assert package_config_is_back(node, "pcs", "/etc/default/pcsd")
+        # pcsd restarted with the package's settings: it listens on every address again.
+        listening = run_in(node, "ss", "-ltnH", "sport = :2224").stdout.split()
+        assert any(word.startswith(("*:", "[::]:", "0.0.0.0:")) for word in listening), listening
         kept = run_in(node, "cat", *FOREIGN_FILES).stdout.split()
         assert kept == ["site"] * len(FOREIGN_FILES), node
         run_in(node, "rm", "-f", *FOREIGN_FILES)

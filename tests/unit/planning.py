@@ -45,12 +45,15 @@ def raw_facts(cluster, name, edits=None, stale=()):
             texts["files"] = f"{sha256(agent_text())}  {OCF_AGENT_PATH}\n"
             if cluster.haproxy:
                 texts["files"] += f"{current_checksum(cluster)}  {cluster.haproxy.config_path}\n"
+        base = {k: texts.get(k, "") for k in ("os_release", "pcs_version")}
+        dialect = factlib.dialect_for(base, cluster.platform)
         if "files" not in stale and "manifest" not in texts:
             # What the converged node's manifest says: the agent and the fence password files
-            # created, the package's haproxy.cfg replaced.
+            # created, the package's haproxy.cfg and pcsd settings replaced.
             texts["manifest"] = f"created {OCF_AGENT_PATH}\n" + "".join(
                 f"created {fence_password_file(n.name)}\n" for n in cluster.nodes) + (
-                f"replaced {cluster.haproxy.config_path}\n" if cluster.haproxy else "")
+                f"replaced {cluster.haproxy.config_path}\n" if cluster.haproxy else "") + (
+                f"replaced {dialect.pcsd_settings_file}\n")
         if "pcsd_settings" not in stale and "pcsd_settings" not in texts:
             # A converged host's pcsd is bound to its cluster address and loopback.
             addresses = pcsd_addresses(node)
@@ -60,8 +63,7 @@ def raw_facts(cluster, name, edits=None, stale=()):
             texts["secret_files"] = "".join(
                 f"{secret_content_digest(n.fence_password)}  {fence_password_file(n.name)}\n"
                 for n in cluster.nodes)
-        base = {k: texts.get(k, "") for k in ("os_release", "pcs_version")}
-        out[node.name] = factlib.assemble(base, texts, factlib.dialect_for(base, cluster.platform))
+        out[node.name] = factlib.assemble(base, texts, dialect)
     return out
 
 

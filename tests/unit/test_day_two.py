@@ -71,13 +71,15 @@ def test_teardown_of_a_converged_cluster_destroys_it_once_and_removes_halbs_file
     removal = ("remove-halb-files (what /var/lib/halb/manifest lists; without it: "
                "/usr/lib/ocf/resource.d/halb/haproxy /etc/halb/fence/node1.password "
                "/etc/halb/fence/node2.password)")
-    assert got[2:] == [f"node1: {removal}", f"node2: {removal}"]
+    assert got[2:] == [f"node1: {removal}", "node1: systemctl restart pcsd",
+                       f"node2: {removal}", "node2: systemctl restart pcsd"]
     # What the plan says it removes is the manifest's list, never a configured path alone.
     reasons = [c.why for _, commands in plan.phases[1] for c in commands]
     assert reasons[0] == ("remove what halb created: /usr/lib/ocf/resource.d/halb/haproxy "
                           "/etc/halb/fence/node1.password /etc/halb/fence/node2.password; put "
                           "back what it replaced: /etc/haproxy/haproxy.cfg (from "
-                          "/etc/haproxy/haproxy.cfg.halb-orig)")
+                          "/etc/haproxy/haproxy.cfg.halb-orig) /etc/default/pcsd (from "
+                          "/etc/default/pcsd.halb-orig)")
     # The arbiter keeps qnetd: it may serve other clusters.
     assert ("arbiter", "qnetd stays set up: an arbiter may serve other clusters") in plan.reasons
     assert not any(word in line for line in got for word in ("apt-get", "yum", "dnf", "rm -r"))
