@@ -570,6 +570,13 @@ def check_port(value):
     return None if 1 <= value <= 65535 else f"{value} is not a TCP/UDP port (1-65535)"
 
 
+def check_ssh_port(value):
+    """sshd cannot listen where the cluster stack does."""
+    if value in STACK_PORTS:
+        return f"{value} is {STACK_PORTS[value]}'s port on the nodes, not sshd's"
+    return check_port(value)
+
+
 def check_address(value):
     """An IP address a host can be reached at, or a host name. Forms that tools read
     differently are refused: inet_aton's 0x0a.0.0.2, 10.1 or 167772162 (a "host name" that
@@ -879,7 +886,7 @@ def _ssh(r, data):
         sudo=r.get(raw, "sudo", "ssh", bool, default=user != "root"),
         connect_timeout=r.get(raw, "connect_timeout", "ssh", int, default=10,
                               check=within(1, 300, "s")),
-    ), user, r.get(raw, "port", "ssh", int, default=22, check=check_port)
+    ), user, r.get(raw, "port", "ssh", int, default=22, check=check_ssh_port)
 
 
 def _declared_agent(data):
@@ -950,7 +957,7 @@ def _nodes(r, data, ssh_defaults, secret):
             ssh_address=canonical_address(r.get(raw, "ssh_address", where, str, default=None,
                                                 check=check_address)),
             ssh_user=r.get(raw, "ssh_user", where, str, default=default_user, check=check_name),
-            ssh_port=r.get(raw, "ssh_port", where, int, default=default_port, check=check_port),
+            ssh_port=r.get(raw, "ssh_port", where, int, default=default_port, check=check_ssh_port),
             bmc=_bmc(r, raw, where, agent),
             fence_password=secret(fence_password_source(secret.env, name), agent)
             if login else None,
@@ -1036,6 +1043,13 @@ def vip_address_problem(vip, prefix):
 
 
 AWS_ID = r"[0-9a-f]{8}([0-9a-f]{9})?"
+
+
+def is_ipv4(value):
+    try:
+        return ipaddress.ip_address(value).version == 4
+    except ValueError:
+        return False
 # vip.cloud.provider -> {field: (required, check)}; what each field becomes is the vip step's.
 VIP_PROVIDERS = {
     # aws-vpc-move-ip: the VPC route tables send the address (outside the VPC's CIDR) to the
@@ -1051,8 +1065,8 @@ VIP_PROVIDERS = {
     # awsvip moves a secondary private address between the instances' interfaces, awseip the
     # Elastic IP that points at it.
     "aws-eip": {
-        "elastic_ip": (True, lambda v: None if re.fullmatch(r"\d+\.\d+\.\d+\.\d+", v) else
-                       f"{shown(v)} is not an IPv4 address"),
+        "elastic_ip": (True, lambda v: None if is_ipv4(v) else
+                       f"{shown(v)} is not an IPv4 address in dotted decimal"),
         "allocation_id": (True, lambda v: None if re.fullmatch(rf"eipalloc-{AWS_ID}", v) else
                           f"{shown(v)} is not an allocation id (eipalloc-...)"),
         # awsvip and awseip take no region: it comes from the AWS CLI profile.

@@ -117,14 +117,23 @@ def check_parameters(cluster, dialect, facts):
                             f"parameter (its meta-data, {agent} -o metadata, lists {len(known)}); "
                             "nothing was changed")
         for name, value in given.items():
-            problem = parameter_problem(known.get(name), value) if name in known else None
+            problem = parameter_problem(known.get(name), value, name) if name in known else None
             if problem:
                 raise UserError(f"{cluster.path}: {where}.{name}: {problem} ({agent} -o metadata "
                                 f"on {primary}); nothing was changed")
 
 
-def parameter_problem(parameter, value):
+# The agent's own wait before it acts: every fence and every status check halb runs waits as
+# long. Bounded like the race delay.
+MAX_AGENT_DELAY_S = 60
+
+
+def parameter_problem(parameter, value, name=""):
     """Why `value` is not a value the agent's parameter takes, or None."""
+    if name == "delay" and re.fullmatch(r"[0-9]+(\.[0-9]+)?", value) and \
+            float(value) > MAX_AGENT_DELAY_S:
+        return (f"{value} s is above {MAX_AGENT_DELAY_S} s: the agent waits that long before "
+                "every fence and every status check")
     if parameter.secret:
         return ("carries a secret by the agent's meta-data: the CIB would hold it in plain text, "
                 "and halb sends a login's password only, through password_script")

@@ -443,3 +443,16 @@ def test_an_ocf_service_options_are_checked_against_its_meta_data(tmp_path, opti
 @pytest.mark.parametrize("name", ["cib-x", "location-a", "pcmk-node"])
 def test_node_names_whose_fence_device_id_is_reserved(tmp_path, name):
     refused(tmp_path, lambda d: d["nodes"][1].update(name=name), "nodes[1].name", "fence device")
+
+
+def test_an_agent_delay_longer_than_a_minute_is_refused(tmp_path):
+    cluster = load(tmp_path, fence_option("delay", "3600"))
+    facts = raw_facts(cluster, "debian12-converged")
+    with pytest.raises(UserError, match="fencing.options.delay: 3600 s is above 60 s"):
+        check_parameters(cluster, Dialect.for_platform("debian12", (0, 11, 5)), facts)
+
+
+@pytest.mark.parametrize("port", [2224, 5405])
+def test_ssh_ports_the_stack_holds(tmp_path, port):
+    refused(tmp_path, lambda d: d["nodes"][1].update(ssh_port=port), "nodes[1].ssh_port",
+            "not sshd's")
