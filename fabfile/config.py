@@ -566,6 +566,14 @@ def check_node_name(value):
     return problem
 
 
+def check_interface(value):
+    """A network interface name as the kernel takes it: at most 15 characters, no '/'."""
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}", value):
+        return (f"{shown(value)} is not an interface name (up to 15 letters, digits, '.', '-', "
+                "'_', as the kernel takes it)")
+    return None
+
+
 def check_port(value):
     return None if 1 <= value <= 65535 else f"{value} is not a TCP/UDP port (1-65535)"
 
@@ -1150,7 +1158,7 @@ def _vip(r, data, nodes, arbiter):
                    f"({node.address}): the VIP could not be raised on its interface")
     return Vip(
         ip=ip, cidr_netmask=prefix,
-        nic=r.get(raw, "nic", "vip", str, default=None, check=check_name),
+        nic=r.get(raw, "nic", "vip", str, default=None, check=check_interface),
         resource_id=r.get(raw, "resource_id", "vip", str, default="vip", check=check_resource_id),
         monitor_interval=r.get(raw, "monitor_interval", "vip", str, default="10s",
                                check=check_monitor_interval),

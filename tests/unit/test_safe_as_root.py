@@ -456,3 +456,8 @@ def test_an_agent_delay_longer_than_a_minute_is_refused(tmp_path):
 def test_ssh_ports_the_stack_holds(tmp_path, port):
     refused(tmp_path, lambda d: d["nodes"][1].update(ssh_port=port), "nodes[1].ssh_port",
             "not sshd's")
+
+
+@pytest.mark.parametrize("nic", ["averyveryverylongname0", "eth0/1", "..x"])
+def test_interface_names_the_kernel_refuses(tmp_path, nic):
+    refused(tmp_path, lambda d: d["vip"].update(nic=nic), "vip.nic", "interface name")
