@@ -113,7 +113,7 @@ def test_teardown_removes_the_cluster_and_setup_cluster_builds_it_again(bare_lab
         run_in(node, "sh", "-c", 'for p in "$@"; do echo site > "$p"; done', "sh", *FOREIGN_FILES)
     rc, out, took = inv("teardown", "--yes", *CONFIG)
     assert rc == 0, out
-    assert "put back what it replaced: /etc/haproxy/haproxy.cfg" in out
+    assert "/etc/haproxy/haproxy.cfg (from /etc/haproxy/haproxy.cfg.halb-orig)" in out
     TIMINGS["inv teardown"] = f"{took:.1f}s"
     for node in ("node1", "node2"):
         assert present(node) == ["/etc/halb"]  # it holds a file halb did not create
