@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from fabfile.lab import control
+from fabfile.lab import settings as s
 
 from .conftest import (
     ROOT,
@@ -176,15 +177,12 @@ def test_preflight_and_enable_stonith_never_change_a_node_power_state(converged,
             for n in ("node1", "node2")} == boots
 
 
-def pcsd_listens_on(node):
-    out = run_in(node, "ss", "-ltnH", "sport = :2224").stdout
-    return sorted(line.split()[3].rsplit(":", 1)[0] for line in out.splitlines() if line.strip())
-
-
 def test_pcsd_listens_on_the_cluster_address_and_loopback_only(converged):
-    for node, address in (("node1", "192.168.56.11"), ("node2", "192.168.56.12"),
-                          ("arbiter", "192.168.56.13")):
-        assert pcsd_listens_on(node) == sorted([address, "127.0.0.1"]), node
+    for machine in s.lab_machines():  # the arbiter's pcsd too
+        out = control.node_exec(machine, ["ss", "-ltnH", "sport = :2224"], timeout=20).stdout
+        listening = sorted(line.split()[3].rsplit(":", 1)[0] for line in out.splitlines()
+                           if line.strip())
+        assert listening == sorted([machine.address, "127.0.0.1"]), (machine.name, out)
 
 
 def test_frontends_on_the_stack_ports_are_refused_before_any_host(converged, tmp_path):
