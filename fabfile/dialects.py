@@ -436,6 +436,12 @@ class Dialect:
         return run("pcs", "resource", "meta", resource, f"{name}={value}", why=why,
                    retry_transient=True)
 
+    def stop_resource(self, resource, why):
+        """Stop a resource (a group: all of it) through the cluster and wait until it is
+        stopped everywhere."""
+        return run("pcs", "resource", "disable", resource, f"--wait={WAIT_SECONDS}", why=why,
+                   retry_transient=True)
+
     def add_to_group(self, group, resource):
         return run("pcs", "resource", "group", "add", group, resource,
                    why=f"{resource} joins group {group}: same node, started in group order",

@@ -67,11 +67,12 @@ def test_teardown_of_a_converged_cluster_destroys_it_once_and_removes_halbs_file
     plan = plan_step("teardown", cluster, raw_facts(cluster, source), teardown.plan)
     got = lines(plan)
     # Stopped first, on its own: a failed stop must not be followed by destroy's kill.
-    assert got[:2] == ["node1: pcs cluster stop --all", "node1: pcs cluster destroy --all"]
+    assert got[:3] == ["node1: pcs resource disable halb --wait=120",
+                       "node1: pcs cluster stop --all", "node1: pcs cluster destroy --all"]
     removal = ("remove-halb-files (what /var/lib/halb/manifest lists; without it: "
                "/usr/lib/ocf/resource.d/halb/haproxy /etc/halb/fence/node1.password "
                "/etc/halb/fence/node2.password)")
-    assert got[2:] == [f"node1: {removal}", "node1: systemctl restart pcsd",
+    assert got[3:] == [f"node1: {removal}", "node1: systemctl restart pcsd",
                        f"node2: {removal}", "node2: systemctl restart pcsd"]
     # What the plan says it removes is the manifest's list, never a configured path alone.
     reasons = [c.why for _, commands in plan.phases[1] for c in commands]
