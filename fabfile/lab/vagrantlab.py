@@ -463,7 +463,7 @@ def up(release=None, say=print):
             say("vagrant lab: KVM does not run a guest on this host: libvirt's domain type qemu "
                 "(TCG, software emulation). The VMs, their watchdog and fence_virsh work; a whole "
                 "cluster does not come up under emulation (pcs cluster setup waits 60 s for a "
-                "node's pcsd, which needs longer there: README, The Vagrant lab)")
+                "node's pcsd, which needs longer there: docs/labs.md)")
         # Recorded before `vagrant up`, so that a down after a failure speaks to the same VMs.
         (RUN / "release").write_text(release + "\n")
         (RUN / "driver").write_text(driver + "\n")

@@ -5,7 +5,7 @@ account and powers a VM off and on through the real libvirtd, a VM pauses and re
 VM sends leaves the host, and vagrant-down leaves nothing behind.
 
 A whole cluster on the VMs (make vagrant-demo) does not fit here: under software emulation
-`pcs cluster setup` outwaits its own 60 s limit for each node's pcsd (see the README).
+`pcs cluster setup` outwaits its own 60 s limit for each node's pcsd (see docs/labs.md).
 The container lab is taken down first: both labs use 192.168.56.0/24.
 """
 
