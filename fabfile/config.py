@@ -793,7 +793,8 @@ def parse_env_file(text, where=".env"):
 
 # The most a node's tools take: ipmitool (fence_ipmilan) refuses an IPMI 2.0 password over 20
 # bytes; pcs, chpasswd and the other agents read far longer lines.
-MAX_SECRET_LENGTH = {"fence_ipmilan": 20, None: 255}
+MAX_SECRET_LENGTH = {"fence_ipmilan": 20}
+DEFAULT_MAX_SECRET_LENGTH = 255
 
 
 @functools.lru_cache(maxsize=1)
@@ -820,7 +821,7 @@ def config_values(data):
         yield getattr(data, "text", str(data))
 
 
-def secret_problem(value, config_text, longest=255):
+def secret_problem(value, config_text, agent=None):
     """Why a secret cannot be used, or None. Output is masked by value, so a secret that also
     stands for something else would either give itself away or hide that word: such secrets
     are refused, not masked around."""
@@ -831,8 +832,10 @@ def secret_problem(value, config_text, longest=255):
     if len(value) < MIN_SECRET_LENGTH:
         return (f"is shorter than {MIN_SECRET_LENGTH} characters: too easy to guess, and masking "
                 "it in output would give it away")
+    longest = MAX_SECRET_LENGTH.get(agent, DEFAULT_MAX_SECRET_LENGTH)
     if len(value) > longest:
-        return f"is {len(value)} characters long: the node's tools take at most {longest}"
+        return (f"is {len(value)} characters long: the node's tools take at most {longest}"
+                + (f" (for {agent})" if agent in MAX_SECRET_LENGTH else ""))
     if re.fullmatch(r"[A-Za-z._-]+", value):
         return ("is spelled like a name (only letters, '.', '-', '_'): the names that halb, pcs "
                 "and Pacemaker print are spelled so; add a digit or another symbol")
@@ -852,13 +855,11 @@ class _Secrets:
 
     def __call__(self, name, agent=None):
         value = self.env.get(name, "")
-        longest = MAX_SECRET_LENGTH.get(agent, MAX_SECRET_LENGTH[None])
         if not value:
             self.missing.append(name)
-        elif problem := secret_problem(value, self.config_text, longest):
-            if (name, problem) not in self.reader.problems:
-                self.reader.note(name, problem + (f" (for {agent})" if agent in
-                                                  MAX_SECRET_LENGTH and "long" in problem else ""))
+        elif problem := secret_problem(value, self.config_text, agent):
+            if (name, problem) not in self.reader.problems:  # one variable, several nodes
+                self.reader.note(name, problem)
         return Secret(name, value or "")
 
 

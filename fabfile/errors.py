@@ -11,9 +11,20 @@ class UserError(Exception):
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
+# Anything but printable ASCII: what a comment in a generated script may not hold.
+NOT_PRINTABLE_RE = re.compile(r"[^\x20-\x7e]")
+
+
+def escaped(text, pattern=CONTROL_RE):
+    """`text` with every character `pattern` matches written as its escape (\\n, \\x00,
+    \\u2028), so that it stays one line whatever it held."""
+    return pattern.sub(lambda m: m.group().encode("unicode_escape", "backslashreplace")
+                       .decode("ascii"), str(text))
+
+
 def cut(text, limit=300):
     """Error messages stay short and on one line whatever a value holds."""
-    text = CONTROL_RE.sub(lambda m: m.group().encode("unicode_escape").decode(), str(text))
+    text = escaped(text)
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 class ConfigError(UserError):

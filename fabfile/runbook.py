@@ -20,7 +20,7 @@ import tempfile
 from datetime import datetime
 
 from . import facts as factlib
-from .errors import UserError
+from .errors import NOT_PRINTABLE_RE, UserError, escaped
 from .plan import NotReady, install
 from .plan.fence import password_kind
 from .secret import Secret
@@ -81,8 +81,7 @@ def _about(planner):
 def one_line_text(text):
     """Text from input (a file name, a reason) as it may stand in a comment: control and
     non-ASCII characters escaped, so that it cannot end the comment and start a command."""
-    return re.sub(r"[^\x20-\x7e]", lambda m: m.group().encode("unicode_escape", "backslashreplace")
-                  .decode("ascii"), str(text))
+    return escaped(text, NOT_PRINTABLE_RE)
 
 
 def write_new_file(path, text, mode):
