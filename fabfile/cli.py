@@ -22,6 +22,18 @@ def user_errors_exit(body):
     return wrapper
 
 
+def invoke_settings(body, section, names):
+    """Fill the named arguments left at None from Invoke's configuration (`section.name`), so
+    that invoke.yaml, ~/.invoke.yaml or INVOKE_<SECTION>_<NAME> set them once for every task."""
+    @functools.wraps(body)
+    def wrapper(c, *args, **kwargs):
+        for name in names:
+            if kwargs.get(name) is None:
+                kwargs[name] = c.config[section][name]
+        return body(c, *args, **kwargs)
+    return wrapper
+
+
 def whole_number(option, value, least, most, problem=None):
     text = str(value)
     if not (text.isascii() and text.isdigit()) or not least <= int(text) <= most:

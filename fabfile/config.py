@@ -801,9 +801,9 @@ DEFAULT_MAX_SECRET_LENGTH = 255
 def own_words():
     """Everything halb itself can print or write: its code, its templates, its OCF agent. A
     secret found in there would be masked wherever halb prints that word."""
+    from .render import AGENT, TEMPLATES
     root = Path(__file__).resolve().parent
-    files = [*root.rglob("*.py"), root / "ocf" / "haproxy",
-             *(root.parent / "templates").glob("*.j2")]
+    files = [*root.rglob("*.py"), AGENT, *TEMPLATES.glob("*.j2")]
     return "\n".join(f.read_text(encoding="utf-8", errors="replace").lower()
                      for f in files if f.is_file())
 

@@ -14,10 +14,10 @@ import urllib.request
 from dataclasses import asdict, dataclass
 
 from . import facts as factlib
+from . import hooks
 from .commands import run
 from .config import SECRET_OPTION_RE, option_key
 from .errors import StepFailed, UserError
-from .lab import network as lab_network
 from .plan import NotReady
 from .plan.fence import device_id, topology
 
@@ -101,7 +101,7 @@ class Health:
 
     def checks(self):
         cluster = self.cluster
-        lab_network.guard([cluster.vip.ip])
+        hooks.check_reach([cluster.vip.ip])
         self.runner.resolve_nodes()
         facts = self.runner.gather()
         dialect = factlib.cluster_dialect(cluster, facts)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 
 from . import facts as factlib
+from . import hooks
 from .errors import StepFailed, UserError
 from .health import get_via_vip
-from .lab import network as lab_network
 
 WAIT_SECONDS = 120
 
@@ -21,7 +21,7 @@ def switch(cluster, runner, node_name, on, say=print, port=None):
     names = [n.name for n in cluster.nodes]
     if node_name not in names:
         raise UserError(f"{node_name!r} is not a node of {cluster.name} ({', '.join(names)})")
-    lab_network.guard([cluster.vip.ip])
+    hooks.check_reach([cluster.vip.ip])
     runner.resolve_nodes()
     peer = cluster.peer_of(node_name)
     dialect = runner.node_dialect(peer)

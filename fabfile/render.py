@@ -6,9 +6,12 @@ import jinja2
 
 from .commands import one_line
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES = ROOT / "templates"
-AGENT = Path(__file__).resolve().parent / "ocf" / "haproxy"
+PACKAGE = Path(__file__).resolve().parent
+# An installed halb carries the templates in its package (pyproject maps templates/ to
+# fabfile/templates in the wheel); a checkout has them at its top level.
+TEMPLATES = next((d for d in (PACKAGE / "templates", PACKAGE.parent / "templates") if d.is_dir()),
+                 PACKAGE.parent / "templates")
+AGENT = PACKAGE / "ocf" / "haproxy"
 
 
 def environment(directory=TEMPLATES):

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_fixed
 
-from . import backup
+from . import backup, hooks
 from . import facts as factlib
 from .commands import Masker
 from .errors import ConfigError, StepFailed, UserError
 from .executor import Executor, RunLog, last_line
-from .lab import network as lab_network
 from .plan import NotReady, auth, enable_stonith, fence, haproxy, install, quorum, setup, vip
 from .render import render_haproxy_config
 
@@ -72,8 +71,8 @@ class Runner:
         self.cib_saved = None  # the CIB backup of this run, taken before its first CIB change
 
     def resolve_nodes(self):
-        """Every node address must resolve before the first connection, and an address in the
-        embedded lab's network is only reached while the lab's bridge is up."""
+        """Every node address must resolve before the first connection, and every registered
+        reach guard (fabfile.hooks) must let it through."""
         resolved = []
         for i, node in enumerate(self.cluster.hosts):
             field = (f"nodes[{i}].{'ssh_address' if node.ssh_address else 'address'}" if node.bmc
@@ -84,7 +83,7 @@ class Runner:
                 raise ConfigError(self.cluster.path, field,
                                   f"{node.ssh_host!r} does not resolve: {exc.strerror or exc}") from None
             resolved += [info[4][0] for info in found]
-        lab_network.guard(resolved)
+        hooks.check_reach(resolved)
 
     def say(self, text):
         self.out(self.masker(text))

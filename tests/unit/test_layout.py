@@ -1,0 +1,109 @@
+"""The shape of the code, checked: the product does not know its labs, modules and functions stay
+small enough to read, and an operator's settings reach every task."""
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCT = [p for p in (ROOT / "fabfile").rglob("*.py") if "lab" not in p.relative_to(ROOT).parts]
+# A table of pcs spellings, one entry per command: long by nature, short per entry.
+LONG_MODULES_ALLOWED = {"fabfile/dialects.py"}
+MAX_MODULE_LINES = 500
+MAX_FUNCTION_LINES = 60
+
+
+def imported_modules(path):
+    """Absolute names of every module a file imports, relative imports resolved."""
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    if path.name == "__init__.py":
+        package = ".".join(path.relative_to(ROOT).parent.parts)
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")
+            if node.level:
+                base = base[:len(base) - node.level + 1]
+                prefix = ".".join(base + ([node.module] if node.module else []))
+            else:
+                prefix = node.module
+            yield prefix
+            yield from (f"{prefix}.{alias.name}" for alias in node.names)
+
+
+def test_the_walker_sees_a_lab_import(tmp_path):
+    """The check below must be able to fail: a relative import of the lab is seen."""
+    sample = ROOT / "fabfile" / "plan" / "_probe_sample.py"
+    try:
+        sample.write_text("from ..lab import network\n")
+        assert "fabfile.lab.network" in set(imported_modules(sample))
+    finally:
+        sample.unlink()
+
+
+@pytest.mark.parametrize("path", PRODUCT, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_product_module_imports_the_lab(path):
+    found = [m for m in imported_modules(path) if m == "fabfile.lab" or m.startswith("fabfile.lab.")]
+    assert not found, f"{path.relative_to(ROOT)} imports {found}: the lab registers through fabfile.hooks"
+
+
+@pytest.mark.parametrize("path", PRODUCT, ids=lambda p: str(p.relative_to(ROOT)))
+def test_product_modules_and_functions_stay_short(path):
+    name = str(path.relative_to(ROOT))
+    lines = path.read_text().count("\n")
+    if name not in LONG_MODULES_ALLOWED:
+        assert lines <= MAX_MODULE_LINES, f"{name}: {lines} lines"
+    long = [f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+    assert not long, f"{name}: {', '.join(long)}"
+
+
+def inv(*args, env=None, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, **(env or {})})
+
+
+def test_the_config_file_comes_from_invoke_settings(tmp_path):
+    """INVOKE_HALB_CONFIG sets the config for every task; --config still wins. Offline: the
+    example pins its platform and the run is dry."""
+    example = str(ROOT / "configs" / "example-debian12.yaml")
+    result = inv("vip", "--dry-run", "--log-dir", str(tmp_path),
+                 env={"INVOKE_HALB_CONFIG": example})
+    assert result.returncode == 0, result.stderr
+    assert f"from {example}:" in result.stdout
+    result = inv("vip", "--dry-run", "--log-dir", str(tmp_path), "--config",
+                 str(tmp_path / "missing.yaml"), env={"INVOKE_HALB_CONFIG": example})
+    assert result.returncode == 1 and "missing.yaml" in result.stderr
+
+
+def test_the_log_folder_comes_from_invoke_settings(tmp_path):
+    example = str(ROOT / "configs" / "example-debian12.yaml")
+    result = inv("vip", "--dry-run", "--config", example,
+                 env={"INVOKE_HALB_LOG_DIR": str(tmp_path / "runs")})
+    assert result.returncode == 0, result.stderr
+    assert list((tmp_path / "runs").glob("run-*.log"))
+
+
+def test_the_product_tasks_load_without_the_lab():
+    """halb's own collection has no lab tasks and registers no lab hook."""
+    code = ("import sys; from fabfile.tasks import ns; from fabfile import hooks;"
+            "assert 'lab' not in ns.collections, ns.collections;"
+            "assert not any(m.startswith('fabfile.lab') for m in sys.modules), "
+            "[m for m in sys.modules if m.startswith('fabfile.lab')];"
+            "assert not hooks._reach_guards and not hooks._fault_injectors")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_checkout_collection_adds_the_lab_and_its_guard():
+    code = ("import tasks; from fabfile import hooks; from fabfile.lab import network;"
+            "assert 'lab' in tasks.ns.collections; assert network.guard in hooks._reach_guards")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
