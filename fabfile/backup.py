@@ -23,24 +23,25 @@ CIB_STEPS = {"setup", "fence", "vip", "haproxy", "enable-stonith", "haproxy-conf
              "restore-config"}
 
 
-def save(runner, step):
-    """Write the primary's CIB next to the run log; returns the path, or None when this
-    cluster does not exist yet (nothing to go back to)."""
-    cluster = runner.cluster
+def save(session, step, facts_by_node=None):
+    """Write the primary's CIB next to the session's log; returns the path, or None when this
+    cluster does not exist yet (nothing to go back to). `facts_by_node`: the run's facts, when
+    it has them."""
+    cluster = session.cluster
     primary = cluster.primary
-    facts = runner.facts.get(primary.name) if runner.facts else None
+    facts = facts_by_node.get(primary.name) if facts_by_node else None
     ours = facts and facts.corosync and facts.corosync.cluster_name == cluster.name
     if facts is not None and (facts.cib is None or not ours):  # none yet, or a package's default
         return None
     # The run's facts already tell the dialect; only restore-config, which has none, asks.
-    dialect = (factlib.cluster_dialect(cluster, runner.facts) if runner.facts
-               else runner.node_dialect(primary))
+    dialect = (factlib.cluster_dialect(cluster, facts_by_node) if facts_by_node
+               else session.dialect(primary))
     # Withheld from the log: a CIB written by other tools may hold credentials in plain text
     # (`status` names them). The backup keeps the CIB as it is, root-only: masking inside it
     # would corrupt it.
-    text = runner.executor.run(primary, dialect.query_cib(), step, sensitive=True).stdout
+    text = session.ask(primary, dialect.query_cib(), step, sensitive=True).stdout
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    path = Path(runner.log.path).parent / f"cib-{cluster.name}-{stamp}-before-{step}.xml"
+    path = Path(session.log.path).parent / f"cib-{cluster.name}-{stamp}-before-{step}.xml"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
@@ -105,13 +106,13 @@ def differences(current, backup):
     return lines
 
 
-def restore(runner, path, dry_run, say=print):
-    cluster = runner.cluster
+def restore(session, path, dry_run, say=print):
+    cluster = session.cluster
     configuration = read(path, cluster)
-    runner.resolve_nodes()
+    session.resolve_nodes()
     primary = cluster.primary
-    dialect = runner.node_dialect(primary)
-    current = runner.executor.run(primary, dialect.query_cib(), "restore-config").stdout
+    dialect = session.dialect(primary)
+    current = session.ask(primary, dialect.query_cib(), "restore-config").stdout
     try:
         current_configuration = ET.fromstring(current).find("configuration")
     except ET.ParseError:
@@ -129,11 +130,11 @@ def restore(runner, path, dry_run, say=print):
     if dry_run:
         say("dry run: nothing changed")
         return changes
-    saved = save(runner, "restore-config")
+    saved = save(session, "restore-config")
     say(f"the CIB as it was is saved in {saved}")
     command = dialect.replace_cib_configuration(
         ET.tostring(configuration, encoding="unicode"),
         f"replace the configuration with {Path(path).name}")
-    runner.executor.run(primary, command, "restore-config")
+    session.ask(primary, command, "restore-config")
     say(f"restore-config: done ({len(changes)} change(s)); check with inv status")
     return changes

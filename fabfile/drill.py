@@ -19,12 +19,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
-from . import facts as factlib
-from .commands import Masker, run
+from . import parsers
+from .commands import run
 from .config import URL_PATH_RE, shown
 from .errors import StepFailed, UserError
-from .executor import Executor, RunLog
 from .plan.fence import agent_action
+from .session import Session
 
 # fault -> what it does; the lab-only ones need the embedded lab's host-side control.
 FAULTS = {
@@ -177,8 +177,8 @@ class Drill:
         self.cluster, self.fault, self.rounds, self.victim = cluster, fault, rounds, victim
         self.port, self.path, self.interval, self.timeout = port, path, interval, timeout
         self.lab, self.say, self.settle, self.round_limit = lab, say, settle, round_limit
-        self.log = RunLog(log_dir, Masker(cluster.secrets), name="drill")
-        self.executor = Executor(cluster, self.log, lambda text: None)
+        self.session = Session(cluster, log_dir=log_dir, out=lambda text: None, name="drill")
+        self.log, self.executor = self.session.log, self.session.executor
         self.dialect = None
 
     # --- talking to the nodes ---------------------------------------------------------------
@@ -197,7 +197,7 @@ class Drill:
 
     def status(self, name):
         out = self._on(name, self.dialect.cluster_status_xml()).stdout
-        return factlib.parse_crm_mon(out)
+        return parsers.parse_crm_mon(out)
 
     def vip_holder(self, status):
         nodes = status.resources.get(self.cluster.vip.resource_id, ()) if status else ()
@@ -301,7 +301,7 @@ class Drill:
     def fence_events(self, name, victim, since):
         """What the peer's fencer did to the victim since `since` (the peer's clock)."""
         out = self._on(name, self.dialect.fencer_log(since)).stdout
-        return [e for e in factlib.parse_fencer_log(out) if e.target == victim]
+        return [e for e in parsers.parse_fencer_log(out) if e.target == victim]
 
     def one_round(self, number, prober):
         status = self.wait_healthy(prober)
@@ -355,21 +355,8 @@ class Drill:
                     else "") + f"; whole again {result.recovered_s:.0f}s after restore")
         return result
 
-    def detect_dialect(self):
-        problems = []
-        for node in self.cluster.nodes:
-            try:
-                base = factlib.read_base(
-                    lambda command, name=node.name: self._on(name, command).stdout)
-                break
-            except UserError as exc:
-                problems.append(str(exc))
-        else:
-            raise UserError("drill: no node answers:\n  " + "\n  ".join(problems))
-        return factlib.require_dialect(base, self.cluster, node.name)
-
     def run(self):
-        self.dialect = self.detect_dialect()
+        self.dialect = self.session.any_dialect("drill")
         self.say(f"drill: {self.rounds} round(s) of '{self.fault}' ({FAULTS[self.fault]}), victim "
                  f"{self.victim}; probing http://{self.cluster.vip.ip}:{self.port}{self.path} every "
                  f"{self.interval * 1000:.0f} ms (timeout {self.timeout * 1000:.0f} ms); "
@@ -381,8 +368,7 @@ class Drill:
                 rounds.append(self.one_round(number, prober))
         finally:
             prober.stop()
-            self.executor.close()
-            self.log.close()
+            self.session.close()
         return rounds
 
 

@@ -155,7 +155,10 @@ class Executor:
         self.connect_attempts = CONNECT_ATTEMPTS
 
     # --- connections ----------------------------------------------------------------------
-    def _open(self, node):
+    def _connection_to(self, node):
+        """A Fabric connection to a node, not yet open, with halb's host-key policy: the
+        operator's known_hosts, and new keys only when the config accepts them (saved to halb's
+        own file). Returns it with the known_hosts path and the keys marked @revoked."""
         ssh = self.cluster.ssh
         kwargs = {"allow_agent": True, "look_for_keys": ssh.identity_file is None}
         if ssh.identity_file:
@@ -178,6 +181,10 @@ class Executor:
         # Fabric trusts unknown host keys by default; here that takes an explicit setting.
         client.set_missing_host_key_policy(
             paramiko.AutoAddPolicy() if ssh.accept_unknown_host_keys else paramiko.RejectPolicy())
+        return conn, known_hosts, revoked
+
+    def _open(self, node):
+        conn, known_hosts, revoked = self._connection_to(node)
 
         def attempt():
             try:

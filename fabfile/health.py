@@ -14,7 +14,7 @@ import urllib.request
 from dataclasses import asdict, dataclass
 
 from . import facts as factlib
-from . import hooks
+from . import hooks, parsers
 from .commands import run
 from .config import SECRET_OPTION_RE, option_key
 from .errors import StepFailed, UserError
@@ -77,20 +77,20 @@ def quorum_flags(text):
 
 
 class Health:
-    def __init__(self, cluster, runner, planners, port=None, path="/"):
-        self.cluster, self.runner, self.planners = cluster, runner, planners
+    def __init__(self, cluster, session, planners, port=None, path="/"):
+        self.cluster, self.session, self.planners = cluster, session, planners
         self.port = port or cluster.service_port
         self.path = path
 
     def ask(self, node, command, sensitive=False):
-        return self.runner.executor.run(node, command, "status", sensitive=sensitive)
+        return self.session.executor.run(node, command, "status", sensitive=sensitive)
 
     def answering_node(self, dialect):
         """A node whose Pacemaker answers, with its crm_mon status."""
         problems = []
         for node in self.cluster.nodes:
             try:
-                status = factlib.parse_crm_mon(self.ask(node, dialect.cluster_status_xml()).stdout)
+                status = parsers.parse_crm_mon(self.ask(node, dialect.cluster_status_xml()).stdout)
             except UserError as exc:
                 problems.append(f"{node.name}: {str(exc).splitlines()[0]}")
                 continue
@@ -100,74 +100,19 @@ class Health:
         raise UserError("status: no node answers for the cluster:\n  " + "\n  ".join(problems))
 
     def checks(self):
+        """Every check of CHECKS on one reading of the live cluster, in order."""
         cluster = self.cluster
         hooks.check_reach([cluster.vip.ip])
-        self.runner.resolve_nodes()
-        facts = self.runner.gather()
+        self.session.resolve_nodes()
+        facts = self.session.gather()
         dialect = factlib.cluster_dialect(cluster, facts)
         node, status = self.answering_node(dialect)
-        names = [n.name for n in cluster.nodes]
+        live = Live(self, dialect, facts, node, status, facts[node.name].cib,
+                    status.resources.get(cluster.vip.resource_id, ()))
         out = []
-
-        offline = [n for n in names if n not in status.online]
-        out.append(Check("nodes online", not offline and not status.unclean,
-                         ", ".join(f"{n} {'online' if n in status.online else 'OFFLINE'}"
-                                   for n in names)
-                         + (f"; unclean: {', '.join(sorted(status.unclean))}" if status.unclean else "")))
-        out.append(Check("no node in standby", not status.standby,
-                         ", ".join(sorted(status.standby)) + " in standby" if status.standby else "none"))
-
-        quorum = self.ask(node, run("corosync-quorumtool", "-s", accept_codes=(0, 1, 2))).stdout
-        quorate, flags = quorum_flags(quorum)
-        wants = "Qdevice" if cluster.quorum_device else "2Node"
-        out.append(Check("quorum", quorate and wants in flags.split(),
-                         f"{'quorate' if quorate else 'NOT quorate'}; flags {flags or '(none)'}"
-                         + ("" if wants in flags.split() else f"; expected {wants}")))
-
-        cib = facts[node.name].cib
-        stonith = (cib.properties.get("stonith-enabled") if cib else None) or "true"
-        out.append(Check("stonith-enabled", stonith == "true", stonith))
-        for n in cluster.nodes:
-            peer = cluster.peer_of(n.name).name
-            for level in cluster.fencing.levels:
-                device = device_id(n.name, level)
-                where = status.resources.get(device, ())
-                out.append(Check(f"fence device {device}", where == (peer,),
-                                 f"started on {', '.join(where) or 'no node'} (fences {n.name}"
-                                 f"{f', level {level}' if level > 1 else ''}, belongs on {peer})"))
-        if cluster.fencing.second_level and cib is not None:
-            wanted = set().union(*(topology(cluster, n) for n in cluster.nodes))
-            out.append(Check("fencing levels", wanted <= cib.levels,
-                             "; ".join(f"{n.name}: {device_id(n.name)}, then "
-                                       f"{device_id(n.name, 2)}" for n in cluster.nodes)
-                             if wanted <= cib.levels else "not as the config says: run "
-                             "setup-cluster --from fence"))
-
-        found = plain_text_credentials(cib)
-        out.append(Check("no credentials in the CIB", not found,
-                         "none in plain text" if not found else
-                         "plain-text credentials in " + ", ".join(found) + ": every node and CIB "
-                         "backup holds them; move them to a password_script (setup-cluster "
-                         "--from fence replaces halb's own devices)"))
-
-        holders = status.resources.get(cluster.vip.resource_id, ())
-        service = status.resources.get(cluster.service.resource_id, ())
-        out.append(Check("VIP on exactly one node", len(holders) == 1 and service == holders,
-                         f"{cluster.vip.ip} on {', '.join(holders) or 'no node'}; "
-                         f"{cluster.service.resource_id} on {', '.join(service) or 'no node'}"))
-        out.append(self.http_check())
-        if cluster.haproxy and len(holders) == 1:
-            out.append(self.backends_check(cluster.node(holders[0])))
-
-        out.append(Check("no failed actions", status.failures == 0,
-                         f"{status.failures} failed action(s): pcs resource cleanup after fixing"
-                         if status.failures else "none"))
-        verify = self.ask(node, run("crm_verify", "-L", accept_codes=tuple(range(256))))
-        problem = (verify.stderr.strip() or verify.stdout.strip()).splitlines()
-        out.append(Check("crm_verify -L", verify.exited == 0,
-                         "clean" if verify.exited == 0 else (problem[0] if problem else
-                                                             f"exit {verify.exited}")))
-        out.append(self.drift(dialect, facts))
+        for check in CHECKS:
+            found = check(live)
+            out += found if isinstance(found, list) else [found] if found else []
         return out
 
     def http_check(self):
@@ -201,6 +146,129 @@ class Health:
         return Check("matches the config", not would,
                      "setup-cluster would change: " + "; ".join(would) if would else
                      "setup-cluster would change nothing")
+
+
+@dataclass
+class Live:
+    """One reading of the running cluster, shared by the checks."""
+    health: Health
+    dialect: object
+    facts: dict
+    node: object  # the node whose Pacemaker answered
+    status: object  # its crm_mon status
+    cib: object
+    holders: tuple  # the nodes the VIP runs on
+
+    @property
+    def cluster(self):
+        return self.health.cluster
+
+
+def nodes_online(live):
+    status, names = live.status, [n.name for n in live.cluster.nodes]
+    offline = [n for n in names if n not in status.online]
+    return Check("nodes online", not offline and not status.unclean,
+                 ", ".join(f"{n} {'online' if n in status.online else 'OFFLINE'}" for n in names)
+                 + (f"; unclean: {', '.join(sorted(status.unclean))}" if status.unclean else ""))
+
+
+def no_standby(live):
+    standby = live.status.standby
+    return Check("no node in standby", not standby,
+                 ", ".join(sorted(standby)) + " in standby" if standby else "none")
+
+
+def quorum(live):
+    text = live.health.ask(live.node, run("corosync-quorumtool", "-s",
+                                          accept_codes=(0, 1, 2))).stdout
+    quorate, flags = quorum_flags(text)
+    wants = "Qdevice" if live.cluster.quorum_device else "2Node"
+    return Check("quorum", quorate and wants in flags.split(),
+                 f"{'quorate' if quorate else 'NOT quorate'}; flags {flags or '(none)'}"
+                 + ("" if wants in flags.split() else f"; expected {wants}"))
+
+
+def stonith_enabled(live):
+    stonith = (live.cib.properties.get("stonith-enabled") if live.cib else None) or "true"
+    return Check("stonith-enabled", stonith == "true", stonith)
+
+
+def fence_devices(live):
+    """Each device started on the peer of the node it fences, never on its own target."""
+    cluster, out = live.cluster, []
+    for n in cluster.nodes:
+        peer = cluster.peer_of(n.name).name
+        for level in cluster.fencing.levels:
+            device = device_id(n.name, level)
+            where = live.status.resources.get(device, ())
+            out.append(Check(f"fence device {device}", where == (peer,),
+                             f"started on {', '.join(where) or 'no node'} (fences {n.name}"
+                             f"{f', level {level}' if level > 1 else ''}, belongs on {peer})"))
+    return out
+
+
+def fencing_levels(live):
+    cluster = live.cluster
+    if not cluster.fencing.second_level or live.cib is None:
+        return None
+    wanted = set().union(*(topology(cluster, n) for n in cluster.nodes))
+    return Check("fencing levels", wanted <= live.cib.levels,
+                 "; ".join(f"{n.name}: {device_id(n.name)}, then {device_id(n.name, 2)}"
+                           for n in cluster.nodes)
+                 if wanted <= live.cib.levels else "not as the config says: run "
+                 "setup-cluster --from fence")
+
+
+def no_credentials_in_cib(live):
+    found = plain_text_credentials(live.cib)
+    return Check("no credentials in the CIB", not found,
+                 "none in plain text" if not found else
+                 "plain-text credentials in " + ", ".join(found) + ": every node and CIB "
+                 "backup holds them; move them to a password_script (setup-cluster "
+                 "--from fence replaces halb's own devices)")
+
+
+def vip_on_one_node(live):
+    cluster, holders = live.cluster, live.holders
+    service = live.status.resources.get(cluster.service.resource_id, ())
+    return Check("VIP on exactly one node", len(holders) == 1 and service == holders,
+                 f"{cluster.vip.ip} on {', '.join(holders) or 'no node'}; "
+                 f"{cluster.service.resource_id} on {', '.join(service) or 'no node'}")
+
+
+def service_answers(live):
+    return live.health.http_check()
+
+
+def backends(live):
+    if not live.cluster.haproxy or len(live.holders) != 1:
+        return None
+    return live.health.backends_check(live.cluster.node(live.holders[0]))
+
+
+def no_failed_actions(live):
+    failures = live.status.failures
+    return Check("no failed actions", failures == 0,
+                 f"{failures} failed action(s): pcs resource cleanup after fixing"
+                 if failures else "none")
+
+
+def crm_verify(live):
+    verify = live.health.ask(live.node, run("crm_verify", "-L", accept_codes=tuple(range(256))))
+    problem = (verify.stderr.strip() or verify.stdout.strip()).splitlines()
+    return Check("crm_verify -L", verify.exited == 0,
+                 "clean" if verify.exited == 0 else (problem[0] if problem else
+                                                     f"exit {verify.exited}"))
+
+
+def matches_config(live):
+    return live.health.drift(live.dialect, live.facts)
+
+
+# `inv status`, in the order it prints: each returns a Check, a list of them, or None (n/a).
+CHECKS = (nodes_online, no_standby, quorum, stonith_enabled, fence_devices, fencing_levels,
+          no_credentials_in_cib, vip_on_one_node, service_answers, backends, no_failed_actions,
+          crm_verify, matches_config)
 
 
 def plain_text_credentials(cib):

@@ -9,33 +9,32 @@ from __future__ import annotations
 
 import time
 
-from . import facts as factlib
-from . import hooks
+from . import hooks, parsers
 from .errors import StepFailed, UserError
 from .health import get_via_vip
 
 WAIT_SECONDS = 120
 
 
-def switch(cluster, runner, node_name, on, say=print, port=None):
+def switch(cluster, session, node_name, on, say=print, port=None):
     names = [n.name for n in cluster.nodes]
     if node_name not in names:
         raise UserError(f"{node_name!r} is not a node of {cluster.name} ({', '.join(names)})")
     hooks.check_reach([cluster.vip.ip])
-    runner.resolve_nodes()
+    session.resolve_nodes()
     peer = cluster.peer_of(node_name)
-    dialect = runner.node_dialect(peer)
+    dialect = session.dialect(peer)
     # Ask the peer: with its own node going into standby a node still answers, but the peer is
     # the one that must run the service afterwards.
     started = time.monotonic()
-    runner.executor.run(peer, dialect.standby(node_name, on=on), "standby" if on else "unstandby")
+    session.executor.run(peer, dialect.standby(node_name, on=on), "standby" if on else "unstandby")
     verb = "standby" if on else "unstandby"
     say(f"{verb} {node_name}: asked through {peer.name}; waiting for the cluster")
     port = port or cluster.service_port
     group = (cluster.vip.resource_id, cluster.service.resource_id)
 
     def done():
-        status = factlib.parse_crm_mon(runner.executor.run(
+        status = parsers.parse_crm_mon(session.executor.run(
             peer, dialect.cluster_status_xml(), verb).stdout)
         if status is None:
             return None
@@ -87,18 +86,15 @@ class RollingUpdate:
     cluster, unstandby. Stops at the first problem and says where, leaving that node in
     standby (the service keeps running on the other)."""
 
-    def __init__(self, cluster, runner, reboot=True, say=print):
-        self.cluster, self.runner, self.reboot, self.say = cluster, runner, reboot, say
-        self.executor = runner.executor
-        self.dialects = {}  # node name -> dialect, read once: status is polled every second
+    def __init__(self, cluster, session, reboot=True, say=print):
+        self.cluster, self.session, self.reboot, self.say = cluster, session, reboot, say
+        self.executor = session.executor
 
     def dialect(self, node):
-        if node.name not in self.dialects:
-            self.dialects[node.name] = self.runner.node_dialect(node)
-        return self.dialects[node.name]
+        return self.session.dialect(node)  # read once per session: status is polled every second
 
     def status(self, via):
-        return factlib.parse_crm_mon(self.executor.run(
+        return parsers.parse_crm_mon(self.executor.run(
             via, self.dialect(via).cluster_status_xml(), "rolling-update").stdout)
 
     def order(self):
@@ -111,19 +107,19 @@ class RollingUpdate:
         return sorted(self.cluster.nodes, key=lambda n: n.name in active)
 
     def run(self):
-        self.runner.resolve_nodes()
+        self.session.resolve_nodes()
         order = self.order()
         self.say("rolling-update: " + ", then ".join(n.name for n in order)
                  + " (the node serving goes last)")
         for number, node in enumerate(order, 1):
             self.say(f"\n== {node.name} ({number}/{len(order)})")
             started = time.monotonic()
-            self.step(node, "standby", lambda n=node: switch(self.cluster, self.runner, n.name,
+            self.step(node, "standby", lambda n=node: switch(self.cluster, self.session, n.name,
                                                                True, self.say))
             self.step(node, "upgrade", lambda n=node: self.upgrade(n))
             if self.reboot:
                 self.step(node, "reboot", lambda n=node: self.reboot_and_wait(n))
-            self.step(node, "unstandby", lambda n=node: switch(self.cluster, self.runner, n.name,
+            self.step(node, "unstandby", lambda n=node: switch(self.cluster, self.session, n.name,
                                                                  False, self.say))
             self.say(f"{node.name}: updated in {time.monotonic() - started:.0f}s")
 
@@ -143,6 +139,7 @@ class RollingUpdate:
         for command in self.dialect(node).upgrade_packages():
             self.say(f"   [{node.name}] {command.why}")
             self.executor.run(node, command, "rolling-update")
+        self.session.forget_base(node)  # pcs may have a new version now
 
     def reboot_and_wait(self, node):
         dialect = self.dialect(node)

@@ -17,10 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from . import facts as factlib
 from .commands import run
 from .config import ROUTED_VIPS
+from .dialects import parse_pcs_version
 from .errors import StepFailed, UserError
 from .health import Check
 from .plan.fence import agent_stdin, device_options
-from .plan.haproxy import refusal_reason
+from .plan.haproxy import check_rendered_config, refusal_reason
 from .render import render_haproxy_config
 
 # Skew above this breaks log correlation and qnetd's TLS certificates before it breaks anything
@@ -49,22 +50,22 @@ def _sh(script, *args, **kw):
 
 
 class Preflight:
-    def __init__(self, cluster, runner):
-        self.cluster, self.runner = cluster, runner
+    def __init__(self, cluster, session):
+        self.cluster, self.session = cluster, session
         self.checks: list[Check] = []
         self.reached = {}  # host name -> its dialect, for the hosts SSH reached as root
         self.base = {}
 
     def ask(self, host, command, sensitive=False):
-        return self.runner.executor.run(host, command, "preflight", sensitive=sensitive)
+        return self.session.executor.run(host, command, "preflight", sensitive=sensitive)
 
     def add(self, name, ok, detail):
         self.checks.append(Check(name, ok, detail))
 
     # --- checks -----------------------------------------------------------------------------
     def run(self, only_cheap=False):
-        self.runner.resolve_nodes()
-        self.runner.executor.connect_attempts = 1  # a host that does not answer is the answer
+        self.session.resolve_nodes()
+        self.session.executor.connect_attempts = 1  # a host that does not answer is the answer
         with ThreadPoolExecutor(len(self.cluster.hosts)) as pool:
             logins = list(pool.map(self.login, self.cluster.hosts))
         self.checks += logins  # in the config's order of hosts
@@ -98,7 +99,7 @@ class Preflight:
         return Check(f"ssh {host.name}", True, f"root on {host.ssh_user}@{host.ssh_host} "
                  f"({dialect.platform}, "
                  + (f"pcs {'.'.join(map(str, dialect.pcs_version))})"
-                    if factlib.parse_pcs_version(base.get("pcs_version")) else "pcs not installed)"))
+                    if parse_pcs_version(base.get("pcs_version")) else "pcs not installed)"))
 
     def _nodes_reached(self):
         return [n for n in self.cluster.nodes if n.name in self.reached]
@@ -108,7 +109,7 @@ class Preflight:
         if len(nodes) < len(self.cluster.nodes):
             return
         platforms = {n.name: self.reached[n.name].platform for n in nodes}
-        installed = {n.name: factlib.parse_pcs_version(self.base[n.name].get("pcs_version"))
+        installed = {n.name: parse_pcs_version(self.base[n.name].get("pcs_version"))
                      for n in nodes}
         pcs = {n: v[:2] for n, v in installed.items() if v}
         if len(set(platforms.values())) > 1:
@@ -146,7 +147,7 @@ class Preflight:
 
     def disk(self):
         for host in (h for h in self.cluster.hosts if h.name in self.reached):
-            installed = factlib.parse_pcs_version(self.base[host.name].get("pcs_version"))
+            installed = parse_pcs_version(self.base[host.name].get("pcs_version"))
             need = FREE_MB_INSTALLED if installed else FREE_MB_BEFORE_INSTALL
             out = self.ask(host, _sh(_DISK)).stdout
             free = free_megabytes(out)
@@ -243,7 +244,7 @@ class Preflight:
                       stdin_label=f"options of {node.name}'s fence target",
                       accept_codes=tuple(range(256)))
         result = self.ask(peer, command, sensitive=True)
-        text = self.runner.masker((result.stdout + result.stderr).strip())
+        text = self.session.masker((result.stdout + result.stderr).strip())
         status = next((line for line in text.splitlines() if line.startswith("Status:")), None)
         if result.exited in (0, 2) and status:  # 2: the node is off, which is an answer too
             return True, status
@@ -260,7 +261,7 @@ class Preflight:
             return False, "no answer in 20s"
         if done.returncode == 0:
             return True, done.stdout.strip()
-        return False, self.runner.masker(done.stderr.strip().splitlines()[-1:][0]
+        return False, self.session.masker(done.stderr.strip().splitlines()[-1:][0]
                                          if done.stderr.strip() else f"exit {done.returncode}")
 
     def vip(self):
@@ -286,7 +287,7 @@ class Preflight:
         if not self.cluster.haproxy:
             return
         try:
-            self.runner.validate_haproxy_config()
+            check_rendered_config(self.cluster, self.session.say)
             self.add("haproxy.cfg", True, "haproxy -c accepts the rendered config here"
                      if shutil.which("haproxy") else "no haproxy here to check it")
         except UserError as exc:

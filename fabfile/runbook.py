@@ -51,11 +51,11 @@ class Step:
     plan: object
 
 
-def plan_all(cluster, runner, steps):
+def plan_all(cluster, session, steps):
     """Each step planned against the hosts as the steps before it leave them: the live facts
     (offline: bare hosts of the pinned platform), then what the install step sets up, and where
     a step needs what an earlier one creates (the cluster, a fence device), that it exists."""
-    facts = runner.gather()
+    facts = session.gather()
     planned = []
     for name in steps:
         planner = steps[name]
@@ -224,18 +224,18 @@ def _secret_purpose(cluster, name):
     return name
 
 
-def _source(cluster, runner):
-    if runner.offline:
+def _source(cluster, session):
+    if session.offline:
         return f"planned offline for platform {cluster.platform}: hosts assumed bare"
     return (f"planned from the hosts' live facts on "
             f"{datetime.now().astimezone().isoformat(timespec='minutes')}")
 
 
-def markdown(cluster, runner, steps):
+def markdown(cluster, session, steps):
     secrets = _secrets_used(steps)
     dialects = sorted({s.dialect.label for s in steps})
     out = [f"# Runbook: cluster {cluster.name}", "",
-           f"From `{one_line_text(cluster.path)}`, {_source(cluster, runner)} "
+           f"From `{one_line_text(cluster.path)}`, {_source(cluster, session)} "
            f"({'; '.join(dialects)}).", "",
            "Hosts: " + ", ".join(f"{h.name} ({h.address})" for h in cluster.hosts) + ".", "",
            "Run each command as root on the host named above it, in the order written. "
@@ -314,12 +314,12 @@ def _ssh_function(cluster):
     return lines
 
 
-def script(cluster, runner, steps):
+def script(cluster, session, steps):
     secrets = _secrets_used(steps)
     dialects = sorted({s.dialect.label for s in steps})
     out = ["#!/bin/sh", f"# Runbook for cluster {cluster.name}, written by `inv runbook` from "
            f"{one_line_text(cluster.path)}",
-           f"# {_source(cluster, runner)} ({'; '.join(dialects)}).",
+           f"# {_source(cluster, session)} ({'; '.join(dialects)}).",
            "# Runs every step from this machine over SSH; stops at the first failure.",
            "# Review it first: it changes the hosts below."]
     if secrets:
@@ -342,8 +342,8 @@ def script(cluster, runner, steps):
     return "\n".join(out) + "\n"
 
 
-def write(cluster, runner, steps, fmt):
+def write(cluster, session, steps, fmt):
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt!r}: one of {', '.join(FORMATS)}")
-    planned = plan_all(cluster, runner, steps)
-    return (markdown if fmt == "markdown" else script)(cluster, runner, planned)
+    planned = plan_all(cluster, session, steps)
+    return (markdown if fmt == "markdown" else script)(cluster, session, planned)

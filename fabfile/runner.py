@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_fixed
 
-from . import backup, hooks
+from . import backup
 from . import facts as factlib
-from .commands import Masker
-from .errors import ConfigError, StepFailed, UserError
-from .executor import Executor, RunLog, last_line
+from .errors import StepFailed, UserError
+from .executor import last_line
 from .plan import NotReady, auth, enable_stonith, fence, haproxy, install, quorum, setup, vip
-from .render import render_haproxy_config
+from .session import Session
 
 # The runbook, in order: step name -> planner.
 STEPS = {
@@ -55,91 +50,16 @@ class Row:
     seconds: float
 
 
-class Runner:
+class Runner(Session):
+    """The runbook's steps on a session: plan each from the facts, show it, apply what differs,
+    and summarise. Facts are read again only after a step changed something."""
+
     def __init__(self, cluster, dry_run=False, force=False, log_dir="logs", out=None):
-        self.cluster = cluster
-        self.dry_run = dry_run
+        super().__init__(cluster, dry_run=dry_run, log_dir=log_dir, out=out)
         self.force = force
-        self.out = out or (lambda text: print(text, flush=True))
-        self.masker = Masker(cluster.secrets)
-        self.log = RunLog(log_dir, self.masker)
-        self.offline = dry_run and cluster.platform is not None
-        self.executor = None if self.offline else Executor(cluster, self.log, self.say)
         self.rows: list[Row] = []
-        self.fact_seconds: dict[str, float] = {}  # per host, for the step being run
         self.facts = None  # still true until a step changes something
         self.cib_saved = None  # the CIB backup of this run, taken before its first CIB change
-
-    def resolve_nodes(self):
-        """Every node address must resolve before the first connection, and every registered
-        reach guard (fabfile.hooks) must let it through."""
-        resolved = []
-        for i, node in enumerate(self.cluster.hosts):
-            field = (f"nodes[{i}].{'ssh_address' if node.ssh_address else 'address'}" if node.bmc
-                     else "quorum.device.address")
-            try:
-                found = socket.getaddrinfo(node.ssh_host, node.ssh_port, proto=socket.IPPROTO_TCP)
-            except OSError as exc:
-                raise ConfigError(self.cluster.path, field,
-                                  f"{node.ssh_host!r} does not resolve: {exc.strerror or exc}") from None
-            resolved += [info[4][0] for info in found]
-        hooks.check_reach(resolved)
-
-    def say(self, text):
-        self.out(self.masker(text))
-
-    # --- facts ----------------------------------------------------------------------------
-    def gather(self):
-        """Facts of every node, gathered side by side; invented ones when dry-running offline."""
-        hosts = self.cluster.hosts
-        if self.offline:
-            return {n.name: factlib.fresh(self.cluster.platform) for n in hosts}
-        with ThreadPoolExecutor(len(hosts)) as pool:
-            found = list(pool.map(self._gather_node, hosts))
-        return {node.name: facts for node, facts in zip(hosts, found, strict=True)}
-
-    def _gather_node(self, node):
-        started = time.monotonic()
-        try:
-            return self._probe_node(node)
-        finally:
-            self.fact_seconds[node.name] = time.monotonic() - started
-
-    def node_dialect(self, node):
-        """One node's dialect from the base facts alone, for tasks that need no other fact."""
-        base = factlib.read_base(lambda command: self.executor.run(node, command, "facts").stdout)
-        return factlib.require_dialect(base, self.cluster, node.name)
-
-    def _probe_node(self, node):
-        ask = self.executor.run
-        base = factlib.read_base(lambda command: ask(node, command, "facts").stdout)
-        dialect = factlib.require_dialect(base, self.cluster, node.name)
-        probe = factlib.Probe(dialect, self.cluster, node)
-        outputs = {}
-        for fact in factlib.FACTS:
-            if (command := fact.command(probe)) is not None:
-                outputs[fact.name] = ask(node, command, "facts", sensitive=fact.sensitive).stdout
-        return factlib.assemble(base, outputs, dialect)
-
-    # --- preflight --------------------------------------------------------------------------
-    def validate_haproxy_config(self):
-        """haproxy -c on the controller before the file goes anywhere (when haproxy is here).
-        Backend host names are swapped for a documentation address first: this machine checks
-        the syntax and never resolves a name (haproxy -c on each node resolves them)."""
-        if not self.cluster.haproxy or not shutil.which("haproxy"):
-            return
-        offline, renamed = haproxy.without_host_names(self.cluster)
-        if renamed:
-            self.say(f"haproxy -c here checks the syntax; {renamed} backend host name(s) are "
-                     "resolved only by haproxy -c on each node")
-        with tempfile.NamedTemporaryFile("w", suffix=".cfg") as handle:
-            handle.write(render_haproxy_config(offline))
-            handle.flush()
-            check = subprocess.run(["haproxy", "-c", "-f", handle.name],
-                                   capture_output=True, text=True)
-        if check.returncode != 0:
-            raise UserError("the rendered HAProxy config is refused by haproxy -c; no node was "
-                            f"changed: {haproxy.refusal_reason(check.stdout + check.stderr)}")
 
     # --- the run ----------------------------------------------------------------------------
     def run(self, steps, planners=STEPS):
@@ -156,7 +76,7 @@ class Runner:
         if not self.offline:
             self.resolve_nodes()
         if any(s in ("haproxy", "haproxy-config") for s in steps):
-            self.validate_haproxy_config()
+            haproxy.check_rendered_config(self.cluster, self.say)
         try:
             for step in steps:
                 self.run_step(step, planners[step])
@@ -171,17 +91,6 @@ class Runner:
             self.close()
         self.summary(time.monotonic() - started)
         return self.rows
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def close(self):
-        if self.executor:
-            self.executor.close()
-        self.log.close()
 
     def run_step(self, step, planner):
         self.say(f"\n== {step}")
@@ -200,12 +109,14 @@ class Runner:
             return
         self.check(plan)
         if not plan.empty and step in backup.CIB_STEPS and not self.cib_saved:
-            self.cib_saved = backup.save(self, step)
+            self.cib_saved = backup.save(self, step, self.facts)
             if self.cib_saved:
                 self.say(f"   CIB saved to {self.cib_saved} (inv restore-config --backup "
                          f"{self.cib_saved} goes back to it)")
         if not plan.empty:
             self.facts = None  # the nodes are about to change: the next step reads them again
+            if step == "install":
+                self.forget_base()  # packages change, and with them pcs's version
         seconds, failed = self.apply(plan)
         self.record(plan, seconds, failed)
         if failed:

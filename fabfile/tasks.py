@@ -25,6 +25,7 @@ from .errors import UserError
 from .plan import teardown as teardown_plan
 from .plan.haproxy import rollout
 from .runner import STEP_NAMES, STEPS, Runner, select_steps
+from .session import Session
 
 # Invoke configuration under `halb`: an operator sets them once (invoke.yaml beside tasks.py,
 # ~/.invoke.yaml, INVOKE_HALB_CONFIG=...) instead of on every command.
@@ -56,8 +57,8 @@ def _run(steps, config, dry_run, log_dir, force=False, planners=STEPS, preflight
 
 def _cheap_preflight(cluster, log_dir):
     """SSH as root, one platform, clocks and disk: stop before the first change if one fails."""
-    with Runner(cluster, log_dir=log_dir, out=lambda text: None) as runner:
-        checks = preflightlib.Preflight(cluster, runner).run(only_cheap=True)
+    with Session(cluster, log_dir=log_dir, out=lambda text: None) as session:
+        checks = preflightlib.Preflight(cluster, session).run(only_cheap=True)
     failed = [c for c in checks if not c.ok]
     if failed:
         raise UserError("preflight: nothing was changed, because:\n"
@@ -157,10 +158,10 @@ CHECKS_HELP = {"config": COMMON_HELP["config"], "log_dir": COMMON_HELP["log_dir"
 
 
 def _checks_task(config, json, log_dir, read, verdicts):
-    """Read-only checks through one Runner, printed as a table or JSON; exit 1 on a failure."""
+    """Read-only checks through one session, printed as a table or JSON; exit 1 on a failure."""
     cluster = cfg.load(config, require_secrets=False)
-    with Runner(cluster, log_dir=log_dir, out=lambda text: None) as runner:
-        checks = read(cluster, runner)
+    with Session(cluster, log_dir=log_dir, out=lambda text: None) as session:
+        checks = read(cluster, session)
     print(health.as_json(checks, {"config": config, "cluster": cluster.name}, verdicts[0])
           if json else health.table(checks, *verdicts))
     if not all(check.ok for check in checks):
@@ -171,7 +172,7 @@ def _checks_task(config, json, log_dir, read, verdicts):
 def status(c, config=None, json=False, log_dir=None):
     """Health of the running cluster: nodes, quorum, fencing, VIP, backends, failures, drift."""
     _checks_task(config, json, log_dir,
-                 lambda cluster, runner: health.Health(cluster, runner, STEPS).checks(),
+                 lambda cluster, session: health.Health(cluster, session, STEPS).checks(),
                  health.HEALTH_VERDICTS)
 
 
@@ -179,7 +180,7 @@ def status(c, config=None, json=False, log_dir=None):
 def preflight(c, config=None, json=False, log_dir=None):
     """Can the runbook work on these hosts? Read-only checks, each failure says what to fix."""
     _checks_task(config, json, log_dir,
-                 lambda cluster, runner: preflightlib.Preflight(cluster, runner).run(),
+                 lambda cluster, session: preflightlib.Preflight(cluster, session).run(),
                  preflightlib.VERDICTS)
 
 
@@ -198,9 +199,9 @@ def rolling_update(c, config=None, reboot=True, probe=False, log_dir=None):
         hooks.check_reach([cluster.vip.ip])
         prober = drilllib.Prober(cluster.vip.ip, cluster.service_port, "/", 0.1, 0.5).start()
     try:
-        with Runner(cluster, log_dir=log_dir, out=lambda text: None) as runner:
-            maintenance.RollingUpdate(cluster, runner, reboot=reboot).run()
-            checks = health.Health(cluster, runner, STEPS).checks()
+        with Session(cluster, log_dir=log_dir, out=lambda text: None) as session:
+            maintenance.RollingUpdate(cluster, session, reboot=reboot).run()
+            checks = health.Health(cluster, session, STEPS).checks()
     finally:
         if prober:
             prober.stop()
@@ -215,8 +216,8 @@ def _standby_task(on):
 
     def body(c, node, config=None, log_dir=None):
         cluster = cfg.load(config, require_secrets=False)
-        with Runner(cluster, log_dir=log_dir, out=lambda text: None) as runner:
-            maintenance.switch(cluster, runner, node, on)
+        with Session(cluster, log_dir=log_dir, out=lambda text: None) as session:
+            maintenance.switch(cluster, session, node, on)
     body.__name__ = verb
     body.__doc__ = ("Put a node in standby: its services move to the peer; returns once they "
                     "answer there." if on else
@@ -237,10 +238,10 @@ def runbook(c, config=None, format="markdown", output=None, log_dir=None):
     if format not in runbooklib.FORMATS:
         raise UserError(f"--format {format!r}: one of {', '.join(runbooklib.FORMATS)}")
     cluster = runbooklib.with_placeholder_secrets(cfg.load(config, require_secrets=False))
-    with Runner(cluster, dry_run=True, log_dir=log_dir, out=lambda text: None) as runner:
-        if not runner.offline:
-            runner.resolve_nodes()
-        text = runbooklib.write(cluster, runner, STEPS, format)
+    with Session(cluster, dry_run=True, log_dir=log_dir, out=lambda text: None) as session:
+        if not session.offline:
+            session.resolve_nodes()
+        text = runbooklib.write(cluster, session, STEPS, format)
     if output is None:
         sys.stdout.write(text)
         return
@@ -275,8 +276,8 @@ def restore_config(c, backup, config=None, dry_run=False, log_dir=None):
     """Put the cluster configuration (CIB) back as a backup has it, saving the current one first."""
     cluster = cfg.load(config, require_secrets=False)
     backuplib.read(backup, cluster)  # a wrong file is refused before any connection
-    with Runner(cluster, log_dir=log_dir) as runner:
-        backuplib.restore(runner, backup, dry_run)
+    with Session(cluster, log_dir=log_dir) as session:
+        backuplib.restore(session, backup, dry_run)
 
 
 standby = _standby_task(True)

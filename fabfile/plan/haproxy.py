@@ -10,6 +10,9 @@ import dataclasses
 import hashlib
 import ipaddress
 import re
+import shutil
+import subprocess
+import tempfile
 
 from ..commands import write_file, write_validated_file
 from ..errors import UserError
@@ -150,3 +153,22 @@ def plan(cluster, dialect, facts, rollout_only=False):
 def rollout(cluster, dialect, facts):
     """`inv haproxy-config`: the haproxy step's files and reload, nothing else."""
     return plan(cluster, dialect, facts, rollout_only=True)
+
+
+def check_rendered_config(cluster, say):
+    """haproxy -c on the controller before the file goes anywhere (when haproxy is here).
+    Backend host names are swapped for a documentation address first: this machine checks
+    the syntax and never resolves a name (haproxy -c on each node resolves them)."""
+    if not cluster.haproxy or not shutil.which("haproxy"):
+        return
+    offline, renamed = without_host_names(cluster)
+    if renamed:
+        say(f"haproxy -c here checks the syntax; {renamed} backend host name(s) are "
+            "resolved only by haproxy -c on each node")
+    with tempfile.NamedTemporaryFile("w", suffix=".cfg") as handle:
+        handle.write(render_haproxy_config(offline))
+        handle.flush()
+        check = subprocess.run(["haproxy", "-c", "-f", handle.name], capture_output=True, text=True)
+    if check.returncode != 0:
+        raise UserError("the rendered HAProxy config is refused by haproxy -c; no node was "
+                        f"changed: {refusal_reason(check.stdout + check.stderr)}")

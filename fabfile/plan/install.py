@@ -5,7 +5,8 @@ import dataclasses
 import ipaddress
 
 from ..dialects import Dialect
-from ..facts import QNETD_DATABASE, Corosync
+from ..facts import QNETD_DATABASE
+from ..parsers import Corosync
 from . import Plan
 
 ACTIVE = ("enabled", "active")

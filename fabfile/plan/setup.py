@@ -9,7 +9,7 @@ import re
 
 from ..dialects import PACKAGED_CLUSTER_NAME
 from ..errors import UserError
-from ..facts import section_span
+from ..parsers import section_span
 from . import Plan
 
 # The cluster names packages put in their default single-node corosync.conf.

@@ -12,14 +12,28 @@ parsers' present answer: review the diff before committing it.
 import dataclasses
 import json
 import sys
+from pathlib import Path
 
 from fabfile import facts as factlib
-from fabfile import health
+from fabfile import health, parsers
 from fabfile.dialects import Dialect, parse_pcs_version
-from fabfile.lab.record import FIXTURES, write_fixture
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "facts"
+
+
+def write_fixture(fact, name, text, case, expected=None):
+    """A fact case: the output as <name>.txt, its context and expected fact as <name>.json
+    (None until --rewrite reads it)."""
+    folder = FIXTURES / fact
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.txt").write_text(text)
+    (folder / f"{name}.json").write_text(json.dumps({**case, "fact": expected}, indent=1,
+                                                    sort_keys=True) + "\n")
+    return 1
+
 
 # Parsers of live status that the drill and the lab read, next to the node facts.
-STATUS_PARSERS = {"crm_mon": factlib.parse_crm_mon, "fencer_log": factlib.parse_fencer_log,
+STATUS_PARSERS = {"crm_mon": parsers.parse_crm_mon, "fencer_log": parsers.parse_fencer_log,
                   "quorumtool": health.quorum_flags,
                   "show_stat": lambda text: [f"{b}/{s} {st}" for (b, s), st in
                                              sorted(health.backend_servers(text).items())]}

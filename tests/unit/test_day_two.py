@@ -194,8 +194,8 @@ def test_a_rolling_update_that_stops_says_where_and_what_state_it_left(phase, st
 
 # --- credentials another tool left in the CIB ---------------------------------------------------
 def test_status_names_plain_text_credentials_in_the_cib():
-    from fabfile.facts import parse_cib
     from fabfile.health import plain_text_credentials
+    from fabfile.parsers import parse_cib
     cib = parse_cib("""<cib><configuration><crm_config/><resources>
       <primitive id="old-fence" class="stonith" type="fence_ipmilan"><instance_attributes id="a">
         <nvpair id="a1" name="ipaddr" value="10.0.0.9"/><nvpair id="a2" name="passwd" value="x"/>

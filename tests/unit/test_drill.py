@@ -5,14 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from fabfile import facts
+from fabfile import parsers
 from fabfile.drill import Drill, Probe, Round, fenced_at_first_attempt, outage, summarise
 
 FACTS = Path(__file__).resolve().parents[1] / "fixtures" / "facts"
 
 
 def test_crm_mon_xml_of_pacemaker_2_1():
-    status = facts.parse_crm_mon((FACTS / "crm_mon" / "crm_mon-pacemaker-2.1.5.txt").read_text())
+    status = parsers.parse_crm_mon((FACTS / "crm_mon" / "crm_mon-pacemaker-2.1.5.txt").read_text())
     assert status.online == {"node1", "node2"}
     assert status.unclean == frozenset() and status.standby == frozenset()
     assert status.resources["vip"] == ("node1",) and status.resources["haproxy"] == ("node1",)
@@ -23,12 +23,12 @@ def test_crm_mon_xml_of_pacemaker_2_1():
 def test_crm_mon_errors_are_no_status():
     refused = ('<pacemaker-result api-version="2.25" request="crm_mon -1 --output-as=xml">'
                '<status code="102" message="Not connected"/></pacemaker-result>')
-    assert facts.parse_crm_mon(refused) is None
-    assert facts.parse_crm_mon("") is None and facts.parse_crm_mon("not xml") is None
+    assert parsers.parse_crm_mon(refused) is None
+    assert parsers.parse_crm_mon("") is None and parsers.parse_crm_mon("not xml") is None
 
 
 def test_fencer_log_a_clean_fence():
-    events = facts.parse_fencer_log((FACTS / "fencer_log" / "fencer-log-ok-pacemaker-2.1.5.txt").read_text())
+    events = parsers.parse_fencer_log((FACTS / "fencer_log" / "fencer-log-ok-pacemaker-2.1.5.txt").read_text())
     assert [(e.target, e.device, e.rc, e.by) for e in events] == [
         ("node2", "node2-fence", 0, None), ("node2", None, 0, "node1"),
         ("node2", "node2-fence", 0, None), ("node2", None, 0, "node1")]
@@ -36,7 +36,7 @@ def test_fencer_log_a_clean_fence():
 
 
 def test_fencer_log_a_fence_that_needed_a_retry():
-    events = facts.parse_fencer_log((FACTS / "fencer_log" / "fencer-log-failed-pacemaker-2.1.5.txt").read_text())
+    events = parsers.parse_fencer_log((FACTS / "fencer_log" / "fencer-log-failed-pacemaker-2.1.5.txt").read_text())
     assert [(e.device, e.rc) for e in events] == [("node1-fence", 1), (None, 1),
                                                   ("node1-fence", 0), (None, 0)]
     assert not fenced_at_first_attempt(events)  # fenced in the end, but not at the first attempt

@@ -2,7 +2,7 @@
 
 import yaml
 
-from fabfile import facts
+from fabfile import parsers
 from fabfile.lab import bench
 from fabfile.plan.setup import with_totem
 
@@ -16,7 +16,7 @@ def test_pcs_09_gets_its_corosync_conf_with_the_new_timings_and_nothing_else_cha
     node_facts = raw_facts(cluster, "centos7-converged",
                            {"HOST-1": {"corosync": [("    token: 3000\n    consensus: 3600\n", "")]}})
     (command,) = plan_step("setup", cluster, node_facts).commands_for("HOST-1")
-    written = facts.parse_corosync(command.stdin)
+    written = parsers.parse_corosync(command.stdin)
     old = node_facts["HOST-1"].corosync
     assert (written.token_ms, written.consensus_ms) == (3000, 3600)
     assert (written.cluster_name, written.nodes, written.two_node) == (
@@ -28,7 +28,7 @@ def test_pcs_09_gets_its_corosync_conf_with_the_new_timings_and_nothing_else_cha
 def test_with_totem_replaces_existing_values_in_place():
     text = "totem {\n    version: 2\n    token: 1000\n    interface {\n        token: 9\n    }\n}\n"
     rewritten = with_totem(text, 500, 600)
-    assert facts.parse_corosync(rewritten).token_ms == 500
+    assert parsers.parse_corosync(rewritten).token_ms == 500
     assert rewritten.count("token:") == 1  # the interface subsection's stray key went too
     assert with_totem(rewritten, 500, 600) == rewritten
 
