@@ -300,15 +300,14 @@ class Dialect:
         return run(*argv, why=f"create cluster {name} (corosync two_node quorum, "
                    f"{failover.profile} failover timings) and start it", retry_transient=True)
 
-    def change_totem(self, failover, properties, members, new_corosync_conf=None):
-        """Change token and consensus on a running cluster without fencing anyone."""
+    def change_totem(self, failover, properties, members, settle, new_corosync_conf=None):
+        """Change token and consensus on a running cluster without fencing anyone; `settle`
+        seconds of stable membership end the window."""
         if self.legacy:
             update = ("sh", "-c", _REPLACE_COROSYNC_CONF, "sh", COROSYNC_CONF)
         else:
             update = ("pcs", "cluster", "config", "update", "totem",
                       f"token={failover.token_ms}", f"consensus={failover.consensus_ms}")
-        detect_s = (failover.token_ms + failover.consensus_ms) / 1000
-        settle = max(3, round(3 * detect_s))
         stonith = properties.get("stonith-enabled", "true")
         maintenance = properties.get("maintenance-mode", "false")
         return run("sh", "-c", _TOTEM_WINDOW, "sh", stonith, maintenance, str(members), str(settle),

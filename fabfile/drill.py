@@ -23,7 +23,7 @@ from . import parsers
 from .commands import run
 from .config import URL_PATH_RE, shown
 from .errors import StepFailed, UserError
-from .plan.fence import agent_action
+from .fencing import agent_action
 from .session import Session
 
 # fault -> what it does; the lab-only ones need the embedded lab's host-side control.

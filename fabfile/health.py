@@ -18,8 +18,8 @@ from . import hooks, parsers
 from .commands import run
 from .config import SECRET_OPTION_RE, option_key
 from .errors import StepFailed, UserError
+from .fencing import device_id, topology
 from .plan import NotReady
-from .plan.fence import device_id, topology
 
 # Asks HAProxy's stats socket for `show stat` (Python is on every node: pcs needs it).
 _SHOW_STAT = r"""

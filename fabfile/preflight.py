@@ -19,8 +19,8 @@ from .commands import run
 from .config import ROUTED_VIPS
 from .dialects import parse_pcs_version
 from .errors import StepFailed, UserError
+from .fencing import agent_stdin, device_options
 from .health import Check
-from .plan.fence import agent_stdin, device_options
 from .plan.haproxy import check_rendered_config, refusal_reason
 from .render import render_haproxy_config
 

@@ -21,8 +21,8 @@ from datetime import datetime
 
 from . import facts as factlib
 from .errors import NOT_PRINTABLE_RE, UserError, escaped
+from .fencing import password_kind
 from .plan import NotReady, install
-from .plan.fence import password_kind
 from .secret import Secret
 
 FORMATS = ("markdown", "sh")

@@ -208,7 +208,7 @@ def option_key(name):
 
 
 # A name that says it carries a secret: such a value would sit in the CIB in plain text.
-# The agent's meta-data decides at the fence step (plan/fence.py); this catches the usual names
+# The agent's meta-data decides at the fence step (fencing.check_parameters); this catches the usual names
 # before any host is asked.
 SECRET_OPTION_RE = re.compile(r"pass|secret|token|credential|(^|_)key$|private|communit|apikey|"
                               r"api_key|access_key|_kg$|(^|_)psk")

@@ -17,8 +17,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import yaml
-
 from . import settings as s
 
 VARIANTS = {
@@ -34,13 +32,12 @@ FAULTS = {"crash": 2, "freeze": 1, "standby": 1}
 def variant_config(name, directory):
     """The lab config turned into one variant, written next to the results."""
     spec = VARIANTS[name]
-    data = yaml.safe_load(s.LAB_CONFIG.read_text())
-    data["failover"] = {"profile": spec["profile"]}
-    if not spec["arbiter"]:
-        data.get("quorum", {}).pop("device", None)
-    path = Path(directory) / f"lab-{name.replace('+', '-')}.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+
+    def change(data):
+        data["failover"] = {"profile": spec["profile"]}
+        if not spec["arbiter"]:
+            data.get("quorum", {}).pop("device", None)
+    return s.config_variant(change, Path(directory) / f"lab-{name.replace('+', '-')}.yaml")
 
 
 def _inv(*args, say):

@@ -1,7 +1,9 @@
-"""Where the lab lives and how it is wired; node addresses come from configs/lab.yaml."""
+"""Where the lab lives and how it is wired; node addresses come from configs/lab.yaml, read
+through halb's own config reader."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import time
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from .. import config as cfg
 from ..config import IPMI_PORT
 from ..errors import UserError
 
@@ -104,12 +107,36 @@ class LabNode:
         return self.dir / "root"
 
 
+def lab_cluster(path=LAB_CONFIG):
+    """The lab's config as halb reads every config (fabfile.config.load): one reader, the same
+    checks. Read again only when the file changed."""
+    path = Path(path)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        stamp = None
+    return _load(str(path), stamp)
+
+
+@functools.lru_cache(maxsize=16)
+def _load(path, _stamp):
+    return cfg.load(path, env={}, require_secrets=False)
+
+
+def config_variant(change, path, base=LAB_CONFIG):
+    """The lab config with `change(data)` applied to its YAML, written to `path` and read back
+    through the one reader, so that a variant is a config halb accepts. Returns the path."""
+    data = yaml.safe_load(Path(base).read_text())
+    change(data)
+    Path(path).write_text(yaml.safe_dump(data, sort_keys=False))
+    lab_cluster(path)
+    return Path(path)
+
+
 def lab_nodes(path=LAB_CONFIG):
     """The two cluster nodes, each with its BMC."""
-    data = yaml.safe_load(Path(path).read_text())
-    nodes = tuple(LabNode(n["name"], n["address"], n["bmc"]["address"], n["bmc"]["username"],
-                          n["bmc"].get("port", IPMI_PORT))
-                  for n in data["nodes"])
+    nodes = tuple(LabNode(n.name, n.address, n.bmc.address, n.bmc.username, n.bmc.port)
+                  for n in lab_cluster(path).nodes)
     for node in nodes:
         for addr in (node.address, node.bmc_address):
             _in_lab(path, node.name, addr)
@@ -118,12 +145,11 @@ def lab_nodes(path=LAB_CONFIG):
 
 def lab_arbiter(path=LAB_CONFIG):
     """The quorum arbiter's machine when the lab config asks for one (quorum.device)."""
-    data = yaml.safe_load(Path(path).read_text())
-    device = ((data.get("quorum") or {}).get("device")) or None
-    if not device:
+    device = lab_cluster(path).quorum_device
+    if device is None:
         return None
-    _in_lab(path, device["host"], device["address"])
-    return LabNode(device["host"], device["address"], None, None)
+    _in_lab(path, device.arbiter.name, device.arbiter.address)
+    return LabNode(device.arbiter.name, device.arbiter.address, None, None)
 
 
 def lab_machines(path=LAB_CONFIG):
@@ -197,4 +223,4 @@ def child_pids(pid):
 
 
 def vip(path=LAB_CONFIG):
-    return yaml.safe_load(Path(path).read_text())["vip"]["ip"]
+    return lab_cluster(path).vip.ip

@@ -1,11 +1,11 @@
-"""Runbook step 7: turn STONITH on, but only once every fence device has answered.
+"""Runbook step 8/8: turn STONITH on, but only once every fence device has answered.
 
 Each device is asked for its node's power status from the peer node, the node that would fence
 it, with the options stored in the CIB passed on stdin as Pacemaker itself passes them.
 """
 
+from ..fencing import agent_action, device_id
 from . import NotReady, Plan, require_cib
-from .fence import agent_action, device_id
 
 TRUE = {"true", "yes", "on", "1", "y"}
 

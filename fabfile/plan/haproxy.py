@@ -1,4 +1,4 @@
-"""Runbook step 6: HAProxy as a cluster resource, through the project's own OCF agent.
+"""Runbook step 7/8: HAProxy as a cluster resource, through the project's own OCF agent.
 
 Files go to the standby node first and the active node last; the running HAProxy only picks
 the new config up when the cluster reloads it, which it does because the resource's
@@ -17,9 +17,9 @@ import tempfile
 from ..commands import write_file, write_validated_file
 from ..errors import UserError
 from ..facts import OCF_AGENT_PATH
+from ..fencing import parameter_problem
 from ..render import agent_text, render_haproxy_config
 from . import Plan, require_cib
-from .fence import parameter_problem
 from .resources import ensure_grouped_resource
 
 

@@ -1,4 +1,4 @@
-"""Runbook step 3: create the two-node cluster, start it and enable it at boot.
+"""Runbook step 3/8: create the two-node cluster, start it and enable it at boot.
 
 Two-node quorum comes from corosync's two_node, which pcs writes for a two-node cluster; the
 source's `no-quorum-policy=ignore` is only set when the config asks for it. STONITH stays off
@@ -87,7 +87,8 @@ def _totem(plan, cluster, dialect, primary_facts, props):
                        f"{want.consensus_ms} ms ({want.profile} profile)")
         return
     new_conf = with_totem(conf.text, want.token_ms, want.consensus_ms) if dialect.legacy else None
-    plan.add(cluster.primary.name, dialect.change_totem(want, props, len(cluster.nodes), new_conf),
+    plan.add(cluster.primary.name, dialect.change_totem(want, props, len(cluster.nodes),
+                                                         totem_settle_seconds(want), new_conf),
              phase=2)
 
 
@@ -102,3 +103,10 @@ def with_totem(text, token_ms, consensus_ms):
              if not re.match(r"^\s*(token|consensus)\s*:", line)]
     return (text[:start] + f"\n{indent}token: {token_ms}\n{indent}consensus: {consensus_ms}"
             + "\n".join(lines) + text[end:])
+
+
+def totem_settle_seconds(failover):
+    """How long the membership must hold after a totem change before resources and fencing
+    come back: three times the time corosync takes to notice a lost node, at least 3 s."""
+    detect_s = (failover.token_ms + failover.consensus_ms) / 1000
+    return max(3, round(3 * detect_s))

@@ -2,8 +2,6 @@
 
 import re
 
-import yaml
-
 from fabfile.lab import settings as s
 
 from .conftest import TIMINGS, crm_mon, http_via_vip, inv, run_in, secrets, vip_holders
@@ -76,12 +74,11 @@ def test_second_run_changes_nothing(converged):
 
 
 def test_unknown_host_keys_are_refused_by_default(converged, tmp_path):
-    data = yaml.safe_load(s.LAB_CONFIG.read_text())
-    data["ssh"]["known_hosts"] = str(tmp_path / "known_hosts")
-    data["ssh"]["accept_unknown_host_keys"] = False
+    def strict(data):
+        data["ssh"]["known_hosts"] = str(tmp_path / "known_hosts")
+        data["ssh"]["accept_unknown_host_keys"] = False
     (tmp_path / "known_hosts").write_text("")
-    path = tmp_path / "strict.yaml"
-    path.write_text(yaml.safe_dump(data))
+    path = s.config_variant(strict, tmp_path / "strict.yaml")
     rc, out, _ = inv("install", "--config", str(path))
     assert rc == 1
     assert "host key unknown" in out and "ssh.accept_unknown_host_keys" in out

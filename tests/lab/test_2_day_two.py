@@ -113,7 +113,7 @@ def cib_epoch(node="node1"):
 
 
 def lab_config_with(tmp_path, change):
-    data = yaml.safe_load((ROOT / "configs" / "lab.yaml").read_text())
+    data = yaml.safe_load(s.LAB_CONFIG.read_text())  # raw: a broken config is the point
     change(data)
     path = tmp_path / "lab-broken.yaml"
     path.write_text(yaml.safe_dump(data))

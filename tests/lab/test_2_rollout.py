@@ -5,7 +5,6 @@ import time
 import urllib.request
 
 import pytest
-import yaml
 
 from fabfile.lab import settings as s
 
@@ -13,11 +12,7 @@ from .conftest import TIMINGS, crm_mon, http_via_vip, inv, run_in, vip_holders
 
 
 def config_with(tmp_path, change, name):
-    data = yaml.safe_load(s.LAB_CONFIG.read_text())
-    change(data)
-    path = tmp_path / name
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return s.config_variant(change, tmp_path / name)
 
 
 def add_frontend(data):

@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from fabfile.config import read_secrets
 from fabfile.lab import box as boxlib
+from fabfile.lab import settings as s
 from fabfile.lab import vagrantlab
 
 from .conftest import ROOT, TIMINGS, inv
@@ -49,9 +49,8 @@ def vms():
 
 
 def ssh_of(name):
-    node = next(n for n in yaml.safe_load((ROOT / CONFIG).read_text())["nodes"]
-                if n["name"] == name)
-    return node["ssh_address"], node["ssh_port"]
+    node = s.lab_cluster(ROOT / CONFIG).node(name)
+    return node.ssh_address, node.ssh_port
 
 
 def vm(name, *argv, check=True, timeout=120):

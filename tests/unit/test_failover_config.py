@@ -50,7 +50,7 @@ def test_bench_variants_are_the_lab_config_with_one_thing_changed(tmp_path):
 def test_a_bare_race_delay_counts_in_seconds_as_pacemaker_reads_it(write_config):
     from fabfile import config
     from fabfile.dialects import Dialect
-    from fabfile.plan.fence import device_options
+    from fabfile.fencing import device_options
 
     def change(data):
         del data["quorum"]["device"]

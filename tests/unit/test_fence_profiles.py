@@ -125,8 +125,8 @@ def test_each_level_is_checked_against_its_own_agents_meta_data(tmp_path):
     import dataclasses
 
     from fabfile.errors import UserError
+    from fabfile.fencing import check_parameters
     from fabfile.parsers import parse_fence_metadata
-    from fabfile.plan.fence import check_parameters
 
     from .planning import raw_facts
 

@@ -107,3 +107,17 @@ def test_the_checkout_collection_adds_the_lab_and_its_guard():
             "assert 'lab' in tasks.ns.collections; assert network.guard in hooks._reach_guards")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_step_numbers_agree_between_the_runbook_the_planners_and_the_tasks():
+    """STEPS is the order; each planner's module and each task's help say the same number."""
+    import importlib
+    import re
+
+    from fabfile.runner import STEPS
+    from fabfile.tasks import ns
+    total = len(STEPS)
+    for number, (step, planner) in enumerate(STEPS.items(), 1):
+        module = importlib.import_module(planner.__module__)
+        assert re.match(rf"Runbook step {number}/{total}:", module.__doc__), (step, module.__doc__)
+        assert ns[step].__doc__.startswith(f"Step {number}/{total}:"), (step, ns[step].__doc__)

@@ -19,10 +19,10 @@ from fabfile.commands import _WRITE_FILE, MANIFEST, REMOVE_HALB_FILES
 from fabfile.dialects import Dialect
 from fabfile.errors import ConfigError, UserError
 from fabfile.facts import OCF_AGENT_PATH, fence_password_file
+from fabfile.fencing import agent_action, agent_stdin, check_parameters
 from fabfile.parsers import parse_fence_metadata
 from fabfile.plan import NotReady
 from fabfile.plan import teardown as teardown_plan
-from fabfile.plan.fence import agent_action, agent_stdin, check_parameters
 from fabfile.render import render_haproxy_config
 from fabfile.runner import STEPS, Runner
 
