@@ -55,8 +55,8 @@ def run(variants, out_dir, say=print):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
-    report = {"date": started.strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
-              "variants": {}}
+    report = {"date": started.strftime("%Y-%m-%d %H:%M UTC"), "commit": commit(),
+              "machine": machine(), "variants": {}}
     for name, rounds in variants:
         say(f"bench: {name}, {rounds} round(s) per fault and victim")
         config = variant_config(name, out_dir)
@@ -75,6 +75,17 @@ def run(variants, out_dir, say=print):
     return table
 
 
+def commit():
+    """The checkout's commit, marked when files differ from it: a figure says what it measured."""
+    def git(*argv):
+        return subprocess.run(["git", *argv], cwd=s.ROOT, capture_output=True, text=True)
+    head = git("rev-parse", "--short", "HEAD")
+    if head.returncode != 0:
+        return "unknown"
+    changed = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
+    return head.stdout.strip() + (" with local changes" if changed else "")
+
+
 def machine():
     cores = len([line for line in Path("/proc/cpuinfo").read_text().splitlines()
                  if line.startswith("processor")])
@@ -82,7 +93,8 @@ def machine():
 
 
 def markdown(report):
-    lines = [f"Failover drill, {report['date']}, {report['machine']}; "
+    lines = [f"Failover drill, {report['date']}, commit {report.get('commit', 'unknown')}, "
+             f"{report['machine']}; "
              f"outage as seen by a client of the VIP (HTTP GET every 100 ms).", "",
              "| variant | fault | victim | rounds | median | p95 | max | failed requests "
              "| fenced at first attempt |",

@@ -12,7 +12,7 @@ from ..cli import user_errors_exit, whole_number
 from ..errors import UserError
 from . import bench as benchmark
 from . import box as boxlib
-from . import control, network, vagrant, vagrantlab
+from . import control, image, network, vagrant, vagrantlab
 from . import record as recorder
 from . import settings as s
 
@@ -34,6 +34,22 @@ NODE_HELP = {"node": "lab machine name (node1, node2, or the arbiter when there 
 def up(c, fresh=False, release=None):
     """Build (once per release) the node image and mirror, then boot bare nodes, BMCs and the arbiter."""
     control.up(rebuild=fresh, release=release)
+
+
+@task(iterable=["release"], help={
+    "release": f"a release to build (repeat for more; default: all of {', '.join(s.RELEASES)})"})
+@user_errors_exit
+def images(c, release=None):
+    """Build the node images and mirrors that are not cached yet, and boot nothing (make test
+    runs it in the background while the unit tests run)."""
+    # The suite's own release first: the lab tests boot it first.
+    wanted = release or sorted(s.RELEASES, key=lambda name: name != s.DEFAULT_RELEASE)
+    for name in wanted:
+        if name not in s.RELEASES:
+            raise UserError(f"--release {name!r}: one of {', '.join(s.RELEASES)}")
+    control.preflight()
+    for name in wanted:
+        image.build(s.Image(name))
 
 
 @task

@@ -11,12 +11,13 @@ import sys
 import time
 import urllib.request
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from fabfile.config import fence_password_source, read_secrets
-from fabfile.lab import control
+from fabfile.lab import bench, control
 from fabfile.lab import settings as s
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -198,8 +199,18 @@ def pytest_terminal_summary(terminalreporter):
         if release not in s.RELEASES:
             release, rest = s.DEFAULT_RELEASE, what
         by_release.setdefault(release, []).append(f"  {rest}: {took}")
+    lines = []
     for release in s.RELEASES:
         if release in by_release:
-            terminalreporter.write_line(f"{release} ({s.RELEASES[release]}):")
-            for line in by_release[release]:
-                terminalreporter.write_line(line)
+            lines += [f"{release} ({s.RELEASES[release]}):", *by_release[release]]
+    for line in lines:
+        terminalreporter.write_line(line)
+    # The same figures as a file that says when, at which commit and where they were measured:
+    # the docs quote such a file, not numbers copied by hand.
+    started = datetime.now(UTC)
+    out = ROOT / "benchmarks" / "results" / f"lab-timings-{started:%Y%m%d-%H%M}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(f"Lab timings, {started:%Y-%m-%d %H:%M} UTC, commit {bench.commit()}, "
+                   f"{bench.machine()}; `make test` (tests/lab).\n\n```\n"
+                   + "\n".join(lines) + "\n```\n")
+    terminalreporter.write_line(f"(written to {out.relative_to(ROOT)})")

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from tests.unit.test_ocf_agent import OCF_NOT_RUNNING, OCF_SUCCESS, agent  # noqa: F401 (fixture)
+from tests.unit.ocf.test_haproxy import OCF_NOT_RUNNING, OCF_SUCCESS, agent  # noqa: F401 (fixture)
 
 STOP_TIMEOUT_S = 8
 

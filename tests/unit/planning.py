@@ -79,3 +79,11 @@ def lines(plan):
     """'host: command' for every planned command, in order."""
     return [f"{host}: {cmd.display()}" for phase in plan.phases for host, cmds in phase
             for cmd in cmds]
+
+
+def lab_cluster():
+    """configs/lab.yaml with the test secrets."""
+    from fabfile import config
+
+    from .conftest import CONFIGS, SECRETS
+    return config.load(CONFIGS / "lab.yaml", env=SECRETS)

@@ -10,10 +10,10 @@ from fabfile.errors import UserError
 from fabfile.plan.haproxy import rollout as haproxy_rollout
 from fabfile.runner import STEPS
 
-from .conftest import CONFIGS, SECRETS
-from .planning import current_checksum, fresh_facts, lines, plan_step, raw_facts
+from ..conftest import CONFIGS, SECRETS
+from ..planning import current_checksum, fresh_facts, lines, plan_step, raw_facts
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 CASES = sorted((FIXTURES / "plans").glob("*.yaml"))
 PLANNERS = {**STEPS, "haproxy-config": haproxy_rollout}
 

@@ -19,7 +19,7 @@ from fabfile.plan import NotReady
 from fabfile.render import render_haproxy_config
 from fabfile.runner import STEPS
 
-from .conftest import CONFIGS, SECRETS
+from ..conftest import CONFIGS, SECRETS
 
 MAX_LINE = 400
 BASE = yaml.safe_load((CONFIGS / "lab.yaml").read_text())

@@ -6,8 +6,8 @@ from fabfile import parsers
 from fabfile.lab import bench
 from fabfile.plan.setup import with_totem
 
-from .conftest import SECRETS
-from .planning import plan_step, raw_facts
+from ..conftest import SECRETS
+from ..planning import plan_step, raw_facts
 from .test_plans import load_cluster
 
 

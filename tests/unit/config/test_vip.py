@@ -7,12 +7,12 @@ import yaml
 from fabfile import config
 from fabfile.errors import ConfigError
 
-from .conftest import SECRETS
+from ..conftest import SECRETS
 
 
 def load_with(tmp_path, name, change):
     from pathlib import Path
-    data = yaml.safe_load((Path(__file__).resolve().parents[1] / "fixtures" / "configs" / name)
+    data = yaml.safe_load((Path(__file__).resolve().parents[2] / "fixtures" / "configs" / name)
                           .read_text())
     change(data["vip"])
     path = tmp_path / "cloud.yaml"

@@ -6,7 +6,7 @@ from fabfile import config
 from fabfile.errors import UserError
 from fabfile.lab import vagrant
 
-from .conftest import SECRETS
+from ..conftest import SECRETS
 
 # As Vagrant prints it for VirtualBox (NAT: 127.0.0.1 and a forwarded port per VM).
 VIRTUALBOX = """Host node1

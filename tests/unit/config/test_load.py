@@ -5,7 +5,7 @@ import pytest
 from fabfile import config
 from fabfile.errors import ConfigError
 
-from .conftest import SECRETS, load_example
+from ..conftest import SECRETS, load_example
 
 
 def setter(path, value):

@@ -10,9 +10,9 @@ from fabfile import config
 from fabfile.dialects import Dialect
 from fabfile.errors import ConfigError
 
-from .conftest import SECRETS
+from ..conftest import SECRETS
 
-FIXTURE_CONFIGS = Path(__file__).resolve().parents[1] / "fixtures" / "configs"
+FIXTURE_CONFIGS = Path(__file__).resolve().parents[2] / "fixtures" / "configs"
 
 
 def load_with(tmp_path, name, change, env=SECRETS):
@@ -128,7 +128,7 @@ def test_each_level_is_checked_against_its_own_agents_meta_data(tmp_path):
     from fabfile.fencing import check_parameters
     from fabfile.parsers import parse_fence_metadata
 
-    from .planning import raw_facts
+    from ..planning import raw_facts
 
     virsh = parse_fence_metadata((FIXTURE_CONFIGS.parent / "facts" / "second_fence_metadata" /
                                   "debian12-fence_virsh.txt").read_text())
