@@ -22,15 +22,12 @@ demo: venv host-deps .env
 	$(BIN)/inv setup-cluster --config configs/lab.yaml
 	$(BIN)/inv lab.status
 
-# The whole suite (lab: all of it on bookworm, then the runbook on bullseye and trixie), then the
+# The whole suite (lab: all of it on bookworm, then the runbook on bullseye and trixie), and the
 # unit suite again on Python 3.13, in a chroot of the lab's trixie image.
-# The node images not cached yet are built in the background meanwhile (a lab.up of a release
-# being built waits for it).
+# The node images not cached yet are built in the background meanwhile, and the Python 3.13
+# stage runs beside the suites (.ci/test).
 test: venv host-deps test-deps .env lint
-	@mkdir -p logs; echo "building the lab's uncached node images in the background (logs/lab-images.log)"
-	@$(BIN)/inv lab.images > logs/lab-images.log 2>&1 &
-	./.ci/pytest
-	./.ci/controller-python313
+	./.ci/test
 
 # The same cluster on two VMs with their own kernels (libvirt, TCG where KVM cannot run a guest),
 # fenced by fence_virsh through the real libvirtd; ends with an answer through the VIP.

@@ -67,6 +67,10 @@ HAPROXY_PACKAGES = {"yum": ("haproxy",), "dnf": ("haproxy",), "apt": ("haproxy",
 PACKAGES_START_SERVICES = {"apt": True, "yum": False, "dnf": False}
 PACKAGED_CLUSTER_NAME = {"apt": "debian"}
 WAIT_SECONDS = 120
+PCSD_STOP_GRACE_S = 15
+_RESTART_PCSD = ('timeout "$1" systemctl stop pcsd.service || '
+                 'systemctl kill --signal=SIGKILL pcsd.service; '
+                 'systemctl reset-failed pcsd.service 2>/dev/null; systemctl start pcsd.service')
 COROSYNC_CONF = "/etc/corosync/corosync.conf"
 
 # Changing totem timings on a running cluster reloads corosync, and a reload can drop a node
@@ -264,8 +268,13 @@ class Dialect:
                    "every address", shown=f"set PCSD_BIND_ADDR={value} in {self.pcsd_settings_file}")
 
     def restart_pcsd(self):
-        return run("systemctl", "restart", "pcsd", why="pcsd reads PCSD_BIND_ADDR at start",
-                   retry_transient=True)
+        # pcsd before 0.11.8 can deadlock on SIGTERM (its multiprocessing pool, pcs issue 780)
+        # and then holds a restart for systemd's 90 s stop timeout: after a grace, what is left
+        # of it is killed, then it starts.
+        return run("sh", "-c", _RESTART_PCSD, "sh", str(PCSD_STOP_GRACE_S),
+                   why="pcsd reads PCSD_BIND_ADDR at start", retry_transient=True,
+                   shown="systemctl restart pcsd (a stop that hangs is killed after "
+                         f"{PCSD_STOP_GRACE_S} s)")
 
     @property
     def pcsd_auth_file(self):

@@ -42,8 +42,10 @@ def up(c, fresh=False, release=None):
 def images(c, release=None):
     """Build the node images and mirrors that are not cached yet, and boot nothing (make test
     runs it in the background while the unit tests run)."""
-    # The suite's own release first: the lab tests boot it first.
-    wanted = release or sorted(s.RELEASES, key=lambda name: name != s.DEFAULT_RELEASE)
+    # The suite's own release first (the lab tests boot it first), then trixie (the Python 3.13
+    # stage's chroot), then the rest.
+    wanted = release or sorted(s.RELEASES, key=lambda name: (name != s.DEFAULT_RELEASE,
+                                                             name != "trixie"))
     for name in wanted:
         if name not in s.RELEASES:
             raise UserError(f"--release {name!r}: one of {', '.join(s.RELEASES)}")

@@ -161,29 +161,61 @@ def ipmi(node_name, *command):
                           env=env, timeout=30)
 
 
-@pytest.fixture(scope="session")
-def lab():
+# What the session did to the lab, so that a module finds the state it asks for whatever ran
+# before it: booted fresh once, then (release, labd pid) of the lab that setup-cluster converged.
+SESSION = {"booted": False, "converged_on": None, "converge_output": ""}
+
+
+def lab_identity():
+    """The running lab as (release, labd pid), None when it is down: a new pid is a new lab."""
+    pid = control.labd_pid()
+    return (s.running_release(), pid) if pid and control.is_up() else None
+
+
+def ensure_lab():
+    """The lab up on the suite's release: booted fresh once per session, and again when a
+    module before left it down or on another release."""
     if os.geteuid() != 0:
         pytest.skip("the lab needs root (systemd-nspawn, bridge, mounts)")
+    identity = lab_identity()
+    if SESSION["booted"] and identity and identity[0] == s.DEFAULT_RELEASE:
+        return
     rc, out, took = inv("lab.up", "--fresh", "--release", s.DEFAULT_RELEASE)
     assert rc == 0, out
-    TIMINGS[f"{s.DEFAULT_RELEASE}: lab.up --fresh (image build included when not cached)"] = \
-        f"{took:.1f}s"
-    return out
+    TIMINGS.setdefault(f"{s.DEFAULT_RELEASE}: lab.up --fresh (image build included when not "
+                       "cached)", f"{took:.1f}s")
+    SESSION["booted"], SESSION["converged_on"] = True, None
+
+
+@pytest.fixture(scope="module")
+def lab():
+    ensure_lab()
 
 
 @pytest.fixture(scope="session")
-def bare_nodes(lab):
-    """What the nodes had before the first converge: no cluster packages at all."""
+def bare_nodes():
+    """What the nodes had before the session's first converge: no cluster packages at all."""
+    ensure_lab()
+    if SESSION["converged_on"] is not None:  # converged already: look at fresh nodes
+        SESSION["booted"] = False
+        ensure_lab()
     return {name: run_in(name, "sh", "-c", "command -v pcs pacemakerd corosync haproxy",
                          check=False).stdout.split() for name in nodes()}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def converged(bare_nodes):
+    """The lab's cluster converged from configs/lab.yaml, shared by the modules that ask for it:
+    converged once, and again only when a module before changed the lab under it (took it
+    down, booted it fresh, switched its release). A module that changes the cluster's config
+    puts it back itself (test_2_rollout, test_3_failover)."""
+    ensure_lab()
+    if SESSION["converged_on"] == lab_identity():
+        return SESSION["converge_output"]
     rc, out, took = inv("setup-cluster", "--config", "configs/lab.yaml")
-    TIMINGS["setup-cluster from bare nodes"] = f"{took:.1f}s"
     assert rc == 0, out
+    TIMINGS.setdefault("setup-cluster from bare nodes", f"{took:.1f}s")
+    SESSION["converged_on"], SESSION["converge_output"] = lab_identity(), out
     return out
 
 
