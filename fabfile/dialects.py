@@ -511,6 +511,12 @@ class Dialect:
     def cleanup_resources(self):
         return run("pcs", "resource", "cleanup", why="forget failed operations")
 
+    def wait_settled(self, timeout_s):
+        # Pacemaker's own wait (every generation since 1.1): no action pending in the
+        # transition, probes of a node that just rejoined included.
+        return run("crm_resource", "--wait", f"--timeout={timeout_s}s",
+                   why="wait until the cluster has no pending action")
+
 
 def _pairs(options):
     return [f"{k}={v}" for k, v in options]

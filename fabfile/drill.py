@@ -158,9 +158,13 @@ def summarise(rounds):
     return rows
 
 
+# How long a drill waits for Pacemaker to finish what a rejoined node set off.
+SETTLE_LIMIT_S = 120
+
+
 class Drill:
     def __init__(self, cluster, fault, rounds, victim, port, path, interval, timeout,
-                 lab=None, say=print, log_dir="logs", settle=5.0, round_limit=180.0):
+                 lab=None, say=print, log_dir="logs", round_limit=180.0):
         if fault not in FAULTS:
             raise UserError(f"--fault {fault!r}: not a fault ({', '.join(FAULTS)})")
         if fault in LAB_ONLY and lab is None:
@@ -176,7 +180,7 @@ class Drill:
                             "._~/?=&%-)")
         self.cluster, self.fault, self.rounds, self.victim = cluster, fault, rounds, victim
         self.port, self.path, self.interval, self.timeout = port, path, interval, timeout
-        self.lab, self.say, self.settle, self.round_limit = lab, say, settle, round_limit
+        self.lab, self.say, self.round_limit = lab, say, round_limit
         self.session = Session(cluster, log_dir=log_dir, out=lambda text: None, name="drill")
         self.log, self.executor = self.session.log, self.session.executor
         self.dialect = None
@@ -235,16 +239,16 @@ class Drill:
                     continue
                 status = self.healthy(node.name)
                 if status:
-                    return status
+                    return node.name, status
             return None
-        status = self.wait(whole, seconds, "both nodes online with the service running")
+        name, status = self.wait(whole, seconds, "both nodes online with the service running")
         if status.failures:
-            self._on(self.cluster.primary.name, self.dialect.cleanup_resources())
+            self._on(name, self.dialect.cleanup_resources())
         self.wait(lambda: prober.answering_since(0, 2.0), 60, "the service to answer via the VIP")
         # A node that just rejoined is still being probed; the next fault should hit a cluster
-        # in its steady state, as a real one would be.
-        time.sleep(self.settle)
-        return self.wait(whole, seconds, "both nodes online with the service running")
+        # in its steady state, as a real one would be: Pacemaker says when it is.
+        self._on(name, self.dialect.wait_settled(SETTLE_LIMIT_S))
+        return self.wait(whole, seconds, "both nodes online with the service running")[1]
 
     # --- faults -------------------------------------------------------------------------------
     def inject(self, victim, peer):

@@ -117,6 +117,19 @@ def left_running(node_name):
     return left
 
 
+def has_dc(node_name):
+    """The node's Pacemaker knows a DC (itself or another): its decisions are being made."""
+    out = run_in(node_name, "crm_mon", "-1", "--output-as=xml", check=False).stdout
+    return 'current_dc present="true"' in out
+
+
+def settled(node_name, seconds=120):
+    """Wait until Pacemaker, as this node sees it, has a DC and no action pending: what it
+    decides after an event has been decided and done. An event to wait for, not a time."""
+    wait_for(lambda: has_dc(node_name), seconds, f"a DC as {node_name} sees it")
+    run_in(node_name, "crm_resource", "--wait", f"--timeout={seconds}s", timeout=seconds + 10)
+
+
 def quorum_of(node_name):
     """corosync-quorumtool -s as the node sees it."""
     return run_in(node_name, "corosync-quorumtool", "-s", check=False).stdout

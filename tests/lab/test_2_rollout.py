@@ -50,6 +50,15 @@ class Load:
                     self.failed.append(repr(error))
                     self.failed_at.append(time.monotonic())
 
+    def answers(self, count=20, seconds=30):
+        """Wait until `count` more requests have been answered: the load is running here, not
+        a fixed time."""
+        start = self.ok
+        deadline = time.monotonic() + seconds
+        while self.ok < start + count:
+            assert time.monotonic() < deadline, f"{self.ok - start} of {count} answers in {seconds}s"
+            time.sleep(0.05)
+
     def outage(self):
         """Seconds from the first failure to the last (0 when none failed)."""
         return max(self.failed_at) - min(self.failed_at) if self.failed_at else 0.0
@@ -91,9 +100,9 @@ def test_rollout_under_load_loses_no_request(converged, restore_original, tmp_pa
     changed = config_with(tmp_path, add_frontend, "lab-alt.yaml")
     assert not alt_answers()
     with Load() as load:
-        time.sleep(2)
+        load.answers()
         rc, out, took = inv("haproxy-config", "--config", str(changed))
-        time.sleep(3)
+        load.answers()
     assert rc == 0, out
     TIMINGS["rollout under load"] = (f"{load.ok} requests answered, {len(load.failed)} lost; "
                                      f"inv haproxy-config took {took:.1f}s")

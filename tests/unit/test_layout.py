@@ -123,3 +123,19 @@ def test_step_numbers_agree_between_the_runbook_the_planners_and_the_tasks():
         module = importlib.import_module(planner.__module__)
         assert re.match(rf"Runbook step {number}/{total}:", module.__doc__), (step, module.__doc__)
         assert ns[step].__doc__.startswith(f"Step {number}/{total}:"), (step, ns[step].__doc__)
+
+
+def test_the_wheel_carries_the_templates_the_agent_and_the_halb_program(tmp_path):
+    """What an installed halb sends to the nodes is inside the package, and `halb` runs it."""
+    import zipfile
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                            "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+                           capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr
+    (wheel,) = tmp_path.glob("halb-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    sources = {str(p.relative_to(ROOT)) for p in (ROOT / "fabfile").rglob("*.py")}
+    assert sources <= names, sorted(sources - names)  # every module, every subpackage
+    assert {"fabfile/templates/haproxy.cfg.j2", "fabfile/ocf/haproxy"} <= names
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "halb = fabfile.program:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
