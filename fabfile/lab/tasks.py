@@ -230,5 +230,5 @@ def vagrant_status(c):
     vagrantlab.status()
 
 
-ns = Collection(up, down, clean, status, ssh, crash, freeze, thaw, power_on, bench, record,
+ns = Collection(up, images, down, clean, status, ssh, crash, freeze, thaw, power_on, bench, record,
                 vagrant_config, vagrant_box, vagrant_up, vagrant_down, vagrant_status)

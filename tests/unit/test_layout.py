@@ -139,3 +139,14 @@ def test_the_wheel_carries_the_templates_the_agent_and_the_halb_program(tmp_path
     assert {"fabfile/templates/haproxy.cfg.j2", "fabfile/ocf/haproxy"} <= names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "halb = fabfile.program:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+def test_every_task_the_makefile_and_ci_run_exists():
+    """`inv X` in the Makefile or .ci/ names a task of this checkout's collection."""
+    import re
+
+    import tasks
+    names = set(tasks.ns.task_names)
+    texts = [(ROOT / "Makefile").read_text()] + [p.read_text() for p in (ROOT / ".ci").iterdir()]
+    called = {m for text in texts for m in re.findall(r"\binv ([a-z][a-z.-]+)", text)}
+    assert called and called <= names, sorted(called - names)
