@@ -68,9 +68,12 @@ PACKAGES_START_SERVICES = {"apt": True, "yum": False, "dnf": False}
 PACKAGED_CLUSTER_NAME = {"apt": "debian"}
 WAIT_SECONDS = 120
 PCSD_STOP_GRACE_S = 15
-_RESTART_PCSD = ('timeout "$1" systemctl stop pcsd.service || '
-                 'systemctl kill --signal=SIGKILL pcsd.service; '
-                 'systemctl reset-failed pcsd.service 2>/dev/null; systemctl start pcsd.service')
+# pcsd-ruby (pcs 0.10+) is PartOf pcsd, so a stop takes it along; pcs 0.10's pcsd does not
+# Require it, so a start must name it.
+_RESTART_PCSD = ('units=pcsd.service; '
+                 'systemctl cat pcsd-ruby.service >/dev/null 2>&1 && units="$units pcsd-ruby.service"; '
+                 'timeout "$1" systemctl stop $units || systemctl kill --signal=SIGKILL $units; '
+                 'systemctl reset-failed $units 2>/dev/null; systemctl start $units')
 COROSYNC_CONF = "/etc/corosync/corosync.conf"
 
 # Changing totem timings on a running cluster reloads corosync, and a reload can drop a node

@@ -7,12 +7,13 @@ from fabfile.dialects import Dialect
 
 FAKE_SYSTEMCTL = """#!/bin/sh
 echo "$*" >> "$LOG"
+[ "$1" = cat ] && [ -z "$RUBY" ] && exit 1
 [ "$1" = stop ] && [ -n "$HANG" ] && exec sleep 60
 exit 0
 """
 
 
-def restart(tmp_path, hang):
+def restart(tmp_path, hang, ruby=True):
     """Run the restart's script with systemctl replaced by a recorder (a stop that hangs when
     asked), the grace cut to 1 s; returns what systemctl was asked, in order."""
     (tmp_path / "systemctl").write_text(FAKE_SYSTEMCTL)
@@ -22,18 +23,30 @@ def restart(tmp_path, hang):
     argv = list(command.argv)
     argv[-1] = "1"  # the grace, in seconds
     env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "LOG": str(log),
-           "HANG": "1" if hang else ""}
+           "HANG": "1" if hang else "", "RUBY": "1" if ruby else ""}
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     return log.read_text().splitlines()
 
 
-def test_a_pcsd_that_stops_is_started_again(tmp_path):
-    assert restart(tmp_path, hang=False) == ["stop pcsd.service", "reset-failed pcsd.service",
-                                             "start pcsd.service"]
+BOTH = "pcsd.service pcsd-ruby.service"
+
+
+def test_a_pcsd_that_stops_is_started_again_with_its_ruby_half(tmp_path):
+    """pcs 0.10's pcsd does not Require pcsd-ruby: a start that named only pcsd would leave
+    the ruby half stopped, and every pcs request between nodes would fail."""
+    assert restart(tmp_path, hang=False) == [
+        "cat pcsd-ruby.service", f"stop {BOTH}", f"reset-failed {BOTH}", f"start {BOTH}"]
 
 
 def test_a_pcsd_whose_stop_hangs_is_killed_then_started(tmp_path):
     assert restart(tmp_path, hang=True) == [
-        "stop pcsd.service", "kill --signal=SIGKILL pcsd.service", "reset-failed pcsd.service",
+        "cat pcsd-ruby.service", f"stop {BOTH}", f"kill --signal=SIGKILL {BOTH}",
+        f"reset-failed {BOTH}", f"start {BOTH}"]
+
+
+def test_pcsd_without_a_ruby_half_is_restarted_alone(tmp_path):
+    """pcs 0.9 (EL7): one pcsd unit."""
+    assert restart(tmp_path, hang=False, ruby=False) == [
+        "cat pcsd-ruby.service", "stop pcsd.service", "reset-failed pcsd.service",
         "start pcsd.service"]
