@@ -14,7 +14,6 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from . import facts as factlib
 from .commands import run
 from .config import ROUTED_VIPS
 from .dialects import parse_pcs_version
@@ -86,8 +85,7 @@ class Preflight:
     def login(self, host):
         try:
             uid = self.ask(host, run("id", "-u")).stdout.strip()
-            base = factlib.read_base(lambda command: self.ask(host, command).stdout)
-            dialect = factlib.require_dialect(base, self.cluster, host.name)
+            base, dialect = self.session.base(host), self.session.dialect(host)
         except (UserError, StepFailed) as exc:
             how = "sudo -n" if self.cluster.ssh.sudo else "root login"
             return Check(f"ssh {host.name}", False, f"{_one_line(exc)}; fix SSH to "

@@ -9,8 +9,7 @@ from .commands import one_line
 PACKAGE = Path(__file__).resolve().parent
 # An installed halb carries the templates in its package (pyproject maps templates/ to
 # fabfile/templates in the wheel); a checkout has them at its top level.
-TEMPLATES = next((d for d in (PACKAGE / "templates", PACKAGE.parent / "templates") if d.is_dir()),
-                 PACKAGE.parent / "templates")
+TEMPLATES = PACKAGE / "templates" if (PACKAGE / "templates").is_dir() else PACKAGE.parent / "templates"
 AGENT = PACKAGE / "ocf" / "haproxy"
 
 

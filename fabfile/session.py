@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from . import facts as factlib
 from . import hooks
 from .commands import Masker
-from .dialects import parse_pcs_version
 from .errors import ConfigError, UserError
 from .executor import Executor, RunLog
 
@@ -63,9 +62,8 @@ class Session:
         if known is not None:
             return known
         base = factlib.read_base(lambda command: self.ask(node, command, "facts").stdout)
-        if parse_pcs_version(base.get("pcs_version")):
-            with self._base_lock:  # without pcs, the next read may find it installed
-                self._base[node.name] = base
+        with self._base_lock:
+            self._base[node.name] = base
         return base
 
     def forget_base(self, node=None):
