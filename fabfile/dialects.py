@@ -75,6 +75,13 @@ _RESTART_PCSD = ('units=pcsd.service; '
                  'timeout "$1" systemctl stop $units || systemctl kill --signal=SIGKILL $units; '
                  'systemctl reset-failed $units 2>/dev/null; systemctl start $units')
 COROSYNC_CONF = "/etc/corosync/corosync.conf"
+# The package's own cluster, holding nothing: a stop of a freshly started Pacemaker waits until
+# its controller has elected itself (dc-deadtime, 20 s), so it is killed instead. The stop job
+# is queued first so that systemd does not restart what the kill ends.
+_DISCARD_EMPTY_CLUSTER = ('systemctl stop --no-block pacemaker.service; '
+                          'systemctl kill --signal=SIGKILL pacemaker.service; '
+                          'systemctl stop pacemaker.service corosync.service; '
+                          'pcs cluster destroy')
 
 # Changing totem timings on a running cluster reloads corosync, and a reload can drop a node
 # out of the membership for a moment: with STONITH on, the peer fences it. So the change runs
@@ -334,6 +341,13 @@ class Dialect:
 
     def destroy_cluster(self, why):
         return run("pcs", "cluster", "destroy", why=why)
+
+    def discard_empty_cluster(self, why):
+        """`pcs cluster destroy` of a cluster whose CIB holds no resource, its daemons killed
+        first rather than stopped (a stop would wait out the controller's election)."""
+        return run("sh", "-c", _DISCARD_EMPTY_CLUSTER, why=why,
+                   shown="pcs cluster destroy (Pacemaker and corosync killed first: "
+                         "nothing runs in this cluster)")
 
     def stop_whole_cluster(self, why):
         """Stop Pacemaker (and so the resources), then corosync, on every node; fails when a

@@ -1,5 +1,5 @@
 """`inv lab.record`: the running lab's answers to every fact's command, kept as fact fixtures
-(tests/fixtures/facts/<fact>/<release>-converged-<machine>.txt), so that the planners and
+(tests/fixtures/facts/<fact>/<release>-<state>-<machine>.txt, state "converged" unless named), so that the planners and
 parsers stay tested on each release without the lab. Outputs that hold credentials (pcsd
 tokens, digests of BMC passwords) are not recorded, except pcsd's known hosts with every
 token replaced by REDACTED (which nodes it knows is what the auth step reads).
@@ -20,11 +20,14 @@ from . import control
 from . import settings as s
 
 
-def record(say=print):
+def record(say=print, state="converged"):
     from tests.unit.fact_fixtures import FIXTURES, write_fixture
     release = s.running_release()
     if release is None or not control.is_up():
         raise UserError("the lab is down: run inv lab.up")
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}", state):
+        raise UserError(f"--state {state!r}: a fixture name part is lower-case letters, digits "
+                        "and dashes")
     cluster = cfg.load(s.LAB_CONFIG, env=cfg.read_secrets(s.ROOT / ".env"))
     written = 0
     with Session(cluster, log_dir=s.ROOT / "logs", out=lambda text: None, name="record") as session:
@@ -37,10 +40,10 @@ def record(say=print):
             case = {"platform": dialect.platform,
                     "pcs_version": base["pcs_version"].strip() or None}
             for name, text in {**base, **outputs}.items():
-                written += write_fixture(name, f"{release}-converged-{node.name}", text, case)
+                written += write_fixture(name, f"{release}-{state}-{node.name}", text, case)
             if node.bmc is not None and node.name == cluster.primary.name:
                 status = session.ask(node, dialect.cluster_status_xml(), "record").stdout
-                written += write_fixture("crm_mon", f"{release}-converged", status, case)
+                written += write_fixture("crm_mon", f"{release}-{state}", status, case)
     say(f"lab: recorded {written} outputs of the {release} lab under {FIXTURES}; now run "
         "python -m tests.unit.fact_fixtures --rewrite and review the expected facts")
     return written

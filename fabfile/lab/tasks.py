@@ -174,12 +174,12 @@ def bench(c, rounds="10", variants=ALL_VARIANTS, out="benchmarks/results"):
         raise UserError(str(exc)) from None
 
 
-@task
+@task(help={"state": "what the lab is in, the fixtures' middle name (default converged)"})
 @user_errors_exit
-def record(c):
+def record(c, state="converged"):
     """Keep the running lab's fact outputs as test fixtures (tests/fixtures/facts/)."""
     network.require_up()
-    recorder.record()
+    recorder.record(state=state)
 
 
 @task(name="vagrant-config",

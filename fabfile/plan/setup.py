@@ -21,18 +21,9 @@ def plan(cluster, dialect, facts):
     primary = cluster.primary.name
     wanted = [n.name for n in cluster.nodes]
     created = False
-    foreign = [(n.name, facts[n.name].corosync) for n in cluster.nodes
-               if facts[n.name].corosync and facts[n.name].corosync.cluster_name != cluster.name]
+    _remove_packaged_clusters(plan, cluster, dialect, facts)
     ours = [n.name for n in cluster.nodes
             if facts[n.name].corosync and facts[n.name].corosync.cluster_name == cluster.name]
-    for name, conf in foreign:
-        if conf.cluster_name not in DISTRIBUTION_DEFAULT_CLUSTERS:
-            raise UserError(f"step 'setup': {name} already belongs to cluster "
-                            f"{conf.cluster_name!r}, not {cluster.name!r}; refusing to destroy it "
-                            f"(run 'pcs cluster destroy' on {name} yourself if it must go)")
-        plan.add(name, dialect.destroy_cluster(
-            f"remove the package's default single-node corosync config ({conf.cluster_name!r})"),
-            phase=0)
     if len(ours) < len(wanted):
         plan.add(primary, dialect.setup_cluster(cluster.name, cluster.nodes, cluster.failover),
                  phase=1)
@@ -76,6 +67,27 @@ def plan(cluster, dialect, facts):
     elif not created:
         plan.unchanged(primary, "no-quorum-policy as configured")
     return plan
+
+
+def _remove_packaged_clusters(plan, cluster, dialect, facts):
+    """The one-node cluster a package set up on its own goes; any other cluster is refused.
+    One that runs nothing is killed before it is destroyed: stopping a Pacemaker that has just
+    started waits until its controller has elected itself (dc-deadtime, 20 s)."""
+    for node in cluster.nodes:
+        conf = facts[node.name].corosync
+        if conf is None or conf.cluster_name == cluster.name:
+            continue
+        if conf.cluster_name not in DISTRIBUTION_DEFAULT_CLUSTERS:
+            raise UserError(f"step 'setup': {node.name} already belongs to cluster "
+                            f"{conf.cluster_name!r}, not {cluster.name!r}; refusing to destroy it "
+                            f"(run 'pcs cluster destroy' on {node.name} yourself if it must go)")
+        why = f"remove the package's default single-node cluster ({conf.cluster_name!r})"
+        cib = facts[node.name].cib
+        if cib is None or not (cib.primitives or cib.groups):
+            plan.add(node.name, dialect.discard_empty_cluster(f"{why}, which runs nothing"),
+                     phase=0)
+        else:
+            plan.add(node.name, dialect.destroy_cluster(why), phase=0)
 
 
 def _totem(plan, cluster, dialect, primary_facts, props):
