@@ -16,10 +16,13 @@ VAGRANT_PACKAGES := qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-cli
 
 .PHONY: demo test unit lint host-deps test-deps vagrant-deps venv down vagrant-demo vagrant-down
 
-# RELEASE=bullseye|bookworm|trixie picks the nodes' Debian release (default bookworm).
+# RELEASE=bullseye|bookworm|trixie picks the nodes' Debian release (default bookworm);
+# NODES=2..5 the cluster's size (default 2, configs/lab.yaml; else configs/lab-<N>nodes.yaml).
+NODES ?= 2
+LAB_CONFIG := configs/$(if $(filter 2,$(NODES)),lab.yaml,lab-$(NODES)nodes.yaml)
 demo: venv host-deps .env
-	$(BIN)/inv lab.up $(if $(RELEASE),--release $(RELEASE))
-	$(BIN)/inv setup-cluster --config configs/lab.yaml
+	$(BIN)/inv lab.up --nodes $(NODES) $(if $(RELEASE),--release $(RELEASE))
+	$(BIN)/inv setup-cluster --config $(LAB_CONFIG)
 	$(BIN)/inv lab.status
 
 # The whole suite (lab: all of it on bookworm, then the runbook on bullseye and trixie), and the

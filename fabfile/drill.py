@@ -208,7 +208,7 @@ class Drill:
         return nodes[0] if len(nodes) == 1 else None
 
     def healthy(self, name):
-        """Both nodes online and clean, the group running on exactly one of them."""
+        """Every node online and clean, the group running on exactly one of them."""
         try:
             status = self.status(name)
         except UserError:
@@ -241,14 +241,14 @@ class Drill:
                 if status:
                     return node.name, status
             return None
-        name, status = self.wait(whole, seconds, "both nodes online with the service running")
+        name, status = self.wait(whole, seconds, "every node online with the service running")
         if status.failures:
             self._on(name, self.dialect.cleanup_resources())
         self.wait(lambda: prober.answering_since(0, 2.0), 60, "the service to answer via the VIP")
         # A node that just rejoined is still being probed; the next fault should hit a cluster
         # in its steady state, as a real one would be: Pacemaker says when it is.
         self._on(name, self.dialect.wait_settled(SETTLE_LIMIT_S))
-        return self.wait(whole, seconds, "both nodes online with the service running")[1]
+        return self.wait(whole, seconds, "every node online with the service running")[1]
 
     # --- faults -------------------------------------------------------------------------------
     def inject(self, victim, peer):
@@ -333,7 +333,9 @@ class Drill:
             if self.fault in POWER_FAULTS and (victim in status.online or not any(
                     e.device is None for e in self.fence_events(peer, victim, since))):
                 return None  # not before the fencer is done with it: restoring earlier races it
-            if self.fault in ("standby", "move") and holder != peer:
+            # A move names its target; a standby lets Pacemaker choose among the others.
+            if self.fault == "move" and holder != peer or \
+                    self.fault == "standby" and holder in (None, victim):
                 return None
             return holder or None
 

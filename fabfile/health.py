@@ -179,13 +179,18 @@ def no_standby(live):
 
 
 def quorum(live):
+    """Quorate, by the means the config asks for: the arbiter's vote (Qdevice), two_node for
+    two nodes alone, a plain majority for three nodes or more (two_node there would be wrong)."""
+    cluster = live.cluster
     text = live.health.ask(live.node, run("corosync-quorumtool", "-s",
                                           accept_codes=(0, 1, 2))).stdout
     quorate, flags = quorum_flags(text)
-    wants = "Qdevice" if live.cluster.quorum_device else "2Node"
-    return Check("quorum", quorate and wants in flags.split(),
+    wants = "Qdevice" if cluster.quorum_device else "2Node" if len(cluster.nodes) == 2 else None
+    means = wants in flags.split() if wants else "2Node" not in flags.split()
+    return Check("quorum", quorate and means,
                  f"{'quorate' if quorate else 'NOT quorate'}; flags {flags or '(none)'}"
-                 + ("" if wants in flags.split() else f"; expected {wants}"))
+                 + ("" if means else f"; expected {wants}" if wants else
+                    f"; two_node is set on {len(cluster.nodes)} nodes"))
 
 
 def stonith_enabled(live):
@@ -194,16 +199,18 @@ def stonith_enabled(live):
 
 
 def fence_devices(live):
-    """Each device started on the peer of the node it fences, never on its own target."""
+    """Each device started on one node, never on its own target: with two nodes that is the
+    peer; with more, any other node."""
     cluster, out = live.cluster, []
     for n in cluster.nodes:
-        peer = cluster.peer_of(n.name).name
+        others = [o.name for o in cluster.nodes if o.name != n.name]
         for level in cluster.fencing.levels:
             device = device_id(n.name, level)
             where = live.status.resources.get(device, ())
-            out.append(Check(f"fence device {device}", where == (peer,),
+            out.append(Check(f"fence device {device}", len(where) == 1 and where[0] in others,
                              f"started on {', '.join(where) or 'no node'} (fences {n.name}"
-                             f"{f', level {level}' if level > 1 else ''}, belongs on {peer})"))
+                             f"{f', level {level}' if level > 1 else ''}, belongs on "
+                             f"{others[0] if len(others) == 1 else 'any node but ' + n.name})"))
     return out
 
 

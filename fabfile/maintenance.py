@@ -1,7 +1,7 @@
 """`inv standby NODE` / `inv unstandby NODE`: a planned move, finished before the task returns.
 
-Standby moves the group off the node; the task waits until the group runs on the peer and the
-service answers on the VIP. Unstandby lets the node take resources again (the group stays where
+Standby moves the group off the node; the task waits until the group runs on another node and
+the service answers on the VIP. Unstandby lets the node take resources again (the group stays where
 it is: stickiness) and waits until the node is back online and out of standby.
 """
 
@@ -24,8 +24,8 @@ def switch(cluster, session, node_name, on, say=print, port=None):
     session.resolve_nodes()
     peer = cluster.peer_of(node_name)
     dialect = session.dialect(peer)
-    # Ask the peer: with its own node going into standby a node still answers, but the peer is
-    # the one that must run the service afterwards.
+    # Ask another node: with its own node going into standby a node still answers, but another
+    # one must run the service afterwards.
     started = time.monotonic()
     session.executor.run(peer, dialect.standby(node_name, on=on), "standby" if on else "unstandby")
     verb = "standby" if on else "unstandby"
@@ -39,7 +39,9 @@ def switch(cluster, session, node_name, on, say=print, port=None):
         if status is None:
             return None
         if on:
-            moved = all(status.resources.get(r, ()) == (peer.name,) for r in group)
+            where = {status.resources.get(r, ()) for r in group}
+            moved = len(where) == 1 and len(holders := next(iter(where))) == 1 and \
+                holders[0] != node_name
             settled = node_name in status.standby and moved
         else:
             settled = node_name in status.online and node_name not in status.standby
@@ -128,12 +130,16 @@ class RollingUpdate:
             action()
         except (UserError, StepFailed) as exc:
             state = ("it is not in standby" if what == "standby" else
-                     f"it stays in standby, the service runs on "
-                     f"{self.cluster.peer_of(node.name).name}; once fixed: inv unstandby "
+                     f"it stays in standby, the service runs on {self.elsewhere(node)}; "
+                     "once fixed: inv unstandby "
                      f"{node.name}" if what != "unstandby" else
                      f"see inv status; inv unstandby {node.name} again once it is back")
             raise UserError(f"rolling-update stopped at {node.name}, {what}: "
                             f"{str(exc).splitlines()[0]}\n{node.name}: {state}") from None
+
+    def elsewhere(self, node):
+        nodes = self.cluster.nodes
+        return self.cluster.peer_of(node.name).name if len(nodes) == 2 else "another node"
 
     def upgrade(self, node):
         for command in self.dialect(node).upgrade_packages():

@@ -76,7 +76,7 @@ def _step_task(step, doc):
 
 install = _step_task("install", "Step 1/8: Install the cluster packages on every node (and the arbiter) and start pcsd.")
 auth = _step_task("auth", "Step 2/8: Set the hacluster password and authenticate pcsd between the hosts.")
-setup = _step_task("setup", "Step 3/8: Create the two-node cluster with its failover timings, start it, enable it at boot.")
+setup = _step_task("setup", "Step 3/8: Create the cluster (2 to 16 nodes) with its failover timings, start it, enable it at boot.")
 quorum = _step_task("quorum", "Step 4/8: Add (or remove) the quorum arbiter: qnetd on a third host, qdevice on the nodes.")
 fence = _step_task("fence", "Step 5/8: Create one fence device per node, aimed at that node only.")
 vip = _step_task("vip", "Step 6/8: Create the floating virtual IP (IPaddr2) in the resource group.")
@@ -219,7 +219,7 @@ def _standby_task(on):
         with Session(cluster, log_dir=log_dir, out=lambda text: None) as session:
             maintenance.switch(cluster, session, node, on)
     body.__name__ = verb
-    body.__doc__ = ("Put a node in standby: its services move to the peer; returns once they "
+    body.__doc__ = ("Put a node in standby: its services move to another node; returns once they "
                     "answer there." if on else
                     "Take a node out of standby; returns once it is back in the cluster.")
     return halb_task(body, name=verb,

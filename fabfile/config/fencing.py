@@ -21,6 +21,7 @@ from .validate import (
     duration_ms,
     one_of,
     option_key,
+    pacemaker_seconds,
     read_options,
     within,
 )
@@ -98,8 +99,10 @@ def read_fencing(r, data, nodes, arbiter, failover):
                     ["agent", "options", "preferred_node", "race_delay", "monitor_interval",
                      "status_timeout", "second_level"])
     names = tuple(n.name for n in nodes)
-    # With an arbiter the split is settled by quorum, not by a race.
-    race_default = "0s" if arbiter else (FAILOVER_PROFILES[failover.profile][2] if failover else "2s")
+    # With an arbiter, or three nodes or more, a split is settled by quorum, not by a race.
+    by_quorum = arbiter is not None or len(nodes) > 2
+    race_default = "0s" if by_quorum else (FAILOVER_PROFILES[failover.profile][2]
+                                           if failover else "2s")
     agent, options = read_agent_and_options(r, raw, Fencing.field_of(1), "bmc",
                                         default="fence_ipmilan")
     second = None
@@ -114,7 +117,10 @@ def read_fencing(r, data, nodes, arbiter, failover):
         preferred_node=r.get(raw, "preferred_node", "fencing", str, default=names[0],
                              check=one_of(names, "one of the nodes")),
         race_delay=r.get(raw, "race_delay", "fencing", str, default=race_default,
-                         check=check_race_delay),
+                         check=lambda v: check_race_delay(v) or (
+                             f"{len(nodes)} nodes settle a split by quorum: the side without it "
+                             "stops and fences no one, so there is no race to delay (remove it)"
+                             if len(nodes) > 2 and pacemaker_seconds(v) else None)),
         monitor_interval=r.get(raw, "monitor_interval", "fencing", str, default="60s",
                                check=check_monitor_interval),
         status_timeout=r.get(raw, "status_timeout", "fencing", int, default=30,

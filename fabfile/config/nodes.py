@@ -72,14 +72,21 @@ def read_bmc(r, raw, where, agent, block="bmc"):
     )
 
 
+MIN_NODES, MAX_NODES = 2, 16
+
+
 def read_nodes(r, data, ssh_defaults, secret):
     node_list = r.get(data, "nodes", "", list)
-    if len(node_list) != 2:
-        r.fail("nodes", f"a two-node cluster needs exactly 2 nodes, got {len(node_list)}")
+    if not MIN_NODES <= len(node_list) <= MAX_NODES:
+        r.fail("nodes", f"a cluster has {MIN_NODES} to {MAX_NODES} nodes, got {len(node_list)}")
     agent, second_agent = declared_agent(data), declared_second_agent(data)
     nodes = tuple(read_node(r, raw, f"nodes[{i}]", ssh_defaults, secret, agent, second_agent)
                   for i, raw in enumerate(node_list))
-    check_node_pair(r, nodes, agent, second_agent)
+    for j, later in enumerate(nodes):
+        for earlier in nodes[:j]:
+            check_node_pair(r, (earlier, later), j, agent, second_agent)
+    for i, node in enumerate(nodes):
+        check_node_against_all(r, node, i, nodes)
     return nodes
 
 
@@ -111,39 +118,45 @@ def read_node(r, raw, where, ssh_defaults, secret, agent, second_agent):
     )
 
 
-def check_node_pair(r, nodes, agent, second_agent):
+def check_node_pair(r, pair, j, agent, second_agent):
     """What two nodes may not share: names, addresses, SSH endpoints, fence targets, and the
-    variable a BMC password is read from."""
+    variable a BMC password is read from. `j` is the later node's index, the one named."""
     login = fence_profile(agent).login
     second_login = bool(second_agent) and fence_profile(second_agent).login
-    first, second = nodes
+    first, second = pair
     for attr in ("name", "address"):
         if getattr(first, attr).lower() == getattr(second, attr).lower():
-            r.fail(f"nodes[1].{attr}", f"{shown(getattr(second, attr))} is used by both nodes")
+            r.fail(f"nodes[{j}].{attr}", f"{shown(getattr(second, attr))} is also node "
+                   f"{first.name}'s {attr}: each node needs its own")
     if (first.ssh_host.lower(), first.ssh_port) == (second.ssh_host.lower(), second.ssh_port):
-        r.fail("nodes[1].ssh_address" if second.ssh_address else "nodes[1].ssh_port",
-               f"both nodes are reached over SSH at {second.ssh_host} port {second.ssh_port}: "
-               "every step would run twice on one host")
-    for i, node in enumerate(nodes):
-        other = nodes[1 - i]
-        if node.ssh_address and node.ssh_address.lower() == other.address.lower():
-            r.fail(f"nodes[{i}].ssh_address", f"{node.ssh_address} is node {other.name}'s address")
-        for block, target in (("bmc", node.bmc), ("second_level", node.second_fence)):
-            if target and target.address and target.address.lower() in \
-                    {a.lower() for n in nodes for a in (n.address, n.ssh_address) if a}:
-                r.fail(f"nodes[{i}].{block}.address", f"{target.address} is a cluster node's own "
-                       "address: a fence target is the power of a node, reached elsewhere")
+        r.fail(f"nodes[{j}].ssh_address" if second.ssh_address else f"nodes[{j}].ssh_port",
+               f"{first.name} and {second.name} are both reached over SSH at {second.ssh_host} "
+               f"port {second.ssh_port}: every step would run twice on one host")
     if (login or second_login) and \
             fence_password_variable(first.name) == fence_password_variable(second.name):
-        r.fail("nodes[1].name", f"{first.name!r} and {second.name!r} would both read their BMC "
-               f"password from {fence_password_variable(first.name)}: rename one")
+        r.fail(f"nodes[{j}].name", f"{first.name!r} and {second.name!r} would both read their "
+               f"BMC password from {fence_password_variable(first.name)}: rename one")
     for block, a, b in (("bmc", first.bmc, second.bmc),
                         ("second_level", first.second_fence, second.second_fence)):
-        if a is not None and (a.address, a.port, a.plug) == (b.address, b.port, b.plug):
+        if a is not None and b is not None and (a.address, a.port, a.plug) == \
+                (b.address, b.port, b.plug):
             field = "plug" if a.plug else "address"
             what = "BMC (fence target)" if block == "bmc" else "second-level fence target"
-            r.fail(f"nodes[1].{block}.{field}", f"both nodes name the same {what}: each node "
-                   "needs its own")
+            r.fail(f"nodes[{j}].{block}.{field}", f"{first.name} and {second.name} name the "
+                   f"same {what}: each node needs its own")
+
+
+def check_node_against_all(r, node, i, nodes):
+    """A node's SSH address is not another node's address; a fence target is no node's."""
+    for other in nodes:
+        if other is not node and node.ssh_address and \
+                node.ssh_address.lower() == other.address.lower():
+            r.fail(f"nodes[{i}].ssh_address", f"{node.ssh_address} is node {other.name}'s address")
+    own = {a.lower() for n in nodes for a in (n.address, n.ssh_address) if a}
+    for block, target in (("bmc", node.bmc), ("second_level", node.second_fence)):
+        if target and target.address and target.address.lower() in own:
+            r.fail(f"nodes[{i}].{block}.address", f"{target.address} is a cluster node's own "
+                   "address: a fence target is the power of a node, reached elsewhere")
 
 
 def read_quorum(r, data, nodes, ssh_defaults):
@@ -151,9 +164,15 @@ def read_quorum(r, data, nodes, ssh_defaults):
     raw = r.mapping(r.get(data, "quorum", "", dict, default={}), "quorum",
                     ["no_quorum_policy_ignore", "device"])
     ignore = r.get(raw, "no_quorum_policy_ignore", "quorum", bool, default=False)
+    if ignore and len(nodes) > 2:
+        r.fail("quorum.no_quorum_policy_ignore", f"{len(nodes)} nodes keep quorum by majority; "
+               "ignoring it would let a minority run the service beside the majority")
     device = raw.get("device")
     if device is None:
         return ignore, None
+    if len(nodes) > 2 and len(nodes) % 2:
+        r.fail("quorum.device", f"{len(nodes)} nodes have quorum of their own (a majority "
+               "survives any one failure): an arbiter breaks ties only for an even count")
     where = "quorum.device"
     r.mapping(device, where, ["host", "address", "algorithm", "ssh_user", "ssh_port"])
     host = r.get(device, "host", where, str, check=check_name)
@@ -167,6 +186,9 @@ def read_quorum(r, data, nodes, ssh_defaults):
                    ssh_user=r.get(device, "ssh_user", where, str, default=ssh_user, check=check_name),
                    ssh_port=r.get(device, "ssh_port", where, int, default=ssh_port, check=check_port),
                    bmc=None, fence_password=None)
-    algorithm = r.get(device, "algorithm", where, str, default="ffsplit",
+    # ffsplit gives the vote to exactly half of two nodes; lms to the larger (or last-man)
+    # side of four or more.
+    algorithm = r.get(device, "algorithm", where, str,
+                      default="ffsplit" if len(nodes) <= 2 else "lms",
                       check=one_of(QUORUM_ALGORITHMS, "a qnetd algorithm"))
     return ignore, QuorumDevice(arbiter, algorithm)

@@ -115,11 +115,15 @@ def clean(say=print):
     deadline = time.monotonic() + 20
     while _stray_nspawn_pids() and time.monotonic() < deadline:
         time.sleep(0.2)
-    for node in s.lab_machines():
-        if _mounted(node.root):
-            subprocess.run(["umount", "-l", str(node.root)], check=False)
-    for node in s.lab_machines():
-        _remove_cgroup(s.node_cgroup(node.name))
+    # Every machine of the running lab, and any other an earlier lab of more nodes left.
+    names = {n.name for n in s.lab_machines()} | (
+        {p.name for p in s.NODES.iterdir() if p.is_dir()} if s.NODES.is_dir() else set())
+    for name in sorted(names):
+        root = s.NODES / name / "root"
+        if _mounted(root):
+            subprocess.run(["umount", "-l", str(root)], check=False)
+    for name in sorted(names):
+        _remove_cgroup(s.node_cgroup(name))
     if _ip("link", "show", s.BRIDGE, check=False).returncode == 0:
         _ip("link", "del", s.BRIDGE)
     if s.RUN.exists():
@@ -207,26 +211,29 @@ def is_up():
     return labd_pid() is not None and all(node_init_pid(n) for n in s.lab_machines())
 
 
-def up(say=print, rebuild=False, release=None):
-    """Bring the lab up on `release`: reuse a healthy running lab of that release, otherwise
-    start fresh nodes (a lab of another release is torn down first)."""
+def up(say=print, rebuild=False, release=None, nodes=2):
+    """Bring the lab up on `release` with `nodes` cluster nodes: reuse a healthy running lab of
+    that release and size, otherwise start fresh nodes (another lab is torn down first)."""
     release = s.wanted_release(release)
+    config = s.config_for(nodes)
     preflight()
     secrets = read_secrets(s.ROOT / ".env")
-    if not all(secrets.get(fence_password_source(secrets, n.name)) for n in s.lab_nodes()):
+    if not all(secrets.get(fence_password_source(secrets, n.name)) for n in s.lab_nodes(config)):
         raise UserError("FENCE_PASSWORD is not set: the lab's BMCs need it (export it or put it "
                         "in .env; 'make demo' writes lab secrets there)")
     image.ensure_ssh_key()
     image.build(s.Image(release), say)
     bmc_secrets = {k: v for k, v in secrets.items() if k.startswith("FENCE_PASSWORD")}
-    running = s.running_release()
-    if is_up() and not rebuild and running == release:
+    running, running_config = s.running_release(), s.lab_config()
+    if is_up() and not rebuild and running == release and running_config == config:
         if _secrets_digest(bmc_secrets, _read_salt()) == _read_digest():
             say(f"lab: already up ({release}: labd and every machine running); nothing to do")
             return False
         say("lab: the BMC passwords in .env changed since the lab started: starting it again")
     elif running and running != release:
         say(f"lab: switching from {running} to {release}: the {running} lab goes down first")
+    elif running and running_config != config:
+        say(f"lab: switching to {nodes} nodes ({config.name}): the running lab goes down first")
     say("lab: cleaning up what an earlier lab left behind" if s.STATE.joinpath("run").exists()
         else "lab: starting")
     clean(say)
@@ -234,6 +241,7 @@ def up(say=print, rebuild=False, release=None):
     s.ACCEPTED_KEYS.unlink(missing_ok=True)
     s.RUN.mkdir(parents=True, mode=0o700)
     (s.RUN / "release").write_text(release + "\n")
+    (s.RUN / "config").write_text(f"{config}\n")
     _bridge()
     for node in s.lab_machines():
         _prepare_node(node)

@@ -25,10 +25,10 @@ def record(say=print, state="converged"):
     release = s.running_release()
     if release is None or not control.is_up():
         raise UserError("the lab is down: run inv lab.up")
-    if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}", state):
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,30}", state):
         raise UserError(f"--state {state!r}: a fixture name part is lower-case letters, digits "
                         "and dashes")
-    cluster = cfg.load(s.LAB_CONFIG, env=cfg.read_secrets(s.ROOT / ".env"))
+    cluster = cfg.load(s.lab_config(), env=cfg.read_secrets(s.ROOT / ".env"))
     written = 0
     with Session(cluster, log_dir=s.ROOT / "logs", out=lambda text: None, name="record") as session:
         session.resolve_nodes()

@@ -1,5 +1,6 @@
-"""Where the lab lives and how it is wired; node addresses come from configs/lab.yaml, read
-through halb's own config reader."""
+"""Where the lab lives and how it is wired; node addresses come from the lab's config
+(configs/lab.yaml, or configs/lab-<N>nodes.yaml for `lab.up --nodes N`), read through halb's
+own config reader."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from ..errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB_CONFIG = ROOT / "configs" / "lab.yaml"
+NODE_COUNTS = range(2, 6)  # lab.up --nodes: every node has a BMC, and the host has 2 cores
 STATE = Path("/var/lib/halb-lab")
 IMAGES = STATE / "images"  # per release, cached: rootfs/ and repo/ (the lab's package mirror)
 NODES = STATE / "nodes"  # per node: upper/, work/, root/ (an overlay on the image)
@@ -90,6 +92,20 @@ def running_release():
     return path.read_text().strip() if path.exists() else None
 
 
+def config_for(nodes):
+    """The lab config of a cluster of `nodes` nodes."""
+    if nodes not in NODE_COUNTS:
+        raise UserError(f"--nodes {nodes}: the lab runs {NODE_COUNTS[0]} to {NODE_COUNTS[-1]} "
+                        "nodes")
+    return LAB_CONFIG if nodes == 2 else ROOT / "configs" / f"lab-{nodes}nodes.yaml"
+
+
+def lab_config():
+    """The config of the running lab (the one lab.up booted), else configs/lab.yaml."""
+    path = RUN / "config"
+    return Path(path.read_text().strip()) if path.exists() else LAB_CONFIG
+
+
 @dataclass(frozen=True)
 class LabNode:
     name: str
@@ -107,10 +123,10 @@ class LabNode:
         return self.dir / "root"
 
 
-def lab_cluster(path=LAB_CONFIG):
+def lab_cluster(path=None):
     """The lab's config as halb reads every config (fabfile.config.load): one reader, the same
     checks. Read again only when the file changed."""
-    path = Path(path)
+    path = Path(path or lab_config())
     try:
         stamp = path.stat().st_mtime_ns
     except OSError:
@@ -133,8 +149,9 @@ def config_variant(change, path, base=LAB_CONFIG):
     return Path(path)
 
 
-def lab_nodes(path=LAB_CONFIG):
-    """The two cluster nodes, each with its BMC."""
+def lab_nodes(path=None):
+    """The cluster nodes, each with its BMC."""
+    path = path or lab_config()
     nodes = tuple(LabNode(n.name, n.address, n.bmc.address, n.bmc.username, n.bmc.port)
                   for n in lab_cluster(path).nodes)
     for node in nodes:
@@ -143,8 +160,9 @@ def lab_nodes(path=LAB_CONFIG):
     return nodes
 
 
-def lab_arbiter(path=LAB_CONFIG):
+def lab_arbiter(path=None):
     """The quorum arbiter's machine when the lab config asks for one (quorum.device)."""
+    path = path or lab_config()
     device = lab_cluster(path).quorum_device
     if device is None:
         return None
@@ -152,7 +170,7 @@ def lab_arbiter(path=LAB_CONFIG):
     return LabNode(device.arbiter.name, device.arbiter.address, None, None)
 
 
-def lab_machines(path=LAB_CONFIG):
+def lab_machines(path=None):
     """Every machine the lab boots: the nodes, then the arbiter if there is one."""
     arbiter = lab_arbiter(path)
     return lab_nodes(path) + ((arbiter,) if arbiter else ())
@@ -222,5 +240,5 @@ def child_pids(pid):
         return []
 
 
-def vip(path=LAB_CONFIG):
+def vip(path=None):
     return lab_cluster(path).vip.ip

@@ -29,11 +29,13 @@ NODE_HELP = {"node": "lab machine name (node1, node2, or the arbiter when there 
 
 @task(help={"fresh": "throw away running nodes and boot bare ones from the image",
             "release": f"Debian release of the nodes: {', '.join(s.RELEASES)} (default "
-                       f"${s.RELEASE_VARIABLE}, else {s.DEFAULT_RELEASE})"})
+                       f"${s.RELEASE_VARIABLE}, else {s.DEFAULT_RELEASE})",
+            "nodes": f"cluster nodes, {s.NODE_COUNTS[0]} to {s.NODE_COUNTS[-1]} (default 2: "
+                     "configs/lab.yaml; N: configs/lab-<N>nodes.yaml)"})
 @user_errors_exit
-def up(c, fresh=False, release=None):
+def up(c, fresh=False, release=None, nodes=2):
     """Build (once per release) the node image and mirror, then boot bare nodes, BMCs and the arbiter."""
-    control.up(rebuild=fresh, release=release)
+    control.up(rebuild=fresh, release=release, nodes=nodes)
 
 
 @task(iterable=["release"], help={

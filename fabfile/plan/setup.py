@@ -1,4 +1,4 @@
-"""Runbook step 3/8: create the two-node cluster, start it and enable it at boot.
+"""Runbook step 3/8: create the cluster (2 to 16 nodes), start it and enable it at boot.
 
 Two-node quorum comes from corosync's two_node, which pcs writes for a two-node cluster; the
 source's `no-quorum-policy=ignore` is only set when the config asks for it. STONITH stays off
@@ -41,14 +41,14 @@ def plan(cluster, dialect, facts):
         if offline:
             plan.add(primary, dialect.start_cluster(), phase=1)
         else:
-            plan.unchanged(primary, "both nodes are online")
+            plan.unchanged(primary, "every node is online")
         not_enabled = [n.name for n in cluster.nodes
                        if not (facts[n.name].unit_enabled("corosync")
                                and facts[n.name].unit_enabled("pacemaker"))]
         if not_enabled:
             plan.add(primary, dialect.enable_cluster(), phase=1)
         else:
-            plan.unchanged(primary, "corosync and pacemaker start at boot on both nodes")
+            plan.unchanged(primary, "corosync and pacemaker start at boot on every node")
 
     props = {} if created or facts[primary].cib is None else facts[primary].cib.properties
     if not created:

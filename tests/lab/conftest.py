@@ -180,18 +180,19 @@ SESSION = {"booted": False, "converged_on": None, "converge_output": ""}
 
 
 def lab_identity():
-    """The running lab as (release, labd pid), None when it is down: a new pid is a new lab."""
+    """The running lab as (release, config, labd pid), None when it is down: a new pid is a
+    new lab."""
     pid = control.labd_pid()
-    return (s.running_release(), pid) if pid and control.is_up() else None
+    return (s.running_release(), str(s.lab_config()), pid) if pid and control.is_up() else None
 
 
 def ensure_lab():
-    """The lab up on the suite's release: booted fresh once per session, and again when a
-    module before left it down or on another release."""
+    """The two-node lab up on the suite's release: booted fresh once per session, and again
+    when a module before left it down, on another release or with another number of nodes."""
     if os.geteuid() != 0:
         pytest.skip("the lab needs root (systemd-nspawn, bridge, mounts)")
     identity = lab_identity()
-    if SESSION["booted"] and identity and identity[0] == s.DEFAULT_RELEASE:
+    if SESSION["booted"] and identity and identity[:2] == (s.DEFAULT_RELEASE, str(s.LAB_CONFIG)):
         return
     rc, out, took = inv("lab.up", "--fresh", "--release", s.DEFAULT_RELEASE)
     assert rc == 0, out

@@ -186,7 +186,7 @@ def test_two_spellings_of_one_ipv6_node_are_one_address(tmp_path):
     def change(d):
         d["nodes"][0]["address"] = "2001:db8::1"
         d["nodes"][1]["address"] = "2001:0DB8:0:0::1"
-    refused(tmp_path, change, "nodes[1].address", "used by both nodes")
+    refused(tmp_path, change, "nodes[1].address", "is also node node1's address")
 
 
 def test_two_nodes_on_one_ssh_endpoint(tmp_path):

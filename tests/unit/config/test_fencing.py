@@ -39,7 +39,7 @@ def load_with(tmp_path, name, change, env=SECRETS):
     ("fence-virsh-debian12.yaml", lambda d: d["nodes"][0]["bmc"].pop("plug"),
      "nodes[0].bmc.plug", "is required"),
     ("fence-virsh-debian12.yaml", lambda d: d["nodes"][1]["bmc"].update(plug="vm-lb1"),
-     "nodes[1].bmc.plug", "both nodes name the same BMC"),
+     "nodes[1].bmc.plug", "lb1 and lb2 name the same BMC"),
     # A secret never goes into the CIB: the AWS keys are refused as options.
     ("fence-aws-debian12.yaml", lambda d: d["fencing"]["options"].update(secret_key="x"),
      "fencing.options.secret_key", ""),
@@ -87,7 +87,7 @@ def test_each_agent_comes_with_its_own_packages(platform, agent, expected):
     (lambda d: d["fencing"].pop("second_level"), "nodes[0].second_level",
      "is only used with fencing.second_level"),
     (lambda d: d["nodes"][1]["second_level"].update(plug="3"), "nodes[1].second_level.plug",
-     "both nodes name the same second-level fence target"),
+     "lb1 and lb2 name the same second-level fence target"),
     (lambda d: d["nodes"][0]["second_level"].update(community="private"),
      "nodes[0].second_level.community", ""),
     (lambda d: d["fencing"]["second_level"].update(agent="apc"), "fencing.second_level.agent",

@@ -48,11 +48,13 @@ def test_plan_case(path):
 
 
 CONVERGED = [("lab.yaml", "debian12-converged"), ("example-centos7.yaml", "centos7-converged"),
-             ("lab.yaml", "trixie-converged"), ("lab.yaml", "bullseye-converged")]
+             ("lab.yaml", "trixie-converged"), ("lab.yaml", "bullseye-converged"),
+             ("lab-3nodes.yaml", "debian12-3nodes")]
 
 
 @pytest.mark.parametrize("step", list(PLANNERS))
-@pytest.mark.parametrize("config_name,raw", CONVERGED, ids=["debian12", "centos7", "trixie", "bullseye"])
+@pytest.mark.parametrize("config_name,raw", CONVERGED,
+                         ids=["debian12", "centos7", "trixie", "bullseye", "debian12-3nodes"])
 def test_converged_cluster_plans_nothing(config_name, raw, step):
     cluster = load_cluster(config_name)
     plan = plan_step(step, cluster, raw_facts(cluster, raw), PLANNERS[step])
