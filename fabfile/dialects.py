@@ -316,7 +316,8 @@ class Dialect:
                     "--start", "--enable", f"--wait={WAIT_SECONDS}")
         # No --request-timeout: pcs 0.10 to 0.12 refuse it here, and wait at most 60 s for
         # each node's pcsd (its cluster destroy, which setup sends first, included).
-        return run(*argv, why=f"create cluster {name} (corosync two_node quorum, "
+        quorum = "corosync two_node quorum" if len(nodes) == 2 else "quorum by majority"
+        return run(*argv, why=f"create cluster {name} ({len(nodes)} nodes, {quorum}, "
                    f"{failover.profile} failover timings) and start it", retry_transient=True)
 
     def change_totem(self, failover, properties, members, settle, new_corosync_conf=None):
@@ -373,6 +374,24 @@ class Dialect:
     def start_cluster(self):
         return run(*self._pcsd("pcs", "cluster", "start", "--all", f"--wait={WAIT_SECONDS}"),
                    why="start the cluster on all nodes", retry_transient=True)
+
+    def add_node(self, node):
+        """A node joins the running cluster: pcs writes the new corosync.conf on every node,
+        copies the keys to the new one, and starts it."""
+        if self.legacy:
+            argv = ("pcs", "cluster", "node", "add", node.name, "--start", "--enable")
+        else:
+            argv = ("pcs", "cluster", "node", "add", node.name, f"addr={node.address}",
+                    "--start", "--enable", f"--wait={WAIT_SECONDS}")
+        return run(*self._pcsd(*argv), why=f"{node.name} joins the cluster (and starts at boot)",
+                   retry_transient=True)
+
+    def remove_node(self, name):
+        """A node leaves: pcs stops its cluster services (its resources move first, as on a
+        planned stop), removes it from every node's corosync.conf and destroys its own."""
+        return run(*self._pcsd("pcs", "cluster", "node", "remove", name),
+                   why=f"{name} leaves the cluster: its resources move to the other nodes",
+                   retry_transient=True)
 
     def enable_cluster(self):
         return run(*self._pcsd("pcs", "cluster", "enable", "--all"),
@@ -524,6 +543,11 @@ class Dialect:
 
     def fence_node(self, node):
         return run("pcs", "stonith", "fence", node, why=f"fence {node}")
+
+    def refresh_node(self, node_name, why):
+        """Forget every resource's history on one node and probe them there again."""
+        return run("crm_resource", "--refresh", "--node", node_name, why=why,
+                   retry_transient=True)
 
     def cleanup_resources(self):
         return run("pcs", "resource", "cleanup", why="forget failed operations")

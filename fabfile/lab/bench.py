@@ -1,7 +1,8 @@
 """The failover benchmark: `inv drill` in the lab for each failover variant, side by side.
 
-A variant is the lab config with another failover profile, with or without the quorum arbiter.
-Each is converged on the running lab by the runbook itself (the profile change goes through the
+A variant is the lab config with another failover profile, with or without the quorum arbiter,
+or the lab of three nodes (majority quorum, no arbiter), for which the lab boots three nodes and
+then goes back to two. Each is converged on the running lab by the runbook itself (the profile change goes through the
 same maintenance window a user's would), then drilled: crashes of the active node (the VIP
 alternates, so each node is the victim in turn), freezes of it, and planned switchovers.
 Results: JSON with every round, and a Markdown table.
@@ -24,6 +25,7 @@ VARIANTS = {
     "fast": {"profile": "fast", "arbiter": False},
     "conservative+arbiter": {"profile": "conservative", "arbiter": True},
     "conservative": {"profile": "conservative", "arbiter": False},
+    "3-nodes-fast": {"profile": "fast", "arbiter": False, "nodes": 3},
 }
 # fault -> how many rounds per requested round count (crash alternates between the nodes)
 FAULTS = {"crash": 2, "freeze": 1, "standby": 1}
@@ -37,7 +39,15 @@ def variant_config(name, directory):
         data["failover"] = {"profile": spec["profile"]}
         if not spec["arbiter"]:
             data.get("quorum", {}).pop("device", None)
-    return s.config_variant(change, Path(directory) / f"lab-{name.replace('+', '-')}.yaml")
+    file_name = "lab-" + "".join(c if c.isalnum() else "-" for c in name).replace("--", "-")
+    return s.config_variant(change, Path(directory) / f"{file_name}.yaml",
+                            base=s.config_for(spec.get("nodes", 2)))
+
+
+def _lab_of(nodes, say):
+    """The lab booted with `nodes` nodes (fresh when it had another number)."""
+    if s.lab_config() != s.config_for(nodes):
+        _inv("lab.up", "--nodes", str(nodes), say=say)
 
 
 def _inv(*args, say):
@@ -60,6 +70,7 @@ def run(variants, out_dir, say=print):
     for name, rounds in variants:
         say(f"bench: {name}, {rounds} round(s) per fault and victim")
         config = variant_config(name, out_dir)
+        _lab_of(VARIANTS[name].get("nodes", 2), say)
         _inv("setup-cluster", "--config", str(config), say=say)
         results = {}
         for fault, factor in FAULTS.items():
@@ -67,7 +78,8 @@ def run(variants, out_dir, say=print):
                         str(rounds * factor), "--json", say=say)
             results[fault] = json.loads(text[text.index("{"):])
         report["variants"][name] = results
-    _inv("setup-cluster", say=say)  # back to the lab's own config
+    _lab_of(2, say)
+    _inv("setup-cluster", "--config", str(s.LAB_CONFIG), say=say)  # back to the lab's own
     stamp = started.strftime("%Y%m%d-%H%M")
     (out_dir / f"failover-{stamp}.json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(report)

@@ -43,6 +43,7 @@ def plan(cluster, dialect, facts):
     avoids = cib.avoids if cib else frozenset()
     in_cib = cib.levels if cib else frozenset()
     primary = cluster.primary.name
+    _remove_former_nodes_devices(plan, cluster, dialect, primitives)
     for node in cluster.nodes:
         current_levels = {lv for lv in in_cib if lv[0] == node.name}
         wanted_levels = topology(cluster, node)
@@ -65,6 +66,18 @@ def plan(cluster, dialect, facts):
             plan.unchanged(primary, f"{node.name} is fenced by {device_id(node.name)}, then "
                            f"{device_id(node.name, 2)}")
     return plan
+
+
+def _remove_former_nodes_devices(plan, cluster, dialect, primitives):
+    """A node that left the cluster leaves its devices behind (halb's names, aimed at it
+    alone): they go. Any other device is not halb's to remove."""
+    names = {n.name for n in cluster.nodes}
+    for device, primitive in sorted(primitives.items()):
+        target = primitive.attributes.get("pcmk_host_list")
+        if primitive.agent.startswith("stonith:") and target and target not in names and \
+                device in (device_id(target, 1), device_id(target, 2)):
+            plan.add(cluster.primary.name, dialect.delete_stonith(
+                device, f"{target} is no longer a node of the cluster"), phase=1)
 
 
 def _replaced(current, agent):

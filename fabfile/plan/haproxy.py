@@ -144,10 +144,22 @@ def plan(cluster, dialect, facts, rollout_only=False):
                     phase=phase)
             else:
                 plan.unchanged(node.name, "haproxy.service is left to the cluster")
+            _reprobe_joined(plan, dialect, cib, service.resource_id, node, host, phase)
     ensure_grouped_resource(plan, cluster, dialect, cib, service.resource_id,
                             service.resource_agent, haproxy_options(cluster, config_text),
                             service.monitor_interval, phase=len(cluster.nodes))
     return plan
+
+
+def _reprobe_joined(plan, dialect, cib, resource_id, node, host, phase):
+    """A node that joined a running cluster was probed before its files came: the agent "not
+    installed", a fence device failing without its password file. Once they are in place, its
+    resources are probed again and those failures forgotten."""
+    if OCF_AGENT_PATH not in host.files and cib is not None and \
+            resource_id in cib.primitives and node.name in cib.online_nodes:
+        plan.add(node.name, dialect.refresh_node(
+            node.name, "it joined before its files were in place: probe its resources again"),
+            phase=phase)
 
 
 def rollout(cluster, dialect, facts):

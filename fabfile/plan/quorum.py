@@ -33,7 +33,8 @@ def plan(cluster, dialect, facts):
             plan.add(primary, dialect.remove_quorum_device(
                 "the config names no quorum device: back to corosync two_node quorum"))
         else:
-            plan.unchanged(primary, "no quorum device is configured (corosync two_node quorum)")
+            plan.unchanged(primary, "no quorum device is configured (" + (
+                "corosync two_node quorum)" if len(cluster.nodes) == 2 else "quorum by majority)"))
         return plan
 
     arbiter = device.arbiter.name

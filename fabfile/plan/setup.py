@@ -24,27 +24,30 @@ def plan(cluster, dialect, facts):
     _remove_packaged_clusters(plan, cluster, dialect, facts)
     ours = [n.name for n in cluster.nodes
             if facts[n.name].corosync and facts[n.name].corosync.cluster_name == cluster.name]
-    if len(ours) < len(wanted):
+    anchor = _anchor(cluster, facts, ours)
+    if anchor is None or (len(ours) < len(wanted) and
+                          sorted(facts[anchor].corosync.nodes) == sorted(wanted)):
         plan.add(primary, dialect.setup_cluster(cluster.name, cluster.nodes, cluster.failover),
                  phase=1)
         created = True
     else:
-        conf = facts[primary].corosync
-        if list(conf.nodes) != wanted and sorted(conf.nodes) != sorted(wanted):
-            raise UserError(f"step 'setup': cluster {cluster.name!r} on {primary} has nodes "
-                            f"{', '.join(conf.nodes)}, the config names {', '.join(wanted)}; "
-                            "changing membership is not supported")
-        plan.unchanged(primary, f"cluster {cluster.name} exists with nodes {', '.join(wanted)}"
-                       + (" (corosync two_node quorum)" if conf.two_node else ""))
+        conf = facts[anchor].corosync
+        if sorted(conf.nodes) != sorted(wanted):
+            _change_membership(plan, cluster, dialect, facts, anchor)
+        else:
+            plan.unchanged(anchor, f"cluster {cluster.name} exists with nodes {', '.join(wanted)}"
+                           + (" (corosync two_node quorum)" if conf.two_node else ""))
+        primary = anchor
         cib = facts[primary].cib
-        offline = [n for n in wanted if cib is None or n not in cib.online_nodes]
+        members = [n for n in wanted if n in conf.nodes]  # a node joining starts as it joins
+        offline = [n for n in members if cib is None or n not in cib.online_nodes]
         if offline:
             plan.add(primary, dialect.start_cluster(), phase=1)
         else:
             plan.unchanged(primary, "every node is online")
-        not_enabled = [n.name for n in cluster.nodes
-                       if not (facts[n.name].unit_enabled("corosync")
-                               and facts[n.name].unit_enabled("pacemaker"))]
+        not_enabled = [n for n in members
+                       if not (facts[n].unit_enabled("corosync")
+                               and facts[n].unit_enabled("pacemaker"))]
         if not_enabled:
             plan.add(primary, dialect.enable_cluster(), phase=1)
         else:
@@ -67,6 +70,38 @@ def plan(cluster, dialect, facts):
     elif not created:
         plan.unchanged(primary, "no-quorum-policy as configured")
     return plan
+
+
+def _anchor(cluster, facts, ours):
+    """The first configured node that is a member of the existing cluster by its own
+    corosync.conf, or None when there is no cluster yet."""
+    return next((name for name in ours if name in facts[name].corosync.nodes), None)
+
+
+def _change_membership(plan, cluster, dialect, facts, anchor):
+    """Nodes leave and join the running cluster through `anchor`. A quorum device goes first
+    (the quorum step adds it back when the config names one): pcs sets two_node when a change
+    leaves two nodes, and corosync refuses two_node beside a device."""
+    conf = facts[anchor].corosync
+    wanted = [n.name for n in cluster.nodes]
+    removed = [name for name in conf.nodes if name not in wanted]
+    added = [n for n in cluster.nodes if n.name not in conf.nodes]
+    for node in added:
+        own = facts[node.name].corosync
+        if own is not None and own.cluster_name == cluster.name:
+            raise UserError(
+                f"step 'setup': {node.name} already holds cluster {cluster.name!r}'s config "
+                f"but is not one of its members ({', '.join(conf.nodes)}): renaming a node is "
+                "not supported; remove the old name first (take it out of nodes and run "
+                "setup-cluster), then add the machine under its new name")
+    if conf.device:
+        plan.add(anchor, dialect.remove_quorum_device(
+            "the quorum device goes while the membership changes; the quorum step adds it "
+            "back if the config names one"), phase=1)
+    for name in removed:
+        plan.add(anchor, dialect.remove_node(name), phase=1)
+    for node in added:
+        plan.add(anchor, dialect.add_node(node), phase=1)
 
 
 def _remove_packaged_clusters(plan, cluster, dialect, facts):

@@ -3,7 +3,12 @@
 import os
 import subprocess
 
+import pytest
+
+from fabfile import config
 from fabfile.dialects import Dialect
+
+from .conftest import CONFIGS, SECRETS
 
 FAKE_SYSTEMCTL = """#!/bin/sh
 echo "$*" >> "$LOG"
@@ -50,3 +55,28 @@ def test_pcsd_without_a_ruby_half_is_restarted_alone(tmp_path):
     assert restart(tmp_path, hang=False, ruby=False) == [
         "cat pcsd-ruby.service", "stop pcsd.service", "reset-failed pcsd.service",
         "start pcsd.service"]
+
+
+# How each pcs generation spells a membership change (pcs 0.9 takes no addr=, 0.10+ do; the
+# quorum device and the removal read alike everywhere).
+MEMBERSHIP = {
+    "centos7": ("pcs cluster node add node3 --start --enable",
+                "pcs cluster node remove node3"),
+    "debian11": ("pcs cluster node add node3 addr=192.168.56.14 --start --enable --wait=120",
+                 "pcs cluster node remove node3"),
+    "debian12": ("pcs cluster node add node3 addr=192.168.56.14 --start --enable --wait=120",
+                 "pcs cluster node remove node3"),
+    "debian13": ("pcs cluster node add node3 addr=192.168.56.14 --start --enable --wait=120",
+                 "pcs cluster node remove node3"),
+}
+
+
+@pytest.mark.parametrize("platform", sorted(MEMBERSHIP))
+def test_each_pcs_generation_spells_a_node_joining_and_leaving(platform):
+    cluster = config.load(CONFIGS / "lab-3nodes.yaml", env=SECRETS)
+    dialect = Dialect.for_platform(platform)
+    join, leave = MEMBERSHIP[platform]
+    assert dialect.add_node(cluster.node("node3")).display() == join
+    assert dialect.remove_node("node3").display() == leave
+    setup = dialect.setup_cluster(cluster.name, cluster.nodes, cluster.failover)
+    assert "node3" in setup.argv and "3 nodes, quorum by majority" in setup.why

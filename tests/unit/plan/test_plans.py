@@ -86,4 +86,6 @@ def test_rollout_goes_to_the_active_node_last():
     cib = facts["node1"].cib
     cib.resource_nodes["haproxy"] = ("node2",)
     hosts = [line.split(":")[0] for line in lines(plan_step("haproxy", cluster, facts))]
-    assert hosts[:2] == ["node1", "node1"] and hosts[2:4] == ["node2", "node2"]
+    # node1's writes (and its re-probe: its agent was missing) all come before node2's.
+    assert hosts == ["node1"] * hosts.count("node1") + ["node2"] * hosts.count("node2")
+    assert hosts.count("node1") >= 2 and hosts.count("node2") >= 2
