@@ -25,10 +25,9 @@ demo: venv host-deps .env
 	$(BIN)/inv setup-cluster --config $(LAB_CONFIG)
 	$(BIN)/inv lab.status
 
-# The whole suite (lab: all of it on bookworm, then the runbook on bullseye and trixie), and the
-# unit suite again on Python 3.13, in a chroot of the lab's trixie image.
-# The node images not cached yet are built in the background meanwhile, and the Python 3.13
-# stage runs beside the suites (.ci/test).
+# The whole suite: the lab suite (all of it on bookworm, three and four nodes, the VM stage,
+# then the runbook on bullseye and trixie) with, beside it, the unit suite, the node images not
+# cached yet, and the unit suite again on Python 3.13 in a chroot of the trixie image (.ci/test).
 test: venv host-deps test-deps .env lint
 	./.ci/test
 
