@@ -41,3 +41,20 @@ def test_a_rolling_update_that_stops_says_where_and_what_state_it_left(phase, st
     with pytest.raises(UserError) as caught:
         update.step(cluster.node("node2"), phase, fails)
     assert str(caught.value) == f"rolling-update stopped at node2, {phase}: apt-get: exit 100\n{state}"
+
+
+def test_a_stopped_rolling_update_of_three_nodes_names_no_single_peer():
+    from types import SimpleNamespace
+
+    from fabfile import config
+    from fabfile.maintenance import RollingUpdate
+
+    from .conftest import CONFIGS, SECRETS
+    cluster = config.load(CONFIGS / "lab-3nodes.yaml", env=SECRETS)
+    update = RollingUpdate(cluster, SimpleNamespace(executor=None), say=lambda text: None)
+
+    def fails():
+        raise UserError("apt-get: exit 100")
+    with pytest.raises(UserError, match="node3: it stays in standby, the service runs on "
+                                        "another node; once fixed: inv unstandby node3"):
+        update.step(cluster.node("node3"), "upgrade", fails)

@@ -25,6 +25,8 @@ def free_port():
 
 
 CONFIG = """global
+    # Two haproxy processes on one port fail here rather than share it (SO_REUSEPORT).
+    noreuseport
     stats socket {dir}/admin.sock mode 600 level admin expose-fd listeners
 defaults
     mode http
