@@ -78,10 +78,10 @@ COROSYNC_CONF = "/etc/corosync/corosync.conf"
 # The package's own cluster, holding nothing: a stop of a freshly started Pacemaker waits until
 # its controller has elected itself (dc-deadtime, 20 s), so it is killed instead. The stop job
 # is queued first so that systemd does not restart what the kill ends.
-_DISCARD_EMPTY_CLUSTER = ('systemctl stop --no-block pacemaker.service; '
-                          'systemctl kill --signal=SIGKILL pacemaker.service; '
-                          'systemctl stop pacemaker.service corosync.service; '
-                          'pcs cluster destroy')
+# "$@" is the destroy command.
+_KILL_EMPTY_CLUSTER = ('systemctl stop --no-block pacemaker.service; '
+                       'systemctl kill --signal=SIGKILL pacemaker.service; '
+                       'systemctl stop pacemaker.service corosync.service; "$@"')
 
 # Changing totem timings on a running cluster reloads corosync, and a reload can drop a node
 # out of the membership for a moment: with STONITH on, the peer fences it. So the change runs
@@ -346,7 +346,8 @@ class Dialect:
     def discard_empty_cluster(self, why):
         """`pcs cluster destroy` of a cluster whose CIB holds no resource, its daemons killed
         first rather than stopped (a stop would wait out the controller's election)."""
-        return run("sh", "-c", _DISCARD_EMPTY_CLUSTER, why=why,
+        destroy = self.destroy_cluster(why).argv
+        return run("sh", "-c", _KILL_EMPTY_CLUSTER, "sh", *destroy, why=why,
                    shown="pcs cluster destroy (Pacemaker and corosync killed first: "
                          "nothing runs in this cluster)")
 

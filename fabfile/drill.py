@@ -218,10 +218,7 @@ class Drill:
         if status.unclean or status.standby:
             return None
         group = [self.cluster.vip.resource_id, self.cluster.service.resource_id]
-        holders = {status.resources.get(r, ()) for r in group}
-        if len(holders) != 1 or len(next(iter(holders))) != 1:
-            return None
-        return status
+        return status if status.runs_on(group) else None
 
     def wait(self, predicate, seconds, what):
         deadline = time.monotonic() + seconds

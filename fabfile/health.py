@@ -202,15 +202,15 @@ def fence_devices(live):
     """Each device started on one node, never on its own target: with two nodes that is the
     peer; with more, any other node."""
     cluster, out = live.cluster, []
+    names = {n.name for n in cluster.nodes}
     for n in cluster.nodes:
-        others = [o.name for o in cluster.nodes if o.name != n.name]
         for level in cluster.fencing.levels:
             device = device_id(n.name, level)
             where = live.status.resources.get(device, ())
-            out.append(Check(f"fence device {device}", len(where) == 1 and where[0] in others,
+            out.append(Check(f"fence device {device}", len(where) == 1 and where[0] in names - {n.name},
                              f"started on {', '.join(where) or 'no node'} (fences {n.name}"
                              f"{f', level {level}' if level > 1 else ''}, belongs on "
-                             f"{others[0] if len(others) == 1 else 'any node but ' + n.name})"))
+                             f"{cluster.elsewhere(n.name)})"))
     return out
 
 

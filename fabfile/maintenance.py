@@ -39,10 +39,8 @@ def switch(cluster, session, node_name, on, say=print, port=None):
         if status is None:
             return None
         if on:
-            where = {status.resources.get(r, ()) for r in group}
-            moved = len(where) == 1 and len(holders := next(iter(where))) == 1 and \
-                holders[0] != node_name
-            settled = node_name in status.standby and moved
+            settled = node_name in status.standby and status.runs_on(group) not in (None,
+                                                                                     node_name)
         else:
             settled = node_name in status.online and node_name not in status.standby
         return status if settled and get_via_vip(cluster, port, timeout=2)[0] else None
@@ -130,16 +128,13 @@ class RollingUpdate:
             action()
         except (UserError, StepFailed) as exc:
             state = ("it is not in standby" if what == "standby" else
-                     f"it stays in standby, the service runs on {self.elsewhere(node)}; "
+                     f"it stays in standby, the service runs on "
+                     f"{self.cluster.elsewhere(node.name)}; "
                      "once fixed: inv unstandby "
                      f"{node.name}" if what != "unstandby" else
                      f"see inv status; inv unstandby {node.name} again once it is back")
             raise UserError(f"rolling-update stopped at {node.name}, {what}: "
                             f"{str(exc).splitlines()[0]}\n{node.name}: {state}") from None
-
-    def elsewhere(self, node):
-        nodes = self.cluster.nodes
-        return self.cluster.peer_of(node.name).name if len(nodes) == 2 else "another node"
 
     def upgrade(self, node):
         for command in self.dialect(node).upgrade_packages():

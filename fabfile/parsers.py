@@ -306,6 +306,11 @@ class ClusterStatus:
     resources: dict  # resource id -> tuple of nodes it is active on
     failures: int
 
+    def runs_on(self, resource_ids):
+        """The one node every one of the resources is active on, else None."""
+        where = {self.resources.get(r, ()) for r in resource_ids}
+        return next(iter(where))[0] if len(where) == 1 and len(next(iter(where))) == 1 else None
+
 
 def parse_crm_mon(text):
     """crm_mon's XML (Pacemaker 1.1 --as-xml or 2.x --output-as=xml); None when it is no status."""

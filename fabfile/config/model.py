@@ -352,7 +352,12 @@ class Cluster:
         return self.haproxy.frontends[0].port if self.haproxy else 80
 
     def peer_of(self, name):
+        """A node other than `name`: with two nodes, the only one."""
         return next(n for n in self.nodes if n.name != name)
+
+    def elsewhere(self, name):
+        """Where what leaves node `name` goes, for a message: its peer, or another node."""
+        return self.peer_of(name).name if len(self.nodes) == 2 else "another node"
 
     @property
     def secrets(self):
