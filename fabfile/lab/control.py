@@ -241,7 +241,7 @@ def up(say=print, rebuild=False, release=None, nodes=2):
     s.ACCEPTED_KEYS.unlink(missing_ok=True)
     s.RUN.mkdir(parents=True, mode=0o700)
     (s.RUN / "release").write_text(release + "\n")
-    (s.RUN / "config").write_text(f"{config}\n")
+    s.record_lab_config(config)
     _bridge()
     for node in s.lab_machines():
         _prepare_node(node)

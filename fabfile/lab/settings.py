@@ -101,9 +101,22 @@ def config_for(nodes):
 
 
 def lab_config():
-    """The config of the running lab (the one lab.up booted), else configs/lab.yaml."""
+    """The config of the running lab (the one lab.up booted), else configs/lab.yaml. It is
+    recorded relative to the checkout: a lab started from another clone (CI's) that is gone
+    resolves to the same file here."""
     path = RUN / "config"
-    return Path(path.read_text().strip()) if path.exists() else LAB_CONFIG
+    if not path.exists():
+        return LAB_CONFIG
+    recorded = Path(path.read_text().strip())
+    if recorded.is_absolute() and not recorded.exists():
+        recorded = Path("configs") / recorded.name
+    return recorded if recorded.is_absolute() else ROOT / recorded
+
+
+def record_lab_config(config):
+    config = Path(config)
+    recorded = config.relative_to(ROOT) if config.is_relative_to(ROOT) else config
+    (RUN / "config").write_text(f"{recorded}\n")
 
 
 @dataclass(frozen=True)

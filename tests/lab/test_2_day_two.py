@@ -108,8 +108,11 @@ def preflight(config_path=None):
 
 
 def cib_epoch(node="node1"):
+    """The configuration's version: every configuration change raises epoch (or admin_epoch).
+    num_updates is left out: Pacemaker raises it for its own status writes at any time."""
     out = run_in(node, "cibadmin", "--query").stdout
-    return out[:out.index(">")]  # the <cib ...> element: epoch, num_updates
+    tag = out[:out.index(">")]
+    return tuple(re.search(rf'\b{name}="(\d+)"', tag).group(1) for name in ("admin_epoch", "epoch"))
 
 
 def lab_config_with(tmp_path, change):

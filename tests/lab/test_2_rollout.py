@@ -27,7 +27,8 @@ def unresolvable_server(data):
 class Load:
     """Clients sending requests through the VIP, a new connection each, until stopped."""
 
-    def __init__(self, clients=4):
+    def __init__(self, clients=4, pace=0.0):
+        self.pace = pace  # seconds a client waits between requests: 0 sends them back to back
         self.ok = 0
         self.failed = []
         self.failed_at = []  # time.monotonic() of each failure
@@ -49,6 +50,8 @@ class Load:
                 else:
                     self.failed.append(repr(error))
                     self.failed_at.append(time.monotonic())
+            if self.pace:
+                self.stop.wait(self.pace)
 
     def answers(self, count=20, seconds=30):
         """Wait until `count` more requests have been answered: the load is running here, not

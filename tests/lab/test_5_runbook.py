@@ -216,7 +216,7 @@ def test_any_service_nginx_through_systemd_serves_and_fails_over(bare_lab):
 
 def nginx_serves_and_fails_over(nginx):
     rc, out, took = inv("setup-cluster", *nginx)
-    assert rc == 0, out
+    assert rc == 0, out[-4000:]  # the error is at the end of a long plan
     TIMINGS["setup-cluster with nginx (systemd:nginx) after teardown"] = f"{took:.1f}s"
     # Debian's package started nginx on both nodes; the cluster alone runs it now.
     assert "the cluster alone starts nginx" in out
