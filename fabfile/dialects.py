@@ -75,6 +75,10 @@ _RESTART_PCSD = ('units=pcsd.service; '
                  'timeout "$1" systemctl stop $units || systemctl kill --signal=SIGKILL $units; '
                  'systemctl reset-failed $units 2>/dev/null; systemctl start $units')
 COROSYNC_CONF = "/etc/corosync/corosync.conf"
+# "$@" is the pcs authentication command; its exit status is replaced by whether every cluster
+# node now answers with the tokens it saved.
+_AUTH_THEN_CHECK = '"$@" || pcs status pcsd'
+
 # The package's own cluster, holding nothing: a stop of a freshly started Pacemaker waits until
 # its controller has elected itself (dc-deadtime, 20 s), so it is killed instead. The stop job
 # is queued first so that systemd does not restart what the kill ends.
@@ -290,15 +294,29 @@ class Dialect:
     def pcsd_auth_file(self):
         return "/var/lib/pcsd/tokens" if self.legacy else "/var/lib/pcsd/known-hosts"
 
-    def auth_nodes(self, nodes, secret):
+    def auth_nodes(self, nodes, secret, why=None):
         """Authenticate pcsd on every node; pcs reads the password on stdin when it is no tty."""
         if self.legacy:
             argv = ("pcs", "cluster", "auth", *(n.name for n in nodes), "-u", "hacluster", "--force")
         else:
             argv = ("pcs", "host", "auth",
                     *(w for n in nodes for w in (n.name, f"addr={n.address}")), "-u", "hacluster")
-        return run(*self._pcsd(*argv), why="authenticate pcsd on all nodes (password on stdin)",
+        return run(*self._pcsd(*argv),
+                   why=why or "authenticate pcsd on all nodes (password on stdin)",
                    stdin=secret,
+                   retry_transient=True)
+
+    def auth_replaced_nodes(self, nodes, secret, replaced):
+        """Authenticate from a member again after `replaced` got new machines. pcs then pushes
+        its known-hosts to every node in corosync.conf, and a new machine, in no cluster yet,
+        refuses that push: pcs exits 1 although the tokens are saved. So the exit that counts
+        is `pcs status pcsd`'s, which asks every cluster node with the tokens just saved."""
+        auth = self.auth_nodes(nodes, secret)
+        return run("sh", "-c", _AUTH_THEN_CHECK, "sh", *auth.argv, stdin=secret,
+                   why=f"authenticate pcsd again: {', '.join(replaced)} "
+                       f"{'is a new machine' if len(replaced) == 1 else 'are new machines'}",
+                   shown=f"{auth.shell_line()} (then pcs status pcsd: the push of known-hosts to "
+                         "the new machine fails until it joins)",
                    retry_transient=True)
 
     # --- cluster ------------------------------------------------------------------------
@@ -376,7 +394,7 @@ class Dialect:
         return run(*self._pcsd("pcs", "cluster", "start", "--all", f"--wait={WAIT_SECONDS}"),
                    why="start the cluster on all nodes", retry_transient=True)
 
-    def add_node(self, node):
+    def add_node(self, node, why=None):
         """A node joins the running cluster: pcs writes the new corosync.conf on every node,
         copies the keys to the new one, and starts it."""
         if self.legacy:
@@ -384,14 +402,15 @@ class Dialect:
         else:
             argv = ("pcs", "cluster", "node", "add", node.name, f"addr={node.address}",
                     "--start", "--enable", f"--wait={WAIT_SECONDS}")
-        return run(*self._pcsd(*argv), why=f"{node.name} joins the cluster (and starts at boot)",
+        return run(*self._pcsd(*argv),
+                   why=why or f"{node.name} joins the cluster (and starts at boot)",
                    retry_transient=True)
 
-    def remove_node(self, name):
+    def remove_node(self, name, why=None):
         """A node leaves: pcs stops its cluster services (its resources move first, as on a
         planned stop), removes it from every node's corosync.conf and destroys its own."""
         return run(*self._pcsd("pcs", "cluster", "node", "remove", name),
-                   why=f"{name} leaves the cluster: its resources move to the other nodes",
+                   why=why or f"{name} leaves the cluster: its resources move to the other nodes",
                    retry_transient=True)
 
     def enable_cluster(self):

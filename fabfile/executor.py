@@ -194,9 +194,13 @@ class Executor:
                     conn.close()
                     raise UserError(f"{node.name} ({node.ssh_host}): its host key is marked "
                                     f"@revoked in {known_hosts}: refused")
-            except paramiko.BadHostKeyException as exc:
-                raise UserError(f"{node.name} ({node.ssh_host}): host key does not match "
-                                f"{known_hosts}: {exc}") from None
+            except paramiko.BadHostKeyException:
+                files = [known_hosts] + ([accepted_keys_file(known_hosts)]
+                                         if self.cluster.ssh.accept_unknown_host_keys else [])
+                raise UserError(
+                    f"{node.name} ({node.ssh_host}): its host key is not the one recorded in "
+                    f"{' or '.join(files)}: refused. If the machine was replaced, check its new "
+                    f"key and remove the old one (ssh-keygen -R {node.ssh_host} -f FILE)") from None
             except paramiko.AuthenticationException as exc:
                 raise UserError(f"{node.name} ({node.ssh_host}): SSH login as {node.ssh_user} "
                                 f"refused: {exc}") from None

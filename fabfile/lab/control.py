@@ -298,6 +298,20 @@ def power_on(node, seconds=30):
     return True
 
 
+def replace_machine(node, seconds=60):
+    """A powered-off node comes back as a new machine of the same name and address: a fresh
+    disk from the image (no packages, no cluster, a new SSH host key), booted."""
+    if node_init_pid(node) is not None:
+        raise UserError(f"lab node {node.name} is running: power it off first")
+    if _mounted(node.root):
+        subprocess.run(["umount", str(node.root)], check=True)
+    for sub in ("upper", "work"):
+        shutil.rmtree(node.dir / sub, ignore_errors=True)
+    _prepare_node(node)
+    power_on(node)
+    wait_for_ssh(node, seconds)
+
+
 def _host_link(node):
     """The host's end of the node's network cable (systemd-nspawn --network-bridge)."""
     return f"vb-{node.name}"[:15]

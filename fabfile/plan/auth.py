@@ -1,6 +1,7 @@
 """Runbook step 2/8: set the hacluster password on every node, then authenticate pcsd."""
 
 from . import Plan
+from .setup import membership
 
 
 def plan(cluster, dialect, facts):
@@ -13,11 +14,18 @@ def plan(cluster, dialect, facts):
         else:
             plan.add(node.name, dialect.set_hacluster_password(cluster.hacluster_password), phase=0)
     primary = cluster.primary.name
+    # A dead node replaced by a new machine of the same name: the tokens the members hold for
+    # it are the old machine's. The member the setup step works through authenticates again
+    # (pcs passes the tokens on to the other members).
+    anchor, replaced = membership(cluster, facts)
+    if replaced:
+        plan.add(anchor, dialect.auth_replaced_nodes(cluster.hosts, cluster.hacluster_password,
+                                                     replaced), phase=1)
     # The arbiter too: pcs on the nodes fetches qnetd's certificates through its pcsd.
     missing = [n.name for n in cluster.hosts if n.name not in facts[primary].authed_nodes]
-    if missing:
+    if missing and not (replaced and primary == anchor):
         plan.add(primary, dialect.auth_nodes(cluster.hosts, cluster.hacluster_password), phase=1)
-    else:
+    elif not missing and not replaced:
         plan.unchanged(primary, "pcsd already authenticated to " +
                        ", ".join(n.name for n in cluster.hosts))
     return plan

@@ -22,24 +22,25 @@ def plan(cluster, dialect, facts):
     wanted = [n.name for n in cluster.nodes]
     created = False
     _remove_packaged_clusters(plan, cluster, dialect, facts)
-    ours = [n.name for n in cluster.nodes
-            if facts[n.name].corosync and facts[n.name].corosync.cluster_name == cluster.name]
+    ours = members_by_own_config(cluster, facts)
     anchor = _anchor(cluster, facts, ours)
-    if anchor is None or (len(ours) < len(wanted) and
+    replaced = _replaced(cluster, facts, anchor, ours)
+    if anchor is None or (len(ours) < len(wanted) and not replaced and
                           sorted(facts[anchor].corosync.nodes) == sorted(wanted)):
         plan.add(primary, dialect.setup_cluster(cluster.name, cluster.nodes, cluster.failover),
                  phase=1)
         created = True
     else:
         conf = facts[anchor].corosync
-        if sorted(conf.nodes) != sorted(wanted):
-            _change_membership(plan, cluster, dialect, facts, anchor)
+        if sorted(conf.nodes) != sorted(wanted) or replaced:
+            _change_membership(plan, cluster, dialect, facts, anchor, replaced)
         else:
             plan.unchanged(anchor, f"cluster {cluster.name} exists with nodes {', '.join(wanted)}"
                            + (" (corosync two_node quorum)" if conf.two_node else ""))
         primary = anchor
         cib = facts[primary].cib
-        members = [n for n in wanted if n in conf.nodes]  # a node joining starts as it joins
+        # A node joining (or joining again) starts as it joins.
+        members = [n for n in wanted if n in conf.nodes and n not in replaced]
         offline = [n for n in members if cib is None or n not in cib.online_nodes]
         if offline:
             plan.add(primary, dialect.start_cluster(), phase=1)
@@ -72,20 +73,46 @@ def plan(cluster, dialect, facts):
     return plan
 
 
+def members_by_own_config(cluster, facts):
+    """The configured nodes that hold this cluster's corosync.conf."""
+    return [n.name for n in cluster.nodes
+            if facts[n.name].corosync and facts[n.name].corosync.cluster_name == cluster.name]
+
+
+def membership(cluster, facts):
+    """(the member that membership changes go through or None, the nodes whose machine is new:
+    see _replaced)."""
+    ours = members_by_own_config(cluster, facts)
+    anchor = _anchor(cluster, facts, ours)
+    return anchor, _replaced(cluster, facts, anchor, ours)
+
+
 def _anchor(cluster, facts, ours):
     """The first configured node that is a member of the existing cluster by its own
     corosync.conf, or None when there is no cluster yet."""
     return next((name for name in ours if name in facts[name].corosync.nodes), None)
 
 
-def _change_membership(plan, cluster, dialect, facts, anchor):
-    """Nodes leave and join the running cluster through `anchor`. A quorum device goes first
-    (the quorum step adds it back when the config names one): pcs sets two_node when a change
-    leaves two nodes, and corosync refuses two_node beside a device."""
+def _replaced(cluster, facts, anchor, ours):
+    """Members by the running cluster's corosync.conf whose machine holds no config of this
+    cluster: a dead node replaced by a new machine of the same name. A cluster that is not
+    running (no CIB answers on `anchor`) is an interrupted first setup instead."""
+    if anchor is None or facts[anchor].cib is None:
+        return []
+    members = facts[anchor].corosync.nodes
+    return [n.name for n in cluster.nodes if n.name in members and n.name not in ours]
+
+
+def _change_membership(plan, cluster, dialect, facts, anchor, replaced=()):
+    """Nodes leave and join the running cluster through `anchor`; a replaced node leaves and
+    joins again, which gives the new machine the cluster's keys and config and drops the dead
+    one's state. A quorum device goes first (the quorum step adds it back when the config
+    names one): pcs sets two_node when a change leaves two nodes, and corosync refuses
+    two_node beside a device."""
     conf = facts[anchor].corosync
     wanted = [n.name for n in cluster.nodes]
-    removed = [name for name in conf.nodes if name not in wanted]
-    added = [n for n in cluster.nodes if n.name not in conf.nodes]
+    removed = [name for name in conf.nodes if name not in wanted] + list(replaced)
+    added = [n for n in cluster.nodes if n.name not in conf.nodes or n.name in replaced]
     for node in added:
         own = facts[node.name].corosync
         if own is not None and own.cluster_name == cluster.name:
@@ -99,9 +126,13 @@ def _change_membership(plan, cluster, dialect, facts, anchor):
             "the quorum device goes while the membership changes; the quorum step adds it "
             "back if the config names one"), phase=1)
     for name in removed:
-        plan.add(anchor, dialect.remove_node(name), phase=1)
+        plan.add(anchor, dialect.remove_node(
+            name, f"{name} is a new machine: the dead one's membership goes, the new one joins"
+            if name in replaced else None), phase=1)
     for node in added:
-        plan.add(anchor, dialect.add_node(node), phase=1)
+        plan.add(anchor, dialect.add_node(
+            node, f"{node.name} joins again on its new machine (and starts at boot)"
+            if node.name in replaced else None), phase=1)
 
 
 def _remove_packaged_clusters(plan, cluster, dialect, facts):

@@ -4,11 +4,15 @@ majority (no two_node, no arbiter, no race delay); a re-run changes nothing; a c
 serving the VIP moves the service to one of the two others, the victim fenced at the first
 attempt; a node cut off from the two others is fenced by them while they keep serving. Then,
 under client load, the fourth node joins (with the arbiter, lms: four nodes are an even count)
-and leaves again, and no request fails."""
+and leaves again, and no request fails. Last, a node that died is replaced by a new machine of
+the same name (bare disk, new host key): halb refuses its unknown key, then, with the old key
+removed, makes it a member again under load."""
 
 import os
 import re
+import subprocess
 import time
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -168,6 +172,49 @@ def test_a_fourth_node_joins_and_leaves_under_load_without_a_failed_request(thre
         f"{took:.1f}s; {load.ok} requests answered, {len(load.failed)} failed")
     wait_for(all_online(NODES), 120, "three nodes online")
     assert "Qdevice" not in quorum_of("node1")
+    rc, out, _ = inv("status", *THREE)
+    assert rc == 0, out
+    rc, out, _ = inv("setup-cluster", *THREE)
+    assert rc == 0 and "0 change(s) made" in out, out[-3000:]
+
+
+def fenced(victim, seen_from):
+    """Pacemaker on `seen_from` knows `victim` is down: offline, and no longer unclean."""
+    root = ET.fromstring(crm_mon(seen_from)["xml"])
+    node = next(n for n in root.iter("node") if n.get("name") == victim)
+    return node.get("online") == "false" and node.get("unclean") == "false"
+
+
+def test_a_dead_node_replaced_by_a_new_machine_of_its_name_joins_again(three_nodes):
+    wait_for(all_online(NODES), 240, "three nodes online")
+    run_in("node1", "pcs", "resource", "cleanup")
+    (holder,) = vip_holders()
+    victim = sorted(NODES - {holder})[-1]
+    with Load(**STEADY) as load:
+        load.answers()
+        control.crash(nodes()[victim])
+        wait_for(lambda: fenced(victim, holder), 60, f"{victim} fenced")
+        # A new machine under the old name and address: bare disk, new SSH host key.
+        control.replace_machine(nodes()[victim])
+        rc, out, _ = inv("setup-cluster", *THREE)
+        assert rc != 0, out
+        assert "host key is not the one recorded" in out and "ssh-keygen -R" in out, out[-2000:]
+        assert fenced(victim, holder), "a refused run changes nothing"
+        # What an operator does once the new key is checked.
+        forget = subprocess.run(["ssh-keygen", "-R", nodes()[victim].address,
+                                 "-f", str(s.ACCEPTED_KEYS)], capture_output=True, text=True)
+        assert forget.returncode == 0, forget.stderr
+        rc, out, took = inv("setup-cluster", *THREE)
+        load.answers()
+    assert rc == 0, out[-4000:]
+    assert f"pcs cluster node remove {victim}" in out and f"pcs cluster node add {victim}" in out
+    assert load.failed == [] and load.ok > 20, (load.ok, load.failed[:5])
+    assert vip_holders() == [holder], "the service stays where it ran"
+    TIMINGS[f"3 nodes: {victim} replaced by a new machine, converged under load"] = (
+        f"{took:.1f}s; {load.ok} requests answered, {len(load.failed)} failed")
+    status = wait_for(all_online(NODES), 120, "three nodes online")
+    device = status["resources"][f"{victim}-fence"]
+    assert device["active"] and device["nodes"] != [victim]
     rc, out, _ = inv("status", *THREE)
     assert rc == 0, out
     rc, out, _ = inv("setup-cluster", *THREE)
