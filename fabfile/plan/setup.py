@@ -106,9 +106,9 @@ def _replaced(cluster, facts, anchor, ours):
 def _change_membership(plan, cluster, dialect, facts, anchor, replaced=()):
     """Nodes leave and join the running cluster through `anchor`; a replaced node leaves and
     joins again, which gives the new machine the cluster's keys and config and drops the dead
-    one's state. A quorum device goes first (the quorum step adds it back when the config
-    names one): pcs sets two_node when a change leaves two nodes, and corosync refuses
-    two_node beside a device."""
+    one's state. For any other change a quorum device goes first (the quorum step adds it
+    back when the config names one): pcs sets two_node when a change leaves two nodes, and
+    corosync refuses two_node beside a device."""
     conf = facts[anchor].corosync
     wanted = [n.name for n in cluster.nodes]
     removed = [name for name in conf.nodes if name not in wanted] + list(replaced)
@@ -121,7 +121,9 @@ def _change_membership(plan, cluster, dialect, facts, anchor, replaced=()):
                 f"but is not one of its members ({', '.join(conf.nodes)}): renaming a node is "
                 "not supported; remove the old name first (take it out of nodes and run "
                 "setup-cluster), then add the machine under its new name")
-    if conf.device:
+    # A replaced node alone keeps the device: the node count ends where it began, and the
+    # device's vote is what keeps a lone survivor of two quorate until the new machine joins.
+    if conf.device and (set(removed) | {n.name for n in added}) - set(replaced):
         plan.add(anchor, dialect.remove_quorum_device(
             "the quorum device goes while the membership changes; the quorum step adds it "
             "back if the config names one"), phase=1)

@@ -160,6 +160,29 @@ def wait_for(predicate, seconds, what, interval=1.0):
     raise AssertionError(f"timed out after {seconds}s waiting for {what} (last: {last!r})")
 
 
+def fenced(victim, seen_from):
+    """Pacemaker on `seen_from` knows `victim` is down: offline, and no longer unclean."""
+    root = ET.fromstring(crm_mon(seen_from)["xml"])
+    node = next(n for n in root.iter("node") if n.get("name") == victim)
+    return node.get("online") == "false" and node.get("unclean") == "false"
+
+
+def crash_and_replace(victim, survivor, config):
+    """`victim` dies and is fenced; a new machine takes its name and address (bare disk, new
+    SSH host key). halb refuses the new key and changes nothing; the operator removes the old
+    key, as they would once the new one is checked."""
+    control.crash(nodes()[victim])
+    wait_for(lambda: fenced(victim, survivor), 60, f"{victim} fenced")
+    control.replace_machine(nodes()[victim])
+    rc, out, _ = inv("setup-cluster", *config)
+    assert rc != 0, out
+    assert "host key is not the one recorded" in out and "ssh-keygen -R" in out, out[-2000:]
+    assert fenced(victim, survivor), "a refused run changes nothing"
+    forget = subprocess.run(["ssh-keygen", "-R", nodes()[victim].address, "-f",
+                             str(s.ACCEPTED_KEYS)], capture_output=True, text=True)
+    assert forget.returncode == 0, forget.stderr
+
+
 def secrets():
     return read_secrets(ROOT / ".env")
 

@@ -1,10 +1,26 @@
-"""Fencing is real: the active node is powered off through its virtual BMC, the service moves."""
+"""Fencing is real: the active node is powered off through its virtual BMC, the service moves.
+A node that died is replaced by a new machine of its name, which joins the pair again."""
 
 import time
 
 from fabfile.lab import control
 
-from .conftest import TIMINGS, crm_mon, http_via_vip, inv, ipmi, nodes, run_in, vip_holders, wait_for
+from .conftest import (
+    TIMINGS,
+    crash_and_replace,
+    crm_mon,
+    http_via_vip,
+    inv,
+    ipmi,
+    nodes,
+    quorum_of,
+    run_in,
+    vip_holders,
+    wait_for,
+)
+from .test_2_rollout import Load
+
+CONFIG = ("--config", "configs/lab.yaml")
 
 
 def test_fencing_the_active_node_moves_the_service_and_it_comes_back(converged):
@@ -60,3 +76,31 @@ def test_enable_stonith_refuses_a_silent_fence_device_and_a_rerun_converges(conv
     props = run_in("node1", "crm_attribute", "--type", "crm_config", "--name",
                    "stonith-enabled", "--query").stdout
     assert "value=true" in props
+
+
+def test_a_dead_node_replaced_by_a_new_machine_joins_the_pair_again(converged):
+    """Two nodes and the arbiter: the quorum device stays through the change, its vote keeping
+    the survivor quorate alone (pcs never sets two_node beside a device)."""
+    wait_for(lambda: crm_mon("node1")["online"] == {"node1", "node2"}, 240, "both nodes online")
+    run_in("node1", "pcs", "resource", "cleanup")
+    (holder,) = vip_holders()
+    victim = "node2" if holder == "node1" else "node1"
+    with Load(clients=2, pace=0.02) as load:
+        load.answers()
+        crash_and_replace(victim, holder, CONFIG)
+        rc, out, took = inv("setup-cluster", *CONFIG)
+        load.answers()
+    assert rc == 0, out[-4000:]
+    assert f"pcs cluster node remove {victim}" in out and f"pcs cluster node add {victim}" in out
+    # The device's vote keeps the survivor quorate alone: it stays through the change.
+    assert "pcs quorum device" not in out, out[-4000:]
+    assert load.failed == [] and load.ok > 20, (load.ok, load.failed[:5])
+    assert vip_holders() == [holder], "the service stays where it ran"
+    TIMINGS[f"{victim} replaced by a new machine, converged under load"] = (
+        f"{took:.1f}s; {load.ok} requests answered, {len(load.failed)} failed")
+    wait_for(lambda: crm_mon(holder)["online"] == {"node1", "node2"}, 120, "both nodes online")
+    assert "Qdevice" in quorum_of(holder)
+    rc, out, _ = inv("status", *CONFIG)
+    assert rc == 0, out
+    rc, out, _ = inv("setup-cluster", *CONFIG)
+    assert rc == 0 and "0 change(s) made" in out, out[-3000:]
