@@ -481,6 +481,13 @@ class Dialect:
         return run("pcs", "constraint", "location", resource, "avoids", node,
                    why=f"{resource} never runs on {node}, the node it fences", retry_transient=True)
 
+    def keep_apart(self, resource, other, score, why):
+        """A colocation of negative `score`: `resource` prefers a node without `other`. pcs
+        0.12 takes the score as score=, earlier ones as a word after the resources."""
+        words = (f"score={score}",) if self.pcs_version[:2] >= (0, 12) else (str(score),)
+        return run("pcs", "constraint", "colocation", "add", resource, "with", other, *words,
+                   why=why, retry_transient=True)
+
     # --- resources ----------------------------------------------------------------------
     def create_resource(self, resource, agent, options, monitor, group, why):
         # Created straight into the group: never started alone on a node without the VIP.

@@ -63,6 +63,8 @@ class Round:
     fence_first_attempt: bool | None = None  # None: no fencing in this round
     recovered_s: float | None = None
     error: str | None = None
+    # The other service groups' VIPs, probed too: VIP -> {outage_s, failed, requests}.
+    other_vips: dict = field(default_factory=dict)
 
 
 class Prober:
@@ -184,6 +186,7 @@ class Drill:
         self.session = Session(cluster, log_dir=log_dir, out=lambda text: None, name="drill")
         self.log, self.executor = self.session.log, self.session.executor
         self.dialect = None
+        self.others = []  # probers of the other service groups' VIPs, set by run()
 
     # --- talking to the nodes ---------------------------------------------------------------
     def _on(self, name, command):
@@ -342,6 +345,7 @@ class Drill:
         result.outage_s, result.failed = outage(probes, fault_at)
         result.outage_s = round(result.outage_s, 2)
         result.requests = len(probes)
+        result.other_vips = self.other_outages(fault_at)
         if self.fault in POWER_FAULTS:
             events = self.fence_events(peer, victim, since)
             outcomes = [e for e in events if e.device is None]
@@ -352,11 +356,30 @@ class Drill:
         self.restore(victim, peer)
         self.wait_healthy(prober)
         result.recovered_s = round(time.monotonic() - restored_at, 1)
-        self.say(f"   outage {result.outage_s:.2f}s, {result.failed}/{result.requests} requests "
-                 f"failed, VIP {before} -> {result.vip_after}"
-                 + (f", fencing: {'; '.join(result.fenced) or 'none seen'}" if self.fault in POWER_FAULTS
-                    else "") + f"; whole again {result.recovered_s:.0f}s after restore")
+        self.say(self.round_line(result))
         return result
+
+    def other_outages(self, fault_at):
+        """Each other group's VIP: its outage since the fault, once it answers again (its group
+        may still be moving when the first group is served again)."""
+        outages = {}
+        for other in self.others:
+            self.wait(lambda other=other: other.answering_since(fault_at, 2.0), self.round_limit,
+                      f"{other.host} to answer again after the {self.fault}")
+            seen = other.between(fault_at, time.monotonic())
+            lost, failed = outage(seen, fault_at)
+            outages[other.host] = {"outage_s": round(lost, 2), "failed": failed,
+                                   "requests": len(seen)}
+        return outages
+
+    def round_line(self, result):
+        fencing = (f", fencing: {'; '.join(result.fenced) or 'none seen'}"
+                   if self.fault in POWER_FAULTS else "")
+        others = "".join(f"; {vip}: outage {o['outage_s']:.2f}s, {o['failed']}/{o['requests']} "
+                         "failed" for vip, o in result.other_vips.items())
+        return (f"   outage {result.outage_s:.2f}s, {result.failed}/{result.requests} requests "
+                f"failed, VIP {result.vip_before} -> {result.vip_after}{fencing}; whole again "
+                f"{result.recovered_s:.0f}s after restore{others}")
 
     def run(self):
         self.dialect = self.session.any_dialect("drill")
@@ -365,12 +388,16 @@ class Drill:
                  f"{self.interval * 1000:.0f} ms (timeout {self.timeout * 1000:.0f} ms); "
                  f"log {self.log.path}")
         prober = Prober(self.cluster.vip.ip, self.port, self.path, self.interval, self.timeout).start()
+        # Every other service group's VIP, on its own first frontend's port.
+        self.others = [Prober(view.vip.ip, view.service_port, "/", self.interval,
+                              self.timeout).start() for view in self.cluster.views()[1:]]
         rounds = []
         try:
             for number in range(1, self.rounds + 1):
                 rounds.append(self.one_round(number, prober))
         finally:
-            prober.stop()
+            for probe in (prober, *self.others):
+                probe.stop()
             self.session.close()
         return rounds
 

@@ -134,8 +134,8 @@ def _units_wanted(probe):
 def _files_wanted(probe):
     if probe.is_arbiter:
         return [QNETD_DATABASE]
-    haproxy = probe.cluster.haproxy
-    return [OCF_AGENT_PATH] + ([haproxy.config_path] if haproxy else [])
+    return [OCF_AGENT_PATH] + [view.haproxy.config_path for view in probe.cluster.views()
+                               if view.haproxy]
 
 
 # The node compares the password (on stdin) with hacluster's shadow entry through its own

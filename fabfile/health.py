@@ -102,13 +102,12 @@ class Health:
     def checks(self):
         """Every check of CHECKS on one reading of the live cluster, in order."""
         cluster = self.cluster
-        hooks.check_reach([cluster.vip.ip])
+        hooks.check_reach([view.vip.ip for view in cluster.views()])
         self.session.resolve_nodes()
         facts = self.session.gather()
         dialect = factlib.cluster_dialect(cluster, facts)
         node, status = self.answering_node(dialect)
-        live = Live(self, dialect, facts, node, status, facts[node.name].cib,
-                    status.resources.get(cluster.vip.resource_id, ()))
+        live = Live(self, dialect, facts, node, status, facts[node.name].cib)
         out = []
         for check in CHECKS:
             found = check(live)
@@ -119,8 +118,7 @@ class Health:
         ok, detail = get_via_vip(self.cluster, self.port, self.path)
         return Check("service answers on the VIP", ok, detail)
 
-    def backends_check(self, holder):
-        socket_path = self.cluster.haproxy.stats_socket
+    def backends_check(self, holder, socket_path):
         command = run("sh", "-c", factlib.FIRST_PYTHON, "sh", _SHOW_STAT, socket_path,
                       shown=f"show stat on {socket_path}")
         try:
@@ -157,7 +155,6 @@ class Live:
     node: object  # the node whose Pacemaker answered
     status: object  # its crm_mon status
     cib: object
-    holders: tuple  # the nodes the VIP runs on
 
     @property
     def cluster(self):
@@ -235,22 +232,43 @@ def no_credentials_in_cib(live):
                  "--from fence replaces halb's own devices)")
 
 
-def vip_on_one_node(live):
-    cluster, holders = live.cluster, live.holders
-    service = live.status.resources.get(cluster.service.resource_id, ())
+def per_group(check):
+    """A check of one service group, run for each: named after its group when there are
+    several."""
+    def every_group(live):
+        views = live.cluster.views()
+        out = []
+        for view in views:
+            found = check(live, view, live.status.resources.get(view.vip.resource_id, ()))
+            if found and len(views) > 1:
+                found = Check(f"{found.name} ({view.group})", found.ok, found.detail)
+            out += [found] if found else []
+        return out
+    every_group.__name__ = check.__name__
+    return every_group
+
+
+@per_group
+def vip_on_one_node(live, view, holders):
+    service = live.status.resources.get(view.service.resource_id, ())
     return Check("VIP on exactly one node", len(holders) == 1 and service == holders,
-                 f"{cluster.vip.ip} on {', '.join(holders) or 'no node'}; "
-                 f"{cluster.service.resource_id} on {', '.join(service) or 'no node'}")
+                 f"{view.vip.ip} on {', '.join(holders) or 'no node'}; "
+                 f"{view.service.resource_id} on {', '.join(service) or 'no node'}")
 
 
-def service_answers(live):
-    return live.health.http_check()
+@per_group
+def service_answers(live, view, holders):
+    if view.group == live.cluster.group:  # the first group: inv status --port/--path apply
+        return live.health.http_check()
+    ok, detail = get_via_vip(view, view.service_port, live.health.path)
+    return Check("service answers on the VIP", ok, detail)
 
 
-def backends(live):
-    if not live.cluster.haproxy or len(live.holders) != 1:
+@per_group
+def backends(live, view, holders):
+    if not view.haproxy or len(holders) != 1:
         return None
-    return live.health.backends_check(live.cluster.node(live.holders[0]))
+    return live.health.backends_check(view.node(holders[0]), view.haproxy.stats_socket)
 
 
 def no_failed_actions(live):

@@ -20,7 +20,8 @@ def switch(cluster, session, node_name, on, say=print, port=None):
     names = [n.name for n in cluster.nodes]
     if node_name not in names:
         raise UserError(f"{node_name!r} is not a node of {cluster.name} ({', '.join(names)})")
-    hooks.check_reach([cluster.vip.ip])
+    views = cluster.views()
+    hooks.check_reach([view.vip.ip for view in views])
     session.resolve_nodes()
     peer = cluster.peer_of(node_name)
     dialect = session.dialect(peer)
@@ -31,19 +32,23 @@ def switch(cluster, session, node_name, on, say=print, port=None):
     verb = "standby" if on else "unstandby"
     say(f"{verb} {node_name}: asked through {peer.name}; waiting for the cluster")
     port = port or cluster.service_port
-    group = (cluster.vip.resource_id, cluster.service.resource_id)
+    groups = [(view.vip.resource_id, view.service.resource_id) for view in views]
+
+    def answer():
+        return all(get_via_vip(view, port if view.group == cluster.group else
+                               view.service_port, timeout=2)[0] for view in views)
 
     def done():
         status = parsers.parse_crm_mon(session.executor.run(
             peer, dialect.cluster_status_xml(), verb).stdout)
         if status is None:
             return None
-        if on:
-            settled = node_name in status.standby and status.runs_on(group) not in (None,
-                                                                                     node_name)
+        if on:  # every group runs, on another node
+            settled = node_name in status.standby and all(
+                status.runs_on(group) not in (None, node_name) for group in groups)
         else:
             settled = node_name in status.online and node_name not in status.standby
-        return status if settled and get_via_vip(cluster, port, timeout=2)[0] else None
+        return status if settled and answer() else None
 
     deadline = time.monotonic() + WAIT_SECONDS
     while (status := done()) is None:
@@ -103,8 +108,9 @@ class RollingUpdate:
         if status is None or status.online != names or status.standby or status.unclean:
             raise UserError("rolling-update: the cluster is not whole (every node online, none "
                             "in standby); nothing was changed: see inv status")
-        active = status.resources.get(self.cluster.vip.resource_id, ())
-        return sorted(self.cluster.nodes, key=lambda n: n.name in active)
+        active = [n for view in self.cluster.views()
+                  for n in status.resources.get(view.vip.resource_id, ())]
+        return sorted(self.cluster.nodes, key=lambda n: active.count(n.name))
 
     def run(self):
         self.session.resolve_nodes()

@@ -30,6 +30,8 @@ class Cib:
     group_meta: dict = field(default_factory=dict)  # group id -> {meta attribute: value}
     # The fencing topology: (target node, level index, comma-separated device ids) triples.
     levels: frozenset = frozenset()
+    # Colocation constraints: (resource, with resource, score) triples.
+    colocations: frozenset = frozenset()
 
 
 @dataclass(frozen=True)
@@ -267,8 +269,11 @@ def parse_cib(text):
     levels = frozenset((level.get("target"), int(level.get("index")), level.get("devices"))
                        for level in root.findall("./configuration/fencing-topology/fencing-level")
                        if level.get("target") and (level.get("index") or "").isdigit())
+    colocations = frozenset((c.get("rsc"), c.get("with-rsc"), c.get("score"))
+                            for c in root.findall("./configuration/constraints/rsc_colocation")
+                            if c.get("rsc") and c.get("with-rsc"))
     return Cib(properties, primitives, groups, frozenset(avoids), frozenset(online),
-               {k: tuple(v) for k, v in active.items()}, group_meta, levels)
+               {k: tuple(v) for k, v in active.items()}, group_meta, levels, colocations)
 
 
 def _resource_active(rsc):

@@ -263,10 +263,14 @@ class Preflight:
                                          if done.stderr.strip() else f"exit {done.returncode}")
 
     def vip(self):
-        vip = self.cluster.vip.ip
-        cloud = self.cluster.vip.cloud
+        views = self.cluster.views()
+        for view in views:
+            self.vip_free(view, "vip" if len(views) == 1 else f"vip of {view.group}")
+
+    def vip_free(self, view, name):
+        vip, cloud = view.vip.ip, view.vip.cloud
         if cloud and cloud.provider in ROUTED_VIPS:
-            self.add("vip", True, f"{vip} is routed by the cloud ({cloud.provider}): "
+            self.add(name, True, f"{vip} is routed by the cloud ({cloud.provider}): "
                      "no ARP to probe")
             return
         answers = {}
@@ -274,12 +278,12 @@ class Preflight:
             answers[host.name] = self.ask(host, _sh(_VIP_PROBE, vip, accept_codes=tuple(range(256)))).stdout
         holder, mac = vip_holder(answers)
         if holder:
-            self.add("vip", True, f"{vip} is held by {holder}, a node of this cluster")
+            self.add(name, True, f"{vip} is held by {holder}, a node of this cluster")
         elif mac:
-            self.add("vip", False, f"{vip} is in use: {mac} answers ARP for it; choose a free "
+            self.add(name, False, f"{vip} is in use: {mac} answers ARP for it; choose a free "
                      "address for vip.ip or free this one")
         else:
-            self.add("vip", True, f"{vip} is free (no ARP answer)")
+            self.add(name, True, f"{vip} is free (no ARP answer)")
 
     def haproxy_config(self):
         if not self.cluster.haproxy:
@@ -291,17 +295,21 @@ class Preflight:
         except UserError as exc:
             self.add("haproxy.cfg", False, f"{exc}; fix the haproxy section of {self.cluster.path}")
             return
-        text = render_haproxy_config(self.cluster)
+        views = self.cluster.views()
         for host in self._nodes_reached():
             if self.ask(host, _sh("command -v haproxy", accept_codes=(0, 1, 127))).exited:
                 continue
-            result = self.ask(host, run("haproxy", "-c", "-f", "/dev/stdin", stdin=text,
-                                        accept_codes=tuple(range(256))))
-            if result.exited == 0:
-                self.add(f"haproxy.cfg on {host.name}", True, "haproxy -c accepts it")
-            else:
-                self.add(f"haproxy.cfg on {host.name}", False, "haproxy -c refuses it: "
-                         f"{refusal_reason(result.stdout + result.stderr)}")
+            for view in views:
+                name = f"haproxy.cfg on {host.name}" + (f" ({view.group})" if len(views) > 1
+                                                        else "")
+                result = self.ask(host, run("haproxy", "-c", "-f", "/dev/stdin",
+                                            stdin=render_haproxy_config(view),
+                                            accept_codes=tuple(range(256))))
+                if result.exited == 0:
+                    self.add(name, True, "haproxy -c accepts it")
+                else:
+                    self.add(name, False, "haproxy -c refuses it: "
+                             f"{refusal_reason(result.stdout + result.stderr)}")
 
 
 # --- pure parts --------------------------------------------------------------------------------

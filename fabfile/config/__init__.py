@@ -22,6 +22,7 @@ from .model import (
     OCF_PROVIDER,
     ROUTED_VIPS,
     SECOND_FENCE_PASSWORD,
+    SPREAD_SCORE,
     URL_PATH_RE,
     Bmc,
     Cluster,
@@ -36,7 +37,7 @@ from .validate import SECRET_OPTION_RE, STACK_PORTS, duration_ms, option_key, pa
 
 __all__ = [
     "AZURE_PROBE_PORT", "FENCE_PROFILES", "HAPROXY_AGENT", "IPMI_PORT", "OCF_PROVIDER",
-    "ROUTED_VIPS", "SECOND_FENCE_PASSWORD", "SECRET_OPTION_RE", "STACK_PORTS", "URL_PATH_RE",
+    "ROUTED_VIPS", "SECOND_FENCE_PASSWORD", "SECRET_OPTION_RE", "SPREAD_SCORE", "STACK_PORTS", "URL_PATH_RE",
     "Bmc", "Cluster", "ConfigError", "Node", "Secret", "duration_ms", "fence_password_source",
     "fence_password_variable", "fence_profile", "load", "option_key", "own_words",
     "pacemaker_seconds", "parse_env_file", "read_secrets", "secret_problem", "shown",

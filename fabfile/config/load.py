@@ -8,13 +8,11 @@ from .. import yamlfile
 from ..errors import ConfigError
 from .cluster import TOP_FIELDS, read_cluster, read_install, read_platform, read_ssh
 from .fencing import read_failover, read_fencing
+from .groups import read_groups, read_single_group
 from .model import Cluster
 from .nodes import read_nodes, read_quorum
 from .reader import Reader
 from .secrets import Secrets, config_values, read_secrets
-from .service import read_haproxy, read_service
-from .validate import check_resource_id
-from .vip import read_vip
 
 
 def load(path, env=None, require_secrets=True):
@@ -41,32 +39,30 @@ def load(path, env=None, require_secrets=True):
     failover = r.section(read_failover, data)
     quorum = r.section(read_quorum, data, nodes or (), ssh) or (False, None)
     arbiter = quorum[1].arbiter if quorum[1] else None
-    vip = r.section(read_vip, data, nodes, arbiter) if nodes else None
     fencing = r.section(read_fencing, data, nodes, arbiter, failover) if nodes else None
-    group = r.section(lambda r: r.get(data, "group", "", str, default="halb",
-                                      check=check_resource_id))
-    service = r.section(read_service, data)
-    haproxy = None
-    if service and service.is_haproxy:
-        haproxy = r.section(read_haproxy, data, vip, nodes or ())
-    elif service and data.get("haproxy") is not None:
-        r.note("haproxy", f"is only used when service.agent is 'haproxy' (it is {service.agent!r})")
+    if "groups" in data:
+        groups = r.section(read_groups, data, nodes, arbiter) or ()
+    else:
+        groups = read_single_group(r, data, nodes, arbiter)
     extra_packages, package_repo = r.section(read_install, data) or ((), None)
-    if vip and service and group and nodes:
-        ids = [*vip.resource_ids, service.resource_id, group] + [
-            f"{n.name}-fence{suffix}" for n in nodes for suffix in ("", "2")]
+    if groups and nodes:
+        ids = [i for g in groups for i in (*g.vip.resource_ids, g.service.resource_id, g.name)]
+        ids += [f"{n.name}-fence{suffix}" for n in nodes for suffix in ("", "2")]
         if len(set(ids)) != len(ids):
-            r.note("service.resource_id", "resource ids of the VIP, the service, the group and "
-                   "the fence devices must all differ")
+            r.note("groups" if len(groups) > 1 else "service.resource_id",
+                   "resource ids of the VIPs, the services, the groups and the fence devices "
+                   "must all differ")
     hacluster = secret("HACLUSTER_PASSWORD")
     missing = tuple(dict.fromkeys(secret.missing))
     if missing and require_secrets:
         r.note(missing[0], "secret is not set: export it or put it in .env (see .env.example)")
     if r.problems:
         raise ConfigError.of(path, r.problems)
+    first = groups[0]
     return Cluster(
-        path=str(path), name=name, platform=platform, nodes=nodes, ssh=ssh[0], vip=vip,
-        fencing=fencing, group=group, failover=failover, service=service, haproxy=haproxy,
+        path=str(path), name=name, platform=platform, nodes=nodes, ssh=ssh[0], vip=first.vip,
+        fencing=fencing, group=first.name, failover=failover, service=first.service,
+        haproxy=first.haproxy, groups=groups,
         no_quorum_policy_ignore=quorum[0], quorum_device=quorum[1],
         extra_packages=extra_packages, package_repo=package_repo,
         hacluster_password=hacluster, missing_secrets=missing,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -313,6 +314,23 @@ class Service:
 
 
 @dataclass(frozen=True)
+class ServiceGroup:
+    """A Pacemaker group: its VIP, then its service (halb's HAProxy or another agent)."""
+
+    name: str
+    vip: Vip
+    service: Service
+    haproxy: HAProxy | None
+
+
+# Each further group is kept off the nodes of the groups before it by this much: groups spread
+# over the nodes while there are enough, and share one when there are not. It is below the
+# groups' stickiness, so a group that had to share does not move back by itself (a move is an
+# outage of its own).
+SPREAD_SCORE = -50
+
+
+@dataclass(frozen=True)
 class Cluster:
     path: str
     name: str
@@ -332,6 +350,17 @@ class Cluster:
     hacluster_password: Secret
     missing_secrets: tuple[str, ...]
     pcs_request_timeout: int | None = None  # seconds; None: pcs's own (60 s)
+    # Every service group, the first one's also in vip/service/haproxy/group above. Empty
+    # only for a Cluster built by hand with one group.
+    groups: tuple[ServiceGroup, ...] = ()
+
+    def views(self):
+        """The cluster as each service group sees it: a Cluster whose vip, service, haproxy
+        and group are that group's. One group: the cluster itself."""
+        if len(self.groups) <= 1:
+            return (self,)
+        return tuple(dataclasses.replace(self, vip=g.vip, service=g.service, haproxy=g.haproxy,
+                                         group=g.name) for g in self.groups)
 
     def node(self, name):
         return next(n for n in self.hosts if n.name == name)

@@ -68,11 +68,21 @@ class Abandon(Exception):
 class Reader:
     """Walks the YAML tree, recording every problem with its dotted field path."""
 
-    def __init__(self, path):
+    def __init__(self, path, prefix=""):
         self.path = path
+        self.prefix = prefix  # where this reader's fields sit: groups[1] for a group's vip.ip
         self.problems: list[tuple[str, str]] = []
 
+    def scoped(self, prefix):
+        """A reader of one part of the file (an item of a list of sections): its fields are
+        named from `prefix`, its problems are this reader's."""
+        child = Reader(self.path, f"{self.prefix}.{prefix}" if self.prefix else prefix)
+        child.problems = self.problems
+        return child
+
     def note(self, where, problem):
+        if self.prefix:
+            where = f"{self.prefix}.{where}" if where else self.prefix
         self.problems.append((where or "(top level)", problem))
 
     def fail(self, where, problem):

@@ -54,7 +54,7 @@ HAPROXY_SERVICE_OPTIONS = {
 }
 
 
-def read_service(r, data):
+def read_service(r, data, default_id="haproxy"):
     raw = r.mapping(r.get(data, "service", "", dict, default={}), "service",
                     ["agent", "resource_id", "options", "monitor_interval", "packages"])
     agent = r.get(raw, "agent", "service", str, default=HAPROXY_AGENT,
@@ -77,7 +77,7 @@ def read_service(r, data):
                 r.fail(f"service.options.{name}", problem)
     return Service(
         agent=agent,
-        resource_id=r.get(raw, "resource_id", "service", str, default="haproxy",
+        resource_id=r.get(raw, "resource_id", "service", str, default=default_id,
                           check=check_resource_id),
         options=options,
         monitor_interval=r.get(raw, "monitor_interval", "service", str, default="10s",
@@ -119,7 +119,8 @@ def port_owner(port, nodes):
     return "sshd" if port in ssh else STACK_PORTS.get(port)
 
 
-def read_haproxy(r, data, vip, nodes=()):
+def read_haproxy(r, data, vip, nodes=(), config_path="/etc/haproxy/haproxy.cfg",
+                stats_socket="/run/haproxy/admin.sock"):
     raw = r.mapping(r.get(data, "haproxy", "", dict), "haproxy",
                     ["config_path", "stats_socket", "frontends", "backends", "health_port"])
     frontend_ports = [f.get("port") for f in raw.get("frontends") or [] if isinstance(f, dict)]
@@ -133,9 +134,9 @@ def read_haproxy(r, data, vip, nodes=()):
             r.fail(where, f"{port} is {owner}'s port on the nodes: HAProxy could not bind it")
     if health_port in ports:
         r.fail("haproxy.health_port", f"{health_port} is also a frontend's port")
-    config_path = r.get(raw, "config_path", "haproxy", str, default="/etc/haproxy/haproxy.cfg",
+    config_path = r.get(raw, "config_path", "haproxy", str, default=config_path,
                         check=check_file_in((HAPROXY_CONFIG_DIR,), ".cfg"))
-    stats_socket = r.get(raw, "stats_socket", "haproxy", str, default="/run/haproxy/admin.sock",
+    stats_socket = r.get(raw, "stats_socket", "haproxy", str, default=stats_socket,
                          check=check_file_in(HAPROXY_SOCKET_DIRS))
     return HAProxy(
         config_path=config_path, stats_socket=stats_socket,

@@ -96,7 +96,7 @@ def read_cloud_vip(r, raw):
     return CloudVip(provider, tuple(settings))
 
 
-def read_vip(r, data, nodes, arbiter):
+def read_vip(r, data, nodes, arbiter, default_id="vip"):
     raw = r.mapping(r.get(data, "vip", "", dict), "vip",
                     ["ip", "cidr_netmask", "nic", "resource_id", "monitor_interval", "cloud"])
     cloud = read_cloud_vip(r, raw)
@@ -140,7 +140,8 @@ def read_vip(r, data, nodes, arbiter):
     return Vip(
         ip=ip, cidr_netmask=prefix,
         nic=r.get(raw, "nic", "vip", str, default=None, check=check_interface),
-        resource_id=r.get(raw, "resource_id", "vip", str, default="vip", check=check_resource_id),
+        resource_id=r.get(raw, "resource_id", "vip", str, default=default_id,
+                          check=check_resource_id),
         monitor_interval=r.get(raw, "monitor_interval", "vip", str, default="10s",
                                check=check_monitor_interval),
         cloud=cloud,

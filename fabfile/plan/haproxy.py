@@ -71,9 +71,10 @@ def haproxy_options(cluster, config_text):
 
 
 def rollout_order(cluster, cib):
-    """Standby nodes first, the node running the service last."""
-    active = set(cib.resource_nodes.get(cluster.service.resource_id, ())) if cib else set()
-    return sorted(cluster.nodes, key=lambda n: n.name in active)
+    """Standby nodes first, the nodes running a service last (those running the most, last)."""
+    running = [n for view in cluster.views()
+               for n in (cib.resource_nodes.get(view.service.resource_id, ()) if cib else ())]
+    return sorted(cluster.nodes, key=lambda n: running.count(n.name))
 
 
 def check_service_options(cluster, facts):
@@ -97,30 +98,14 @@ def plan(cluster, dialect, facts, rollout_only=False):
     cib = require_cib(cluster, facts, plan.step)
     service = cluster.service
     if not service.is_haproxy:
-        if rollout_only:
-            raise UserError(f"service.agent is {service.agent!r}: there is no HAProxy config to roll out")
-        unit = service.systemd_unit
-        for node in cluster.nodes if unit else ():
-            host = facts[node.name]
-            # A package may enable and start its service at install (Debian's nginx does):
-            # Pacemaker would find it running on both nodes and stop both to recover. Active
-            # but disabled is Pacemaker's own doing (its systemd class starts the unit).
-            if host.unit_enabled(unit):
-                plan.add(node.name, dialect.disable_unit(
-                    unit, f"the cluster alone starts {unit}, on the node holding the VIP"), phase=0)
-            else:
-                plan.unchanged(node.name, f"{unit}.service is left to the cluster")
-        check_service_options(cluster, facts)
-        ensure_grouped_resource(plan, cluster, dialect, cib, service.resource_id,
-                                service.resource_agent, list(service.options),
-                                service.monitor_interval, phase=1)
-        return plan
-    if rollout_only and (cib is None or service.resource_id not in cib.primitives):
-        raise UserError(f"step '{plan.step}': resource {service.resource_id} does not exist yet "
-                        "(run the 'haproxy' step first)")
-    config_text = render_haproxy_config(cluster)
+        return _other_service(plan, cluster, dialect, facts, cib, rollout_only)
+    views = cluster.views()
+    for view in views:
+        if rollout_only and (cib is None or view.service.resource_id not in cib.primitives):
+            raise UserError(f"step '{plan.step}': resource {view.service.resource_id} does not "
+                            "exist yet (run the 'haproxy' step first)")
+    configs = [(view, render_haproxy_config(view)) for view in views]
     agent = agent_text()
-    path = cluster.haproxy.config_path
     for phase, node in enumerate(rollout_order(cluster, cib)):
         host = facts[node.name]
         if host.files.get(OCF_AGENT_PATH) == sha256(agent):
@@ -129,25 +114,34 @@ def plan(cluster, dialect, facts, rollout_only=False):
             plan.add(node.name, write_file(OCF_AGENT_PATH, agent, "0755",
                                            why="install the OCF agent ocf:halb:haproxy",
                                            label="fabfile/ocf/haproxy"), phase=phase)
-        if host.files.get(path) == sha256(config_text):
-            plan.unchanged(node.name, f"{path} is current (sha256 {sha256(config_text)[:12]})")
-        else:
-            plan.add(node.name, write_validated_file(
-                path, config_text, "0644", CHECK_COMMAND,
-                why="install the rendered HAProxy config once haproxy -c accepts it",
-                label=f"templates/haproxy.cfg.j2 rendered, sha256 {sha256(config_text)[:12]}",
-                owner="haproxy"), phase=phase)
-        if not rollout_only:
-            if host.unit_enabled("haproxy") or host.unit_active("haproxy"):
-                plan.add(node.name, dialect.disable_unit(
-                    "haproxy", "the cluster alone starts HAProxy, on the node holding the VIP"),
-                    phase=phase)
+        for view, config_text in configs:
+            path = view.haproxy.config_path
+            if host.files.get(path) == sha256(config_text):
+                plan.unchanged(node.name, f"{path} is current (sha256 {sha256(config_text)[:12]})")
             else:
-                plan.unchanged(node.name, "haproxy.service is left to the cluster")
+                plan.add(node.name, write_validated_file(
+                    path, config_text, "0644", CHECK_COMMAND,
+                    why="install the rendered HAProxy config once haproxy -c accepts it",
+                    label=f"templates/haproxy.cfg.j2 rendered, sha256 {sha256(config_text)[:12]}",
+                    owner="haproxy"), phase=phase)
+        if not rollout_only:
             _reprobe_joined(plan, dialect, cib, service.resource_id, node, host, phase)
+    for view, config_text in configs:
+        ensure_grouped_resource(plan, view, dialect, cib, view.service.resource_id,
+                                view.service.resource_agent, haproxy_options(view, config_text),
+                                view.service.monitor_interval, phase=len(cluster.nodes))
+    return plan
+
+
+def _other_service(plan, cluster, dialect, facts, cib, rollout_only):
+    """A service other than halb's HAProxy, created in the group (the single form only)."""
+    service = cluster.service
+    if rollout_only:
+        raise UserError(f"service.agent is {service.agent!r}: there is no HAProxy config to roll out")
+    check_service_options(cluster, facts)
     ensure_grouped_resource(plan, cluster, dialect, cib, service.resource_id,
-                            service.resource_agent, haproxy_options(cluster, config_text),
-                            service.monitor_interval, phase=len(cluster.nodes))
+                            service.resource_agent, list(service.options),
+                            service.monitor_interval, phase=0)
     return plan
 
 
@@ -173,14 +167,17 @@ def check_rendered_config(cluster, say):
     the syntax and never resolves a name (haproxy -c on each node resolves them)."""
     if not cluster.haproxy or not shutil.which("haproxy"):
         return
-    offline, renamed = without_host_names(cluster)
-    if renamed:
-        say(f"haproxy -c here checks the syntax; {renamed} backend host name(s) are "
-            "resolved only by haproxy -c on each node")
-    with tempfile.NamedTemporaryFile("w", suffix=".cfg") as handle:
-        handle.write(render_haproxy_config(offline))
-        handle.flush()
-        check = subprocess.run(["haproxy", "-c", "-f", handle.name], capture_output=True, text=True)
-    if check.returncode != 0:
-        raise UserError("the rendered HAProxy config is refused by haproxy -c; no node was "
-                        f"changed: {refusal_reason(check.stdout + check.stderr)}")
+    for view in cluster.views():
+        offline, renamed = without_host_names(view)
+        if renamed:
+            say(f"haproxy -c here checks the syntax; {renamed} backend host name(s) are "
+                "resolved only by haproxy -c on each node")
+        with tempfile.NamedTemporaryFile("w", suffix=".cfg") as handle:
+            handle.write(render_haproxy_config(offline))
+            handle.flush()
+            check = subprocess.run(["haproxy", "-c", "-f", handle.name], capture_output=True,
+                                   text=True)
+        if check.returncode != 0:
+            whose = f" (group {view.group})" if len(cluster.groups) > 1 else ""
+            raise UserError(f"the rendered HAProxy config{whose} is refused by haproxy -c; no "
+                            f"node was changed: {refusal_reason(check.stdout + check.stderr)}")

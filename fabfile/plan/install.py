@@ -27,7 +27,7 @@ def packages_for(cluster, host, own):
 def expected_after(cluster, dialect, facts):
     """The hosts as this step leaves them, for planning the later steps before it has run (a
     runbook, an offline dry run): packages in, pcsd running, and what the packages started
-    by themselves (see dialects.PACKAGES_START_SERVICES)."""
+    by themselves (see dialects.PACKAGES_START_SERVICES) but the units the cluster runs."""
     after = {}
     for host in cluster.hosts:
         host_facts = facts[host.name]
@@ -42,12 +42,12 @@ def expected_after(cluster, dialect, facts):
                 files.setdefault(QNETD_DATABASE, "made by the corosync-qnetd package")
             else:
                 units.update(corosync=ACTIVE, pacemaker=ACTIVE)
-                if "haproxy" in packages:
-                    units["haproxy"] = ACTIVE
-                if cluster.service.systemd_unit and cluster.service.packages:
-                    units[cluster.service.systemd_unit] = ACTIVE
                 if corosync is None and own.packaged_cluster_name:
                     corosync = Corosync(own.packaged_cluster_name, (host.name,), False)
+        if host.bmc is not None:  # this step leaves them to the cluster
+            for unit, active_is_cluster in cluster_units(cluster):
+                active = host_facts.units.get(unit, ("", ""))[1] if active_is_cluster else ""
+                units[unit] = ("disabled", active or "inactive")
         after[host.name] = dataclasses.replace(
             host_facts, installed=host_facts.installed | set(packages), units=units,
             files=files, corosync=corosync)
@@ -70,7 +70,34 @@ def plan(cluster, dialect, facts):
         else:
             plan.add(host.name, own.enable_units(["pcsd"], start=True), phase=0)
         bind_pcsd(plan, host, host_facts, own)
+        if host.bmc is not None:
+            leave_to_cluster(plan, cluster, host.name, host_facts, own, installs=bool(missing))
     return plan
+
+
+def cluster_units(cluster):
+    """The units whose service the cluster alone runs, each with whether the unit being
+    active is the cluster's own doing (Pacemaker's systemd class starts the unit; halb's
+    HAProxy runs through its OCF agent, never through haproxy.service)."""
+    if cluster.service.is_haproxy:
+        return [("haproxy", False)]
+    unit = cluster.service.systemd_unit
+    return [(unit, True)] if unit else []
+
+
+def leave_to_cluster(plan, cluster, name, host_facts, dialect, installs):
+    """A package may enable and start its service at install (Debian's haproxy and nginx do).
+    Left running, a node joining a running cluster is probed with a second copy active, and
+    Pacemaker stops every copy to recover: the service stops for a moment on the node serving.
+    So this step, before the node joins, leaves the unit to the cluster."""
+    for unit, active_is_cluster in cluster_units(cluster):
+        started = installs and dialect.packages_start_services
+        running = host_facts.unit_active(unit) and not active_is_cluster
+        if started or host_facts.unit_enabled(unit) or running:
+            plan.add(name, dialect.disable_unit(
+                unit, f"the cluster alone starts {unit}, on the node holding the VIP"), phase=0)
+        else:
+            plan.unchanged(name, f"{unit}.service is left to the cluster")
 
 
 def pcsd_addresses(host):

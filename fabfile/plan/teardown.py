@@ -31,13 +31,15 @@ def plan(cluster, dialect, facts):
         plan.unchanged(name, f"it belongs to cluster {other!r}, not {cluster.name!r}: left as it is")
     if ours:
         cib = facts[ours[0]].cib
-        if cib is not None and cluster.group in cib.groups:
+        for view in cluster.views():
+            if cib is None or view.group not in cib.groups:
+                continue
             # The service and the VIP are stopped by the running cluster first, and waited
             # for: a cluster shutting down on every node at once may leave a node's resources
             # behind (its controller gone before it stopped them).
             plan.add(ours[0], dialect.stop_resource(
-                cluster.group, f"stop {cluster.group} ({cluster.vip.resource_id} and "
-                f"{cluster.service.resource_id}) through the cluster and wait until it is "
+                view.group, f"stop {view.group} ({view.vip.resource_id} and "
+                f"{view.service.resource_id}) through the cluster and wait until it is "
                 "stopped on every node"), phase=0)
         # Any node that still has the cluster can stop and destroy it everywhere. The stop is
         # its own command so that a node that cannot stop its resources stops the teardown.

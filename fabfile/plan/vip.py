@@ -8,7 +8,7 @@ resource agent made for it, grouped with the service exactly like IPaddr2:
   azure-lb   IPaddr2, then azure-lb (answers the load balancer's health probe).
 """
 
-from ..config import AZURE_PROBE_PORT
+from ..config import AZURE_PROBE_PORT, SPREAD_SCORE
 from . import Plan, require_cib
 from .resources import ensure_grouped_resource
 
@@ -62,16 +62,35 @@ def vip_resources(cluster):
 def plan(cluster, dialect, facts):
     plan = Plan("vip")
     cib = require_cib(cluster, facts, "vip")
-    for resource, agent, options in vip_resources(cluster):
-        ensure_grouped_resource(plan, cluster, dialect, cib, resource, agent, options,
-                                cluster.vip.monitor_interval, phase=0)
-    meta = cib.group_meta.get(cluster.group, {}) if cib else {}
-    if meta.get("resource-stickiness") == STICKINESS:
-        plan.unchanged(cluster.primary.name, f"group {cluster.group} stays where it runs "
-                       f"(resource-stickiness {STICKINESS})")
-    else:
-        plan.add(cluster.primary.name, dialect.set_meta(
-            cluster.group, "resource-stickiness", STICKINESS,
-            f"group {cluster.group} stays on the node it runs on when the other node comes back"),
-            phase=1)
+    views = cluster.views()
+    for view in views:
+        for resource, agent, options in vip_resources(view):
+            ensure_grouped_resource(plan, view, dialect, cib, resource, agent, options,
+                                    view.vip.monitor_interval, phase=0)
+    for view in views:
+        meta = cib.group_meta.get(view.group, {}) if cib else {}
+        if meta.get("resource-stickiness") == STICKINESS:
+            plan.unchanged(cluster.primary.name, f"group {view.group} stays where it runs "
+                           f"(resource-stickiness {STICKINESS})")
+        else:
+            plan.add(cluster.primary.name, dialect.set_meta(
+                view.group, "resource-stickiness", STICKINESS,
+                f"group {view.group} stays on the node it runs on when the other node comes "
+                "back"), phase=1)
+    _spread(plan, cluster, dialect, cib)
     return plan
+
+
+def _spread(plan, cluster, dialect, cib):
+    """Each group after the first keeps off the nodes of the groups before it (SPREAD_SCORE):
+    while there are nodes enough, every group runs on a node of its own."""
+    names = [g.name for g in cluster.groups]
+    have = {(a, b): score for a, b, score in (cib.colocations if cib else ())}
+    for i, group in enumerate(names):
+        for other in names[:i]:
+            if have.get((group, other)) == str(SPREAD_SCORE):
+                plan.unchanged(cluster.primary.name, f"group {group} keeps off {other}'s node")
+            else:
+                plan.add(cluster.primary.name, dialect.keep_apart(
+                    group, other, SPREAD_SCORE,
+                    f"group {group} runs on another node than {other} when one is up"), phase=1)

@@ -15,3 +15,25 @@ def test_status_names_plain_text_credentials_in_the_cib():
     </resources><constraints/></configuration><status/></cib>""")
     assert plain_text_credentials(cib) == ["old-fence.passwd", "snmp.community"]
     assert plain_text_credentials(None) == []
+
+
+def test_each_service_group_has_its_own_vip_check_named_after_it():
+    from types import SimpleNamespace
+
+    from fabfile import config
+    from fabfile.health import vip_on_one_node
+    from fabfile.parsers import ClusterStatus
+
+    from .conftest import CONFIGS, SECRETS
+    cluster = config.load(CONFIGS / "lab-2vips.yaml", env=SECRETS)
+    status = ClusterStatus(frozenset({"node1", "node2"}), frozenset(), frozenset(),
+                           {"vip": ("node1",), "haproxy": ("node1",),
+                            "web-b-vip": ("node2",), "web-b-haproxy": ()}, 0)
+    live = SimpleNamespace(cluster=cluster, status=status)
+    first, second = vip_on_one_node(live)
+    assert (first.name, first.ok) == ("VIP on exactly one node (halb)", True)
+    assert (second.name, second.ok) == ("VIP on exactly one node (web-b)", False)
+    assert second.detail == "192.168.56.30 on node2; web-b-haproxy on no node"
+    single = config.load(CONFIGS / "lab.yaml", env=SECRETS)
+    (only,) = vip_on_one_node(SimpleNamespace(cluster=single, status=status))
+    assert only.name == "VIP on exactly one node" and only.ok

@@ -41,7 +41,11 @@ def test_plan_case(path):
         return
     plan = plan_step(case["step"], cluster, facts, planner)
     checksum = current_checksum(cluster)
-    expected = [e.format(checksum=checksum, checksum12=checksum[:12]) for e in case["expect"]]
+    # {group[NAME]}: the checksum of group NAME's rendered config (several groups).
+    groups = {view.group: current_checksum(view) for view in cluster.views()}
+    expected = [e.format(checksum=checksum, checksum12=checksum[:12], group=groups,
+                         group12={g: c[:12] for g, c in groups.items()})
+                for e in case["expect"]]
     assert lines(plan) == expected
     checks = [f"{host}: {cmd.display()}" for host, cmd in plan.checks]
     assert checks == case.get("checks", [])
