@@ -77,6 +77,23 @@ def node_report(node_name):
     return "\n".join(parts + ["--- power events", *events])
 
 
+def cluster_actions(names, since):
+    """What Pacemaker did on each node since `since` (seconds since the epoch): its resource
+    actions and recovery decisions, for a failure message when clients saw an outage."""
+    pattern = "Initiating|Result of|active on|multiple|Recover|Restart|Move|Stop |Start "
+    parts = []
+    for name in sorted(names):
+        try:
+            journal = run_in(name, "journalctl", "-u", "pacemaker", "--no-pager", "-o",
+                             "short-precise", "--since", f"@{int(since)}", check=False, timeout=20)
+            lines = [line for line in journal.stdout.splitlines()
+                     if any(word in line for word in pattern.split("|"))]
+            parts.append(f"--- {name}\n" + "\n".join(lines[-60:]))
+        except Exception as exc:  # powered off: that is the answer
+            parts.append(f"--- {name}: {exc}")
+    return "\n".join(parts)
+
+
 def crm_mon(node_name):
     """Cluster status as Pacemaker reports it, parsed from crm_mon's XML."""
     out = run_in(node_name, "crm_mon", "-1", "--output-as=xml").stdout
@@ -93,8 +110,8 @@ def crm_mon(node_name):
     return {"online": online, "resources": resources, "failures": failures, "xml": out}
 
 
-def vip_holders():
-    vip = s.vip()
+def vip_holders(vip=None):
+    vip = vip or s.vip()
     held = []
     for name, node in nodes().items():
         if control.power_state(node) == "off":  # a frozen node still holds its addresses
@@ -141,8 +158,8 @@ def power_events_since(since, names=("node1", "node2")):
             if stamp >= since and node in names and what in ("off", "crash")]
 
 
-def http_via_vip(timeout=3, port=80):
-    with urllib.request.urlopen(f"http://{s.vip()}:{port}/", timeout=timeout) as reply:
+def http_via_vip(timeout=3, port=80, vip=None):
+    with urllib.request.urlopen(f"http://{vip or s.vip()}:{port}/", timeout=timeout) as reply:
         return reply.status, reply.read().decode().strip()
 
 

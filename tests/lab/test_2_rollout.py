@@ -27,7 +27,8 @@ def unresolvable_server(data):
 class Load:
     """Clients sending requests through the VIP, a new connection each, until stopped."""
 
-    def __init__(self, clients=4, pace=0.0):
+    def __init__(self, clients=4, pace=0.0, vip=None):
+        self.vip = vip or s.vip()
         self.pace = pace  # seconds a client waits between requests: 0 sends them back to back
         self.ok = 0
         self.failed = []
@@ -39,7 +40,7 @@ class Load:
     def client(self):
         while not self.stop.is_set():
             try:
-                with urllib.request.urlopen(f"http://{s.vip()}/", timeout=5) as reply:
+                with urllib.request.urlopen(f"http://{self.vip}/", timeout=5) as reply:
                     reply.read()
                     good = reply.status == 200
             except Exception as exc:  # every failure is counted, whatever its kind

@@ -7,6 +7,7 @@ from fabfile.lab import control
 
 from .conftest import (
     TIMINGS,
+    cluster_actions,
     crash_and_replace,
     crm_mon,
     http_via_vip,
@@ -88,13 +89,15 @@ def test_a_dead_node_replaced_by_a_new_machine_joins_the_pair_again(converged):
     with Load(clients=2, pace=0.02) as load:
         load.answers()
         crash_and_replace(victim, holder, CONFIG)
+        started = time.time()
         rc, out, took = inv("setup-cluster", *CONFIG)
         load.answers()
     assert rc == 0, out[-4000:]
     assert f"pcs cluster node remove {victim}" in out and f"pcs cluster node add {victim}" in out
     # The device's vote keeps the survivor quorate alone: it stays through the change.
     assert "pcs quorum device" not in out, out[-4000:]
-    assert load.failed == [] and load.ok > 20, (load.ok, load.failed[:5])
+    assert load.failed == [] and load.ok > 20, (
+        load.ok, load.failed[:5], cluster_actions({"node1", "node2"}, started))
     assert vip_holders() == [holder], "the service stays where it ran"
     TIMINGS[f"{victim} replaced by a new machine, converged under load"] = (
         f"{took:.1f}s; {load.ok} requests answered, {len(load.failed)} failed")

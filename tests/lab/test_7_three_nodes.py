@@ -19,6 +19,7 @@ from fabfile.lab import settings as s
 
 from .conftest import (
     TIMINGS,
+    cluster_actions,
     crash_and_replace,
     crm_mon,
     drill,
@@ -186,11 +187,13 @@ def test_a_dead_node_replaced_by_a_new_machine_of_its_name_joins_again(three_nod
     with Load(**STEADY) as load:
         load.answers()
         crash_and_replace(victim, holder, THREE)
+        started = time.time()
         rc, out, took = inv("setup-cluster", *THREE)
         load.answers()
     assert rc == 0, out[-4000:]
     assert f"pcs cluster node remove {victim}" in out and f"pcs cluster node add {victim}" in out
-    assert load.failed == [] and load.ok > 20, (load.ok, load.failed[:5])
+    assert load.failed == [] and load.ok > 20, (
+        load.ok, load.failed[:5], cluster_actions(NODES, started))
     assert vip_holders() == [holder], "the service stays where it ran"
     TIMINGS[f"3 nodes: {victim} replaced by a new machine, converged under load"] = (
         f"{took:.1f}s; {load.ok} requests answered, {len(load.failed)} failed")
