@@ -110,6 +110,8 @@ def restore(session, path, dry_run, say=print):
     cluster = session.cluster
     configuration = read(path, cluster)
     session.resolve_nodes()
+    if not dry_run:
+        session.hold_cluster("restore-config")
     primary = cluster.primary
     dialect = session.dialect(primary)
     current = session.ask(primary, dialect.query_cib(), "restore-config").stdout

@@ -67,7 +67,7 @@ HAPROXY_PACKAGES = {"yum": ("haproxy",), "dnf": ("haproxy",), "apt": ("haproxy",
 PACKAGES_START_SERVICES = {"apt": True, "yum": False, "dnf": False}
 PACKAGED_CLUSTER_NAME = {"apt": "debian"}
 WAIT_SECONDS = 120
-PCSD_STOP_GRACE_S = 15
+PCSD_STOP_GRACE_S = 5  # a stop that does not deadlock takes under a second
 # pcsd-ruby (pcs 0.10+) is PartOf pcsd, so a stop takes it along; pcs 0.10's pcsd does not
 # Require it, so a start must name it.
 _RESTART_PCSD = ('units=pcsd.service; '
@@ -75,6 +75,14 @@ _RESTART_PCSD = ('units=pcsd.service; '
                  'timeout "$1" systemctl stop $units || systemctl kill --signal=SIGKILL $units; '
                  'systemctl reset-failed $units 2>/dev/null; systemctl start $units')
 COROSYNC_CONF = "/etc/corosync/corosync.conf"
+CIB_XML = "/var/lib/pacemaker/cib/cib.xml"
+# The first CIB of a node that has none ($1), holding dc-deadtime=$2: an empty CIB from
+# cibadmin, the property set in it offline (CIB_file), owned as Pacemaker writes it. A node
+# that has a CIB keeps it.
+_SEED_CIB = ('cib=$1; [ -e "$cib" ] && exit 0; t=$(mktemp) || exit 1; '
+             'cibadmin --empty > "$t" && '
+             'CIB_file="$t" crm_attribute --type crm_config --name dc-deadtime --update "$2" && '
+             'install -o hacluster -g haclient -m 0600 "$t" "$cib"; rc=$?; rm -f "$t"; exit $rc')
 # "$@" is the pcs authentication command; its exit status is replaced by whether every cluster
 # node now answers with the tokens it saved.
 _AUTH_THEN_CHECK = '"$@" || pcs status pcsd'
@@ -324,19 +332,31 @@ class Dialect:
         if self.legacy:
             # pcs 0.9 (corosync 2) sets up corosync without authentication or encryption
             # unless asked; pcs 0.10+ (knet) turns both on by default.
-            argv = ("pcs", "cluster", "setup", "--start", "--enable", "--name", name,
+            argv = ("pcs", "cluster", "setup", "--enable", "--name", name,
                     *(n.name for n in nodes), "--token", str(failover.token_ms),
                     "--consensus", str(failover.consensus_ms), "--encryption", "1")
         else:
             argv = ("pcs", "cluster", "setup", name,
                     *(w for n in nodes for w in (n.name, f"addr={n.address}")),
                     "totem", f"token={failover.token_ms}", f"consensus={failover.consensus_ms}",
-                    "--start", "--enable", f"--wait={WAIT_SECONDS}")
+                    "--enable")
         # No --request-timeout: pcs 0.10 to 0.12 refuse it here, and wait at most 60 s for
         # each node's pcsd (its cluster destroy, which setup sends first, included).
+        # Not --start: each node's first CIB is written before the cluster starts (seed_cib).
         quorum = "corosync two_node quorum" if len(nodes) == 2 else "quorum by majority"
         return run(*argv, why=f"create cluster {name} ({len(nodes)} nodes, {quorum}, "
-                   f"{failover.profile} failover timings) and start it", retry_transient=True)
+                   f"{failover.profile} failover timings), to start at boot",
+                   retry_transient=True)
+
+    def seed_cib(self, dc_deadtime_s):
+        """A new cluster's first CIB, written before Pacemaker first starts, with dc-deadtime
+        set: a controller that starts with no CIB waits Pacemaker's default 20 s before it
+        holds the election that makes a DC, and nothing starts until then."""
+        return run("sh", "-c", _SEED_CIB, "sh", CIB_XML, f"{dc_deadtime_s}s",
+                   why=f"the new cluster elects its controller after {dc_deadtime_s} s at start "
+                       "(Pacemaker's default dc-deadtime is 20 s)",
+                   shown=f"write {CIB_XML} if absent: an empty CIB with "
+                         f"dc-deadtime={dc_deadtime_s}s (cibadmin --empty, crm_attribute on it)")
 
     def change_totem(self, failover, properties, members, settle, new_corosync_conf=None):
         """Change token and consensus on a running cluster without fencing anyone; `settle`

@@ -382,6 +382,7 @@ class Drill:
                 f"{result.recovered_s:.0f}s after restore{others}")
 
     def run(self):
+        self.session.hold_cluster(f"drill --fault {self.fault}")
         self.dialect = self.session.any_dialect("drill")
         self.say(f"drill: {self.rounds} round(s) of '{self.fault}' ({FAULTS[self.fault]}), victim "
                  f"{self.victim}; probing http://{self.cluster.vip.ip}:{self.port}{self.path} every "

@@ -75,6 +75,7 @@ class Runner(Session):
                      + ", ".join(self.cluster.missing_secrets))
         if not self.offline:
             self.resolve_nodes()
+        self.hold_cluster("setup-cluster" if len(steps) > 1 else steps[0])
         if any(s in ("haproxy", "haproxy-config") for s in steps):
             haproxy.check_rendered_config(self.cluster, self.say)
         try:

@@ -8,6 +8,7 @@ rolling update, the drill, the backups and the exported runbook.
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ from . import hooks
 from .commands import Masker
 from .errors import ConfigError, UserError
 from .executor import Executor, RunLog
+from .runlock import ClusterLock
 
 
 class Session:
@@ -33,6 +35,19 @@ class Session:
         # only when packages do (forget_base after an install or an upgrade).
         self._base: dict[str, dict] = {}
         self._base_lock = threading.Lock()
+        self.run_lock = None
+
+    def hold_cluster(self, task):
+        """A run that changes the cluster takes the run lock on every host first (runlock);
+        it is released when the session closes. Dry runs never take it."""
+        if self.dry_run or self.executor is None or self.run_lock is not None:
+            return
+
+        def note(text):  # on stderr: a task's stdout may be JSON
+            self.log.write(text)
+            print(self.masker(text), file=sys.stderr, flush=True)
+        self.run_lock = ClusterLock(self.executor, self.cluster.hosts, task, note)
+        self.run_lock.take()
 
     def say(self, text):
         self.out(self.masker(text))
@@ -131,6 +146,9 @@ class Session:
         self.close()
 
     def close(self):
+        if self.run_lock is not None:
+            self.run_lock.release()
+            self.run_lock = None
         if self.executor:
             self.executor.close()
         self.log.close()

@@ -201,6 +201,7 @@ def rolling_update(c, config=None, reboot=True, probe=False, log_dir=None):
         prober = drilllib.Prober(cluster.vip.ip, cluster.service_port, "/", 0.1, 0.5).start()
     try:
         with Session(cluster, log_dir=log_dir, out=lambda text: None) as session:
+            session.hold_cluster("rolling-update")
             maintenance.RollingUpdate(cluster, session, reboot=reboot).run()
             checks = health.Health(cluster, session, STEPS).checks()
     finally:
@@ -218,6 +219,7 @@ def _standby_task(on):
     def body(c, node, config=None, log_dir=None):
         cluster = cfg.load(config, require_secrets=False)
         with Session(cluster, log_dir=log_dir, out=lambda text: None) as session:
+            session.hold_cluster(f"{verb} {node}")
             maintenance.switch(cluster, session, node, on)
     body.__name__ = verb
     body.__doc__ = ("Put a node in standby: its services move to another node; returns once they "

@@ -27,8 +27,7 @@ def plan(cluster, dialect, facts):
     replaced = _replaced(cluster, facts, anchor, ours)
     if anchor is None or (len(ours) < len(wanted) and not replaced and
                           sorted(facts[anchor].corosync.nodes) == sorted(wanted)):
-        plan.add(primary, dialect.setup_cluster(cluster.name, cluster.nodes, cluster.failover),
-                 phase=1)
+        _create(plan, cluster, dialect)
         created = True
     else:
         conf = facts[anchor].corosync
@@ -55,19 +54,24 @@ def plan(cluster, dialect, facts):
             plan.unchanged(primary, "corosync and pacemaker start at boot on every node")
 
     props = {} if created or facts[primary].cib is None else facts[primary].cib.properties
+    # The properties go in once the cluster runs: after the start of a new one.
+    after_start = 4 if created else 2
     if not created:
         _totem(plan, cluster, dialect, facts[primary], props)
     if created:
         plan.add(primary, dialect.set_property(
             "stonith-enabled", "false",
-            "keep STONITH off until enable-stonith has checked every fence device"), phase=2)
+            "keep STONITH off until enable-stonith has checked every fence device"),
+            phase=after_start)
     want_ignore = cluster.no_quorum_policy_ignore
     if want_ignore and props.get("no-quorum-policy") != "ignore":
         plan.add(primary, dialect.set_property(
-            "no-quorum-policy", "ignore", "asked for by quorum.no_quorum_policy_ignore"), phase=2)
+            "no-quorum-policy", "ignore", "asked for by quorum.no_quorum_policy_ignore"),
+            phase=after_start)
     elif not want_ignore and props.get("no-quorum-policy") == "ignore":
         plan.add(primary, dialect.unset_property(
-            "no-quorum-policy", "quorum comes from corosync two_node, not from ignoring it"), phase=2)
+            "no-quorum-policy", "quorum comes from corosync two_node, not from ignoring it"),
+            phase=after_start)
     elif not created:
         plan.unchanged(primary, "no-quorum-policy as configured")
     return plan
@@ -135,6 +139,26 @@ def _change_membership(plan, cluster, dialect, facts, anchor, replaced=()):
         plan.add(anchor, dialect.add_node(
             node, f"{node.name} joins again on its new machine (and starts at boot)"
             if node.name in replaced else None), phase=1)
+
+
+def _create(plan, cluster, dialect):
+    """pcs writes corosync.conf on every node; each node gets its first CIB; then it starts."""
+    primary = cluster.primary.name
+    plan.add(primary, dialect.setup_cluster(cluster.name, cluster.nodes, cluster.failover),
+             phase=1)
+    seed = dialect.seed_cib(election_wait_seconds(cluster.failover))
+    for node in cluster.nodes:
+        plan.add(node.name, seed, phase=2)
+    plan.add(primary, dialect.start_cluster(), phase=3)
+
+
+def election_wait_seconds(failover):
+    """dc-deadtime for a new cluster: how long a starting controller waits to hear of a DC
+    before it calls an election. Three times corosync's detection time, at least 5 s: the
+    membership forms well within it, and 20 s (Pacemaker's default) is what the conservative
+    profile gives anyway."""
+    detect_s = (failover.token_ms + failover.consensus_ms) / 1000
+    return max(5, round(3 * detect_s))
 
 
 def _remove_packaged_clusters(plan, cluster, dialect, facts):

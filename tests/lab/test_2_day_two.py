@@ -2,7 +2,10 @@
 one; `inv standby` / `inv unstandby` finish the move before they return, losing no request."""
 
 import json
+import os
 import re
+import signal
+import subprocess
 import time
 
 import pytest
@@ -12,6 +15,7 @@ from fabfile.lab import control
 from fabfile.lab import settings as s
 
 from .conftest import (
+    INV,
     ROOT,
     TIMINGS,
     crm_mon,
@@ -78,6 +82,51 @@ def test_standby_moves_the_service_before_returning_and_status_sees_it(converged
     rc, checks, _, _ = status()
     assert rc == 0, failing(checks)
     assert vip_holders() == [peer]  # stickiness: the service stays where it moved
+
+
+def lock_holder(node="node1"):
+    return run_in(node, "sh", "-c", "cat /run/lock/halb.lock 2>/dev/null; true").stdout.strip()
+
+
+def background_inv(*args):
+    return subprocess.Popen([*INV, *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def test_one_changing_run_at_a_time_and_a_killed_one_is_taken_over(converged):
+    """A changing run holds the cluster; a second one refuses at once naming the holder, while
+    a read-only task goes on; a run killed with SIGKILL leaves a lock the next run takes over."""
+    drill = background_inv("drill", "--fault", "standby", *CONFIG)
+    try:
+        wait_for(lambda: "drill --fault standby" in lock_holder(), 60, "the drill's lock")
+        rc, out, took = inv("setup-cluster", *CONFIG)
+        assert rc == 1 and "another halb run is changing this cluster: task drill --fault " \
+            "standby by root@" in out and f"(pid {drill.pid})" in out, out
+        assert "change(s) made" not in out
+        rc, out, _ = inv("status", *CONFIG)  # read-only: never waits, never refused
+        assert "another halb run" not in out, out
+        TIMINGS["second changing run refused while a drill runs"] = f"{took:.1f}s"
+        assert drill.wait(300) == 0, drill.stdout.read()
+    finally:
+        if drill.poll() is None:
+            drill.kill()
+    assert lock_holder() == ""  # released at the end of the drill
+    victim = vip_holders()[0]
+    standby = background_inv("standby", victim, *CONFIG)
+    try:
+        wait_for(lambda: f"standby {victim}" in lock_holder(), 60, "the standby's lock")
+    finally:
+        os.kill(standby.pid, signal.SIGKILL)
+        standby.wait(30)
+    rc, out, _ = inv("unstandby", victim, *CONFIG)
+    assert rc == 0, out
+    assert f"run lock taken over from task standby {victim} by root@" in out, out
+    assert lock_holder() == ""
+    wait_for(lambda: len(crm_mon("node1")["online"]) == 2, 60, "both nodes online")
+    rc, out, _ = inv("setup-cluster", *CONFIG)
+    assert rc == 0 and "0 change(s) made" in out, out
+    rc, checks, _, _ = status()
+    assert rc == 0, failing(checks)
 
 
 def test_drift_from_the_config_is_found_and_named(converged):

@@ -42,7 +42,12 @@ def test_centos7_plan_is_the_source_runbook_corrected(centos7):
         assert set(source_packages) <= set(line.split())
     assert "[HOST-1] systemctl enable --now pcsd" in cmds  # not "systemclt"
     assert "[HOST-1] pcs cluster auth HOST-1 HOST-2 -u hacluster --force  <stdin: <secret HACLUSTER_PASSWORD>>" in cmds
-    assert "[HOST-1] pcs cluster setup --start --enable --name name_cluster HOST-1 HOST-2 --token 3000 --consensus 3600 --encryption 1" in cmds
+    assert "[HOST-1] pcs cluster setup --enable --name name_cluster HOST-1 HOST-2 --token 3000 --consensus 3600 --encryption 1" in cmds
+    # Each node's first CIB holds dc-deadtime before the first start (20 s with these timings).
+    for host in ("HOST-1", "HOST-2"):
+        assert (f"[{host}] write /var/lib/pacemaker/cib/cib.xml if absent: an empty CIB with "
+                "dc-deadtime=20s (cibadmin --empty, crm_attribute on it)") in cmds
+    assert "[HOST-1] pcs cluster start --all --wait=120" in cmds
     assert ("[HOST-1] pcs stonith create HOST-1-fence fence_ipmilan ipaddr=HOST-1-ipmi login=clusterFence "
             "'passwd_script=cat /etc/halb/fence/HOST-1.password' lanplus=1 pcmk_host_list=HOST-1 "
             "pcmk_delay_base=10s op monitor interval=10s") in cmds
@@ -70,7 +75,8 @@ def test_el9_plan_speaks_pcs_011(tmp_path):
     cmds = planned(output)
     assert any(c.startswith("[lb1] dnf -y --enablerepo=highavailability install pacemaker") for c in cmds)
     assert "[lb1] pcs host auth lb1 addr=10.0.0.2 lb2 addr=10.0.0.3 -u hacluster  <stdin: <secret HACLUSTER_PASSWORD>>" in cmds
-    assert "[lb1] pcs cluster setup lb-el9 lb1 addr=10.0.0.2 lb2 addr=10.0.0.3 totem token=3000 consensus=3600 --start --enable --wait=120" in cmds
+    assert "[lb1] pcs cluster setup lb-el9 lb1 addr=10.0.0.2 lb2 addr=10.0.0.3 totem token=3000 consensus=3600 --enable" in cmds
+    assert "[lb1] pcs cluster start --all --wait=120" in cmds
     assert any("ip=10.0.1.2 username=clusterFence 'password_script=cat /etc/halb/fence/lb1.password'" in c
                for c in cmds)
 

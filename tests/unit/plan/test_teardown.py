@@ -21,7 +21,7 @@ def test_teardown_of_a_converged_cluster_destroys_it_once_and_removes_halbs_file
     removal = ("remove-halb-files (what /var/lib/halb/manifest lists; without it: "
                "/usr/lib/ocf/resource.d/halb/haproxy /etc/halb/fence/node1.password "
                "/etc/halb/fence/node2.password)")
-    restart = "systemctl restart pcsd (a stop that hangs is killed after 15 s)"
+    restart = "systemctl restart pcsd (a stop that hangs is killed after 5 s)"
     assert got[3:] == [f"node1: {removal}", f"node1: {restart}",
                        f"node2: {removal}", f"node2: {restart}"]
     # What the plan says it removes is the manifest's list, never a configured path alone.
