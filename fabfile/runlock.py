@@ -71,17 +71,26 @@ class ClusterLock:
         self.keepalive = None
 
     def take(self):
+        """Lock every host that answers; one that does not (powered off, the arbiter down) is
+        named and skipped: no run can change it now, and a run that needs it fails there."""
+        attempts, self.executor.connect_attempts = self.executor.connect_attempts, 1
         try:
             for host in self.hosts:
-                self._take(host)
+                try:
+                    conn = self.executor.connection(host)
+                except UserError as exc:
+                    self.say(f"{host.name}: run lock not taken, the host does not answer ({exc})")
+                    continue
+                self._take(host, conn)
         except BaseException:
             self.release()
             raise
+        finally:
+            self.executor.connect_attempts = attempts
         self.keepalive = threading.Thread(target=self._keep_alive, daemon=True)
         self.keepalive.start()
 
-    def _take(self, host):
-        conn = self.executor.connection(host)
+    def _take(self, host, conn):
         channel = conn.client.get_transport().open_session()
         channel.settimeout(ANSWER_TIMEOUT_S)
         channel.exec_command(self.executor.remote_line(hold_command(self.name)))
