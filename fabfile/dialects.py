@@ -67,6 +67,9 @@ HAPROXY_PACKAGES = {"yum": ("haproxy",), "dnf": ("haproxy",), "apt": ("haproxy",
 PACKAGES_START_SERVICES = {"apt": True, "yum": False, "dnf": False}
 PACKAGED_CLUSTER_NAME = {"apt": "debian"}
 WAIT_SECONDS = 120
+# apt waits for dpkg's lock instead of failing at once: an install that an interrupted run
+# started goes on on the host after its controller died, and the next run's waits for it.
+APT_WAIT = ("-o", "DPkg::Lock::Timeout=300")
 PCSD_STOP_GRACE_S = 5  # a stop that does not deadlock takes under a second
 # pcsd-ruby (pcs 0.10+) is PartOf pcsd, so a stop takes it along; pcs 0.10's pcsd does not
 # Require it, so a start must name it.
@@ -253,8 +256,8 @@ class Dialect:
         why = "install the cluster packages"
         if self.package_manager == "apt":
             return [run("apt-get", "update", "-q", why="refresh the package index"),
-                    run("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q",
-                        "--no-install-recommends", *packages, why=why)]
+                    run("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", *APT_WAIT, "install",
+                        "-y", "-q", "--no-install-recommends", *packages, why=why)]
         if self.package_manager == "dnf":
             repo = repo or DNF_HA_REPO.get(self.platform)
             enable = (f"--enablerepo={repo}",) if repo else ()
@@ -564,7 +567,7 @@ class Dialect:
         if self.package_manager == "apt":
             # Config files changed by hand stay as they are (confold) rather than stop the run.
             return [run("apt-get", "update", "-q", why="refresh the package index"),
-                    run("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-y", "-q",
+                    run("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", *APT_WAIT, "-y", "-q",
                         "-o", "Dpkg::Options::=--force-confdef",
                         "-o", "Dpkg::Options::=--force-confold", "upgrade",
                         why="upgrade the installed packages")]

@@ -3,6 +3,7 @@
 import os
 import shutil
 import subprocess
+import time
 import urllib.request
 
 from invoke import Collection, task
@@ -13,6 +14,7 @@ from ..errors import UserError
 from . import bench as benchmark
 from . import box as boxlib
 from . import control, image, network, vagrant, vagrantlab
+from . import interrupt as interruptlib
 from . import record as recorder
 from . import settings as s
 
@@ -176,6 +178,27 @@ def bench(c, rounds="10", variants=ALL_VARIANTS, out="benchmarks/results"):
         raise UserError(str(exc)) from None
 
 
+@task(help={"rounds": "how many runs to kill (default 20)",
+            "seed": "seed of the random kill moments (default 1): the same seed, the same moments",
+            "longest": "latest kill, in seconds after the start (default 60)",
+            "json": "write the report here (default benchmarks/results/interrupt-<date>.json)"})
+@user_errors_exit
+def interrupt(c, rounds="20", seed="1", longest="60", json=None):
+    """Kill setup-cluster at random moments (SIGKILL) and check that the next run converges
+    and the one after changes nothing; tears the lab's cluster down before each round."""
+    rounds_n = whole_number("--rounds", rounds, 1, 1000)
+    seed_n = whole_number("--seed", seed, 0, 2**31)
+    longest_s = whole_number("--longest", longest, 1, 600)
+    config = str(s.lab_config().relative_to(s.ROOT))
+    report = interruptlib.run(rounds_n, seed_n, config, longest_s)
+    path = json or f"benchmarks/results/interrupt-{time.strftime('%Y%m%d-%H%M', time.gmtime())}.json"
+    interruptlib.write(report, path)
+    print(f"{rounds_n} run(s) killed, {report['failed']} needed more than one run to converge; "
+          f"report in {path}")
+    if report["failed"]:
+        raise Exit(code=1)
+
+
 @task(help={"state": "what the lab is in, the fixtures' middle name (default converged)"})
 @user_errors_exit
 def record(c, state="converged"):
@@ -232,5 +255,5 @@ def vagrant_status(c):
     vagrantlab.status()
 
 
-ns = Collection(up, images, down, clean, status, ssh, crash, freeze, thaw, power_on, bench, record,
+ns = Collection(up, images, down, clean, status, ssh, crash, freeze, thaw, power_on, bench, interrupt, record,
                 vagrant_config, vagrant_box, vagrant_up, vagrant_down, vagrant_status)

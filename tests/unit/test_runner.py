@@ -94,7 +94,7 @@ def test_el8_plan_speaks_pcs_010(tmp_path, write_config):
 
 def test_debian12_plan_uses_apt_and_sudo(tmp_path):
     output, _ = dry_run(load_example("example-debian12.yaml"), tmp_path)
-    assert "apt-get install -y -q --no-install-recommends pacemaker pacemaker-cli-utils" in output
+    assert "apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends pacemaker pacemaker-cli-utils" in output
     assert "through sudo -n" in output
     assert "bind 10.0.0.4:8443" not in output  # file contents stay out of the plan
     assert "(debian12, pcs 0.11)" in output
