@@ -7,6 +7,7 @@ called. Nothing outside this module spells a pcs command.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 from .commands import _WRITE_FILE, MANIFEST, run
@@ -70,6 +71,17 @@ WAIT_SECONDS = 120
 # apt waits for dpkg's lock instead of failing at once: an install that an interrupted run
 # started goes on on the host after its controller died, and the next run's waits for it.
 APT_WAIT = ("-o", "DPkg::Lock::Timeout=300")
+# An install whose controller died is cut off by SIGPIPE at its next line of output, dpkg with
+# it, and apt then refuses to go on until `dpkg --configure -a` ran: a failed apt-get runs that
+# and tries once more. "$@" is the apt-get command.
+_APT_AGAIN = ('if ! "$@"; then echo "halb: apt-get failed; dpkg --configure -a, then once more" >&2; '
+              'dpkg --configure -a && "$@"; fi')
+
+
+def _apt(*args, why):
+    apt = ("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", *APT_WAIT, *args)
+    return run("sh", "-c", _APT_AGAIN, "sh", *apt, why=why,
+               shown=f"{shlex.join(apt)} (once more after dpkg --configure -a if it fails)")
 PCSD_STOP_GRACE_S = 5  # a stop that does not deadlock takes under a second
 # pcsd-ruby (pcs 0.10+) is PartOf pcsd, so a stop takes it along; pcs 0.10's pcsd does not
 # Require it, so a start must name it.
@@ -256,8 +268,7 @@ class Dialect:
         why = "install the cluster packages"
         if self.package_manager == "apt":
             return [run("apt-get", "update", "-q", why="refresh the package index"),
-                    run("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", *APT_WAIT, "install",
-                        "-y", "-q", "--no-install-recommends", *packages, why=why)]
+                    _apt("install", "-y", "-q", "--no-install-recommends", *packages, why=why)]
         if self.package_manager == "dnf":
             repo = repo or DNF_HA_REPO.get(self.platform)
             enable = (f"--enablerepo={repo}",) if repo else ()
@@ -567,10 +578,9 @@ class Dialect:
         if self.package_manager == "apt":
             # Config files changed by hand stay as they are (confold) rather than stop the run.
             return [run("apt-get", "update", "-q", why="refresh the package index"),
-                    run("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", *APT_WAIT, "-y", "-q",
-                        "-o", "Dpkg::Options::=--force-confdef",
-                        "-o", "Dpkg::Options::=--force-confold", "upgrade",
-                        why="upgrade the installed packages")]
+                    _apt("-y", "-q", "-o", "Dpkg::Options::=--force-confdef",
+                         "-o", "Dpkg::Options::=--force-confold", "upgrade",
+                         why="upgrade the installed packages")]
         return [run(self.package_manager, "-y", "update", why="upgrade the installed packages")]
 
     def boot_id(self):
