@@ -537,6 +537,10 @@ class Dialect:
         return run("pcs", "resource", "update", resource, "op", "monitor", f"interval={monitor}",
                    why=why, retry_transient=True)
 
+    def delete_group(self, group, why):
+        """pcs stops a group and deletes it with its resources and their constraints."""
+        return run("pcs", "resource", "delete", group, why=why, retry_transient=True)
+
     def set_meta(self, resource, name, value, why):
         return run("pcs", "resource", "meta", resource, f"{name}={value}", why=why,
                    retry_transient=True)

@@ -12,6 +12,8 @@ from ..config import AZURE_PROBE_PORT, SPREAD_SCORE
 from . import Plan, require_cib
 from .resources import ensure_grouped_resource
 
+HALB_HAPROXY = "ocf:halb:haproxy"
+
 AGENT = "ocf:heartbeat:IPaddr2"
 # Pacemaker spreads resources over equal nodes: without stickiness the group moves back to a
 # node that rejoins after a failover, and every move is an outage of its own.
@@ -63,6 +65,7 @@ def plan(cluster, dialect, facts):
     plan = Plan("vip")
     cib = require_cib(cluster, facts, "vip")
     views = cluster.views()
+    _remove_former_groups(plan, cluster, dialect, cib)
     for view in views:
         for resource, agent, options in vip_resources(view):
             ensure_grouped_resource(plan, view, dialect, cib, resource, agent, options,
@@ -79,6 +82,25 @@ def plan(cluster, dialect, facts):
                 "back"), phase=1)
     _spread(plan, cluster, dialect, cib)
     return plan
+
+
+def _remove_former_groups(plan, cluster, dialect, cib):
+    """A service group taken out of the config goes, before any group is created (a new one
+    may take its address). halb's own are those running its HAProxy agent; any other group is
+    not halb's to delete. Its rendered config file stays on the nodes until teardown."""
+    if cib is None:
+        return
+    views = cluster.views()
+    wanted = {view.group for view in views}
+    # A group renamed in the config keeps its resources: they move to the new group instead.
+    kept = {r for view in views for r in (*(res for res, _, _ in vip_resources(view)),
+                                          view.service.resource_id)}
+    for group, members in sorted(cib.groups.items()):
+        agents = {cib.primitives[m].agent for m in members if m in cib.primitives}
+        if group not in wanted and HALB_HAPROXY in agents and not kept & set(members):
+            plan.add(cluster.primary.name, dialect.delete_group(
+                group, f"service group {group} ({', '.join(members)}) is no longer in the config: "
+                "its service and VIP stop"), phase=0)
 
 
 def _spread(plan, cluster, dialect, cib):
