@@ -58,11 +58,6 @@ def plan(cluster, dialect, facts):
     after_start = 4 if created else 2
     if not created:
         _totem(plan, cluster, dialect, facts[primary], props)
-    if created:
-        plan.add(primary, dialect.set_property(
-            "stonith-enabled", "false",
-            "keep STONITH off until enable-stonith has checked every fence device"),
-            phase=after_start)
     want_ignore = cluster.no_quorum_policy_ignore
     if want_ignore and props.get("no-quorum-policy") != "ignore":
         plan.add(primary, dialect.set_property(
@@ -150,6 +145,14 @@ def _create(plan, cluster, dialect):
     for node in cluster.nodes:
         plan.add(node.name, seed, phase=2)
     plan.add(primary, dialect.start_cluster(), phase=3)
+    plan.add(primary, dialect.set_property(
+        "stonith-enabled", "false",
+        "keep STONITH off until enable-stonith has checked every fence device"), phase=4)
+    # The short wait served the first start only: a node that reboots into a running cluster
+    # with it calls an election before the DC's join offer, and the cluster re-integrates
+    # while it comes back (a fence device started late after a rolling update, in the lab).
+    plan.add(primary, dialect.unset_property(
+        "dc-deadtime", "back to Pacemaker's default once the cluster has its DC"), phase=4)
 
 
 def election_wait_seconds(failover):
