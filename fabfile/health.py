@@ -102,7 +102,7 @@ class Health:
     def checks(self):
         """Every check of CHECKS on one reading of the live cluster, in order."""
         cluster = self.cluster
-        hooks.check_reach([view.vip.ip for view in cluster.views()])
+        hooks.check_reach(cluster.vip_addresses)
         self.session.resolve_nodes()
         facts = self.session.gather()
         dialect = factlib.cluster_dialect(cluster, facts)

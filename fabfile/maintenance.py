@@ -21,7 +21,7 @@ def switch(cluster, session, node_name, on, say=print, port=None):
     if node_name not in names:
         raise UserError(f"{node_name!r} is not a node of {cluster.name} ({', '.join(names)})")
     views = cluster.views()
-    hooks.check_reach([view.vip.ip for view in views])
+    hooks.check_reach(cluster.vip_addresses)
     session.resolve_nodes()
     peer = cluster.peer_of(node_name)
     dialect = session.dialect(peer)

@@ -126,8 +126,7 @@ def drill(c, config=None, fault="crash", rounds="1", victim="active", port=None,
     cluster = cfg.load(config, require_secrets=False)
     # A registered test bed that runs the config's machines, if any (fabfile.hooks).
     lab = hooks.fault_injector_for(cluster)
-    hooks.check_reach([view.vip.ip for view in cluster.views()]
-                      + [n.ssh_host for n in cluster.nodes])
+    hooks.check_reach(cluster.vip_addresses + [n.ssh_host for n in cluster.nodes])
     if lab is None and fault == "crash" and not i_accept_a_crash:
         raise UserError("--fault crash on a real cluster crashes the kernel of the victim "
                         "(echo c > /proc/sysrq-trigger): pass --i-accept-a-crash to do it")

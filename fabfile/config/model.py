@@ -239,6 +239,11 @@ class Failover:
     # survivor of a crash has quorum only once qnetd gave up on the dead node.
     qdevice_timeout_ms: int
 
+    @property
+    def detection_s(self):
+        """About how long corosync takes to declare a silent node dead."""
+        return (self.token_ms + self.consensus_ms) / 1000
+
 
 # profile -> (token ms, consensus ms, race delay when fencing.race_delay is not set and there is
 # no arbiter, qdevice timeout ms)
@@ -364,6 +369,11 @@ class Cluster:
 
     def node(self, name):
         return next(n for n in self.hosts if n.name == name)
+
+    @property
+    def vip_addresses(self):
+        """Every service group's VIP, the first group's first."""
+        return [view.vip.ip for view in self.views()]
 
     @property
     def hosts(self):

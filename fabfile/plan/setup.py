@@ -160,8 +160,7 @@ def election_wait_seconds(failover):
     before it calls an election. Three times corosync's detection time, at least 5 s: the
     membership forms well within it, and 20 s (Pacemaker's default) is what the conservative
     profile gives anyway."""
-    detect_s = (failover.token_ms + failover.consensus_ms) / 1000
-    return max(5, round(3 * detect_s))
+    return max(5, round(3 * failover.detection_s))
 
 
 def _remove_packaged_clusters(plan, cluster, dialect, facts):
@@ -215,5 +214,4 @@ def with_totem(text, token_ms, consensus_ms):
 def totem_settle_seconds(failover):
     """How long the membership must hold after a totem change before resources and fencing
     come back: three times the time corosync takes to notice a lost node, at least 3 s."""
-    detect_s = (failover.token_ms + failover.consensus_ms) / 1000
-    return max(3, round(3 * detect_s))
+    return max(3, round(3 * failover.detection_s))
