@@ -41,6 +41,11 @@ def _ip(*argv, check=True):
     return subprocess.run(["ip", *argv], check=check, capture_output=True, text=True)
 
 
+def traffic_control(*argv, check=True):
+    """tc on the host (the host's end of a node's link): netem for the soak's packet loss."""
+    return subprocess.run(["tc", *argv], check=check, capture_output=True, text=True)
+
+
 def labd_pid():
     pid = s.read_pid(s.RUN / "labd.pid")
     return pid if pid and s.pid_alive(pid) and _is_labd(pid) else None
@@ -312,9 +317,14 @@ def replace_machine(node, seconds=60):
     wait_for_ssh(node, seconds)
 
 
-def _host_link(node):
+def host_link(node):
     """The host's end of the node's network cable (systemd-nspawn --network-bridge)."""
     return f"vb-{node.name}"[:15]
+
+
+def set_link(node, up):
+    """Plug the node's cable in or out (the host's end): a link flap when done quickly."""
+    _ip("link", "set", host_link(node), "up" if up else "down", check=up)
 
 
 def crash(node):
@@ -323,7 +333,7 @@ def crash(node):
     init = node_init_pid(node)
     if init is None:
         raise UserError(f"lab node {node.name} is already powered off")
-    _ip("link", "set", _host_link(node), "down", check=False)
+    _ip("link", "set", host_link(node), "down", check=False)
     os.kill(init, signal.SIGKILL)
     s.record_power_event(node.name, "crash")
 

@@ -134,6 +134,17 @@ class ShutdownWatchdog:
         except (OSError, subprocess.TimeoutExpired):
             return ""
 
+    def stopping_units(self, init):
+        """The units a hung shutdown waits for (what the reset's log line names)."""
+        try:
+            out = subprocess.run(["nsenter", f"--target={init}", "--mount", "--pid", "--",
+                                  "systemctl", "list-units", "--state=deactivating", "--plain",
+                                  "--no-legend", "--no-pager"], capture_output=True, text=True,
+                                 timeout=5).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return ", ".join(line.split()[0] for line in out.splitlines() if line.split())
+
     def check(self):
         for name, power in self.powers.items():
             init = power.init_pid()
@@ -150,7 +161,8 @@ class ShutdownWatchdog:
                 # "" is no answer: a systemd deep in a hung shutdown may not answer at all.
                 self.stopping_since.pop(name, None)
             elif since is not None and time.monotonic() - since[1] > WATCHDOG_SECONDS:
-                log(f"{name}: shutting down for over {WATCHDOG_SECONDS}s: watchdog reset")
+                log(f"{name}: shutting down for over {WATCHDOG_SECONDS}s: watchdog reset; "
+                    f"units still stopping: {self.stopping_units(init) or 'no answer'}")
                 power.off(why="watchdog")
                 power.on()
                 self.stopping_since.pop(name, None)

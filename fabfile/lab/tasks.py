@@ -17,6 +17,7 @@ from . import control, image, network, vagrant, vagrantlab
 from . import interrupt as interruptlib
 from . import record as recorder
 from . import settings as s
+from . import soak as soaklib
 
 
 def _node(name):
@@ -153,6 +154,7 @@ def power_on(c, node):
 
 
 ALL_VARIANTS = ",".join(benchmark.VARIANTS)
+ALL_WAYS = ",".join(interruptlib.WAYS)
 
 
 @task(help={"rounds": "rounds per fault and victim (default 10; crash runs twice as many, so "
@@ -180,22 +182,60 @@ def bench(c, rounds="10", variants=ALL_VARIANTS, out="benchmarks/results"):
 
 @task(help={"rounds": "how many runs to kill (default 20)",
             "seed": "seed of the random kill moments (default 1): the same seed, the same moments",
-            "longest": "latest kill, in seconds after the start (default 60)",
+            "longest": "latest interruption, in seconds after the start (default 60)",
+            "ways": "comma-separated, from: " + ", ".join(interruptlib.WAYS) + " (default all)",
             "json": "write the report here (default benchmarks/results/interrupt-<date>.json)"})
 @user_errors_exit
-def interrupt(c, rounds="20", seed="1", longest="60", json=None):
-    """Kill setup-cluster at random moments (SIGKILL) and check that the next run converges
-    and the one after changes nothing; tears the lab's cluster down before each round."""
+def interrupt(c, rounds="20", seed="1", longest="60", ways=ALL_WAYS, json=None):
+    """Interrupt setup-cluster at random moments (controller killed, SSH cut, a node rebooted)
+    and check that the next run converges and the one after changes nothing; tears the lab's
+    cluster down before each round."""
     rounds_n = whole_number("--rounds", rounds, 1, 1000)
     seed_n = whole_number("--seed", seed, 0, 2**31)
     longest_s = whole_number("--longest", longest, 1, 600)
+    chosen = tuple(w.strip() for w in ways.split(",") if w.strip())
+    for way in chosen:
+        if way not in interruptlib.WAYS:
+            raise UserError(f"--ways: {way!r} is not one of {', '.join(interruptlib.WAYS)}")
+    if not chosen:
+        raise UserError("--ways: name at least one of " + ", ".join(interruptlib.WAYS))
+    network.require_up()
     config = str(s.lab_config().relative_to(s.ROOT))
-    report = interruptlib.run(rounds_n, seed_n, config, longest_s)
+    report = interruptlib.run(rounds_n, seed_n, config, longest_s, chosen)
     path = json or f"benchmarks/results/interrupt-{time.strftime('%Y%m%d-%H%M', time.gmtime())}.json"
     interruptlib.write(report, path)
-    print(f"{rounds_n} run(s) killed, {report['failed']} needed more than one run to converge; "
+    print(f"{rounds_n} run(s) interrupted ({report['by_way']}), {report['failed']} needed more "
+          "than one run to converge; "
           f"report in {path}")
     if report["failed"]:
+        raise Exit(code=1)
+
+
+@task(help={"faults": "how many faults, one after another (default 20)",
+            "seed": "seed of the faults and their victims (default 1): the same seed, the same run",
+            "only": "comma-separated fault types to draw from (default all: "
+                    + ", ".join(soaklib.FAULTS) + ")",
+            "json": "write the report here (default benchmarks/results/soak-<date>.json)"})
+@user_errors_exit
+def soak(c, faults="20", seed="1", only=None, json=None):
+    """Random faults under load through every VIP, split-brain invariants watched throughout;
+    each fault must end in `inv status` exit 0 within its bound. Exit 1 on any violation."""
+    count = whole_number("--faults", faults, 1, 10000)
+    seed_n = whole_number("--seed", seed, 0, 2**31)
+    kinds = [k.strip() for k in only.split(",") if k.strip()] if only else None
+    for kind in kinds or ():
+        if kind not in soaklib.FAULTS:
+            raise UserError(f"--only: {kind!r} is not a fault ({', '.join(soaklib.FAULTS)})")
+    config = str(s.lab_config().relative_to(s.ROOT))
+    try:
+        report = soaklib.Soak(count, seed_n, config, only=kinds).run()
+    except RuntimeError as exc:
+        raise UserError(str(exc)) from None
+    path = json or f"benchmarks/results/soak-{time.strftime('%Y%m%d-%H%M', time.gmtime())}.json"
+    soaklib.write(report, path)
+    print(soaklib.table(report))
+    print(f"report in {path}")
+    if report["violations"]:
         raise Exit(code=1)
 
 
@@ -255,5 +295,5 @@ def vagrant_status(c):
     vagrantlab.status()
 
 
-ns = Collection(up, images, down, clean, status, ssh, crash, freeze, thaw, power_on, bench, interrupt, record,
+ns = Collection(up, images, down, clean, status, ssh, crash, freeze, thaw, power_on, bench, interrupt, soak, record,
                 vagrant_config, vagrant_box, vagrant_up, vagrant_down, vagrant_status)

@@ -1,0 +1,420 @@
+"""`inv lab.soak`: random faults one after another under client load, invariants watched all
+the time, in the manner of Pacemaker's Cluster Test Suite.
+
+Each fault is picked (with its victim) from a seeded random generator, so a seed repeats a run.
+While it happens, every VIP is probed (HTTP every 50 ms) and a watcher on the host checks, every
+300 ms, that each VIP is answered on the bridge by at most one MAC address and that each HAProxy
+config runs on at most one node. After it, the soak restores what a person would (powers a
+fenced node on, heals the network), then waits for `inv status` to exit 0 within the fault's
+bound, and checks that only the nodes the fault concerned were fenced and that no failed action
+is left but the ones the fault itself causes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import threading
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..drill import Prober, outage
+from . import control, network
+from . import settings as s
+from .interrupt import inv_run
+from .watch import ArpProbe, haproxy_by_config
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    what: str
+    bound_s: int  # from the fault to `inv status` exit 0
+    fences: bool  # the cluster may fence the victim (and nobody else)
+    victim: str = "any"  # "any" node, or the "serving" one
+
+
+FAULTS = {f.name: f for f in (
+    Fault("crash", "power loss of the node", 90, True),
+    Fault("freeze", "every process of the node stops, its BMC still says on", 90, True),
+    Fault("split", "the node's traffic to every other machine dropped (BMCs still reachable)",
+          120, True),
+    Fault("standby", "pcs node standby, then unstandby", 60, False),
+    Fault("restart", "the node reboots itself (systemctl reboot)", 150, False),
+    Fault("haproxy-kill", "HAProxy killed (SIGKILL) where it serves", 60, False, "serving"),
+    Fault("pcsd-stop", "pcsd stopped for 5 s", 60, False),
+    Fault("corosync-kill", "corosync killed (SIGKILL) on the node", 120, True),
+    Fault("flap-short", "the node's link down for 0.2 s", 60, False),
+    Fault("flap-long", "the node's link down for 2 s", 120, True),
+    Fault("loss", "20% of the node's packets lost for 10 s (tc netem, both ways)", 120, True),
+)}
+# Faults the container lab cannot make: its nodes share the host's kernel and clock.
+NOT_IN_CONTAINERS = {"clock-jump": "the nodes share the host's clock (the Vagrant lab's VMs "
+                                   "have their own)"}
+WATCH_EVERY_S = 0.3
+
+
+@dataclass
+class Outcome:
+    number: int
+    fault: str
+    victim: str
+    serving_before: str | None
+    at_s: float  # since the soak began
+    serving_after: str | None = None
+    requests: int = 0
+    failed: int = 0
+    outage_s: float = 0.0
+    fenced: list = field(default_factory=list)
+    recovered_s: float | None = None
+    violations: list = field(default_factory=list)
+    timeline: list = field(default_factory=list)  # (seconds since the fault, what)
+
+
+class Watcher(threading.Thread):
+    """The split-brain invariants, checked every WATCH_EVERY_S while the soak runs."""
+
+    def __init__(self, vips, macs):
+        super().__init__(daemon=True)
+        self.vips, self.macs = vips, macs  # MAC -> node name, for the report
+        self.probe = ArpProbe(s.BRIDGE, s.BRIDGE_MAC, s.HOST_ADDRESS)
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+        self.seen = []  # (monotonic, what)
+        self.checks = 0
+
+    def run(self):
+        try:
+            while not self.stopping.wait(WATCH_EVERY_S):
+                self.check_once()
+        finally:
+            self.probe.close()
+
+    def check_once(self):
+        now = time.monotonic()
+        found = []
+        for vip, macs in self.probe.who_has(self.vips).items():
+            if len(macs) > 1:
+                owners = ", ".join(sorted(f"{self.macs.get(m, '?')} ({m})" for m in macs))
+                found.append(f"VIP {vip} answered ARP from {len(macs)} MACs: {owners}")
+        for config, nodes in haproxy_by_config().items():
+            if len(nodes) > 1:
+                found.append(f"HAProxy with {config} runs on {', '.join(sorted(nodes))}")
+        with self.lock:
+            self.checks += 1
+            self.seen.extend((now, what) for what in found)
+
+    def since(self, start):
+        with self.lock:
+            return [(t, what) for t, what in self.seen if t >= start]
+
+    def stop(self):
+        self.stopping.set()
+        self.join()
+
+
+class Soak:
+    def __init__(self, faults, seed, config, only=None, say=print):
+        self.count, self.seed, self.config, self.say = faults, seed, config, say
+        self.cluster = s.lab_cluster(s.ROOT / config)
+        self.kinds = sorted(only or FAULTS)
+        self.pick = random.Random(seed)
+        self.nodes = {n.name: n for n in s.lab_nodes(s.ROOT / config)}
+        self.machines = {n.name: n for n in s.lab_machines(s.ROOT / config)}
+        self.cut = set()  # (node, address) pairs of DROP rules in place
+
+    # --- the lab, from the host ---------------------------------------------------------------
+    def on(self, name, *argv, timeout=60):
+        return control.node_exec(self.machines[name], list(argv), timeout=timeout)
+
+    def crm_mon(self, name):
+        try:
+            done = self.on(name, "crm_mon", "-1", "--output-as=xml", timeout=15)
+        except Exception:
+            return None
+        try:
+            return ET.fromstring(done.stdout)
+        except ET.ParseError:
+            return None
+
+    def live_view(self):
+        """crm_mon's XML from the first powered, unfrozen node that gives one."""
+        for name, node in self.nodes.items():
+            if control.power_state(node) == "on":
+                root = self.crm_mon(name)
+                if root is not None and root.find("nodes") is not None:
+                    return name, root
+        return None, None
+
+    def serving(self):
+        _, root = self.live_view()
+        if root is None:
+            return None
+        for rsc in root.iter("resource"):
+            if rsc.get("id") == self.cluster.vip.resource_id and rsc.get("active") == "true":
+                nodes = [n.get("name") for n in rsc.findall("node")]
+                return nodes[0] if len(nodes) == 1 else None
+        return None
+
+    def macs(self):
+        found = {}
+        for name in self.nodes:
+            if control.power_state(self.nodes[name]) == "on":
+                done = self.on(name, "cat", "/sys/class/net/host0/address", timeout=10)
+                found[done.stdout.strip()] = name
+        return found
+
+    def power_offs(self, since_wall):
+        return [(t, n) for t, n, what in control.power_events()
+                if t >= since_wall and what in ("off", "watchdog")]
+
+    # --- faults -------------------------------------------------------------------------------
+    def inject(self, fault, victim):
+        node = self.nodes[victim]
+        link = control.host_link(node)
+        if fault == "crash":
+            control.crash(node)
+        elif fault == "freeze":
+            control.freeze(node)
+        elif fault == "split":
+            others = [m for m in self.machines.values() if m.name != victim]
+            for other in others:
+                self._drop(victim, other.address)
+                self._drop(other.name, node.address)
+        elif fault == "standby":
+            self.on(victim, "pcs", "node", "standby", victim)
+            time.sleep(5)
+            self.on(victim, "pcs", "node", "unstandby", victim)
+        elif fault == "restart":
+            self.on(victim, "systemctl", "reboot")
+        elif fault == "haproxy-kill":
+            self.on(victim, "pkill", "-KILL", "-x", "haproxy")
+        elif fault == "pcsd-stop":
+            self.on(victim, "systemctl", "stop", "pcsd")
+            time.sleep(5)
+            self.on(victim, "systemctl", "start", "pcsd")
+        elif fault == "corosync-kill":
+            self.on(victim, "pkill", "-KILL", "-x", "corosync")
+        elif fault in ("flap-short", "flap-long"):
+            control.set_link(node, up=False)
+            time.sleep(0.2 if fault == "flap-short" else 2.0)
+            control.set_link(node, up=True)
+        elif fault == "loss":
+            netem = ("netem", "loss", "20%")
+            control.traffic_control("qdisc", "add", "dev", link, "root", *netem)
+            self.on(victim, "tc", "qdisc", "add", "dev", "host0", "root", *netem)
+            time.sleep(10)
+            control.traffic_control("qdisc", "del", "dev", link, "root", check=False)
+            if control.power_state(node) == "on":
+                self.on(victim, "tc", "qdisc", "del", "dev", "host0", "root")
+
+    def _drop(self, name, address):
+        if control.power_state(self.machines[name]) == "off":
+            return
+        for chain, flag in (("INPUT", "-s"), ("OUTPUT", "-d")):
+            self.on(name, "iptables", "-I", chain, flag, address, "-j", "DROP")
+        self.cut.add((name, address))
+
+    def heal(self):
+        """Drop the soak's own rules where the node still has them (a reboot clears them)."""
+        for name, address in sorted(self.cut):
+            if control.power_state(self.machines[name]) == "on":
+                for chain, flag in (("INPUT", "-s"), ("OUTPUT", "-d")):
+                    self.on(name, "iptables", "-D", chain, flag, address, "-j", "DROP")
+        self.cut.clear()
+
+    # --- recovery -----------------------------------------------------------------------------
+    def failures(self):
+        """Failed actions in the CIB status: [(resource, operation, node)]."""
+        _, root = self.live_view()
+        if root is None:
+            return []
+        return [(f.get("op_key", "").rsplit("_", 2)[0], f.get("task"), f.get("node"))
+                for f in root.iter("failure")]
+
+    def recover(self, fault, victim, fault_at, since_wall, outcome, probers):
+        """Restore what a person would, then wait for `inv status` to exit 0."""
+        def mark(what):
+            outcome.timeline.append((round(time.monotonic() - fault_at, 2), what))
+
+        deadline = fault_at + FAULTS[fault].bound_s
+        node = self.nodes[victim]
+        healed = powered = False
+        while time.monotonic() < deadline:
+            if all(p.answering_since(fault_at, 2.0) for p in probers) and not outcome.serving_after:
+                outcome.serving_after = self.serving()
+                mark(f"every VIP answers (served by {outcome.serving_after})")
+            state = control.power_state(node)
+            _, root = self.live_view()
+            unclean = {n.get("name") for n in root.iter("node")
+                       if n.get("unclean") == "true"} if root is not None else {victim}
+            if state == "off" and victim not in unclean and not powered:
+                # Fenced (or crashed) and the survivors are done with it: power it back on.
+                if any(n == victim for _, n in self.power_offs(since_wall)):
+                    mark(f"{victim} fenced")
+                control.power_on(node)
+                powered = True
+                mark(f"{victim} powered on")
+            if state == "on" and control.is_frozen(node) and time.monotonic() - fault_at > 60:
+                control.thaw(node)  # never fenced: a violation the fence check reports
+                mark(f"{victim} thawed (never fenced)")
+            if self.cut and not healed and (state == "off" or time.monotonic() - fault_at > 20):
+                self.heal()
+                healed = True
+                mark("network healed")
+            if self._whole(root) and self._status_ok(fault, victim, outcome, mark):
+                outcome.recovered_s = round(time.monotonic() - fault_at, 1)
+                mark("inv status exit 0")
+                return
+            time.sleep(1)
+        self.heal()
+        outcome.violations.append(f"not healthy within {FAULTS[fault].bound_s}s "
+                                  f"(inv status did not exit 0)")
+
+    def _whole(self, root):
+        if root is None:
+            return False
+        nodes = list(root.find("nodes").iter("node"))
+        return all(n.get("online") == "true" and n.get("unclean") != "true"
+                   and n.get("standby") != "true" for n in nodes) and \
+            len(nodes) == len(self.nodes)
+
+    def _status_ok(self, fault, victim, outcome, mark):
+        rc, out, _ = inv_run("status", "--config", self.config, timeout=120)
+        if rc == 0:
+            return True
+        failures = self.failures()
+        if not failures:
+            return False
+        # A killed HAProxy leaves its failed monitor on the victim: the cause, cleared as
+        # `inv status` says. Any other failed action is one the fault should not have caused.
+        expected = {(self.cluster.service.resource_id, "monitor", victim)}
+        unexpected = [f for f in failures if not (fault == "haproxy-kill" and f in expected)]
+        if unexpected:
+            outcome.violations.append("failed action(s) left: " + "; ".join(
+                f"{r} {op} on {n}" for r, op, n in unexpected))
+        mark("pcs resource cleanup")
+        self.on(self.live_view()[0], "pcs", "resource", "cleanup")
+        return False
+
+    # --- the run ------------------------------------------------------------------------------
+    def choose(self, serving):
+        fault = self.pick.choice(self.kinds)
+        victim = serving if FAULTS[fault].victim == "serving" else \
+            self.pick.choice(sorted(self.nodes))
+        return fault, victim or sorted(self.nodes)[0]
+
+    def one(self, number, began, watcher, probers):
+        serving = self.serving()
+        fault, victim = self.choose(serving)
+        outcome = Outcome(number, fault, victim, serving, round(time.monotonic() - began, 1))
+        self.say(f"fault {number}: {fault} of {victim} (serving: {serving})")
+        since_wall = time.time()
+        fault_at = time.monotonic()
+        self.inject(fault, victim)
+        outcome.timeline.append((round(time.monotonic() - fault_at, 2), f"{fault} done"))
+        self.recover(fault, victim, fault_at, since_wall, outcome, probers)
+        ended = time.monotonic()
+        for prober in probers:
+            seen = prober.between(fault_at, ended)
+            lost, failed = outage(seen, fault_at)
+            outcome.requests += len(seen)
+            outcome.failed += failed
+            outcome.outage_s = max(outcome.outage_s, round(lost, 2))
+        fenced = sorted({n for _, n in self.power_offs(since_wall)})
+        outcome.fenced = fenced
+        allowed = {victim} if FAULTS[fault].fences else set()
+        if set(fenced) - allowed:
+            outcome.violations.append(f"fenced {', '.join(sorted(set(fenced) - allowed))}, "
+                                      f"which the {fault} did not concern")
+        for t, what in watcher.since(fault_at):
+            outcome.violations.append(f"at {t - fault_at:.1f}s: {what}")
+        self.say(f"   {outcome.failed}/{outcome.requests} failed, outage {outcome.outage_s:.2f}s, "
+                 f"fenced: {', '.join(fenced) or 'none'}, healthy after "
+                 f"{outcome.recovered_s if outcome.recovered_s is not None else '-'}s"
+                 + "".join(f"\n   VIOLATION: {v}" for v in outcome.violations))
+        return outcome
+
+    def run(self):
+        network.require_up()
+        rc, out, _ = inv_run("status", "--config", self.config, timeout=120)
+        if rc != 0:
+            raise RuntimeError(f"the lab's cluster is not healthy to begin with:\n{out[-2000:]}")
+        vips = self.cluster.vip_addresses
+        probers = [Prober(view.vip.ip, view.service_port, "/", 0.05, 0.5).start()
+                   for view in self.cluster.views()]
+        watcher = Watcher(vips, self.macs())
+        watcher.start()
+        began = time.monotonic()
+        outcomes = []
+        try:
+            for number in range(1, self.count + 1):
+                outcomes.append(self.one(number, began, watcher, probers))
+        finally:
+            watcher.stop()
+            for prober in probers:
+                prober.stop()
+        rc, out, _ = inv_run("setup-cluster", "--config", self.config, timeout=600)
+        unchanged = rc == 0 and "0 change(s) made" in out
+        return {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "seed": self.seed,
+                "faults": self.count, "kinds": self.kinds, "config": self.config,
+                "release": s.running_release(), "watch_checks": watcher.checks,
+                "took_s": round(time.monotonic() - began, 1),
+                "not_in_this_lab": NOT_IN_CONTAINERS,
+                "setup_cluster_after_changes_nothing": unchanged,
+                "violations": sum(len(o.violations) for o in outcomes) + (not unchanged),
+                "summary": summarise(outcomes), "outcomes": [asdict(o) for o in outcomes]}
+
+
+def summarise(outcomes):
+    """Per fault type: availability, outage and recovery median and worst, fences, violations."""
+    rows = []
+    for kind in sorted({o.fault for o in outcomes}):
+        mine = [o for o in outcomes if o.fault == kind]
+        requests = sum(o.requests for o in mine)
+        outages = sorted(o.outage_s for o in mine)
+        recovered = sorted(o.recovered_s for o in mine if o.recovered_s is not None)
+        rows.append({
+            "fault": kind, "count": len(mine),
+            "availability": round(1 - sum(o.failed for o in mine) / requests, 4) if requests else None,
+            "outage_median_s": round(statistics.median(outages), 2),
+            "outage_worst_s": outages[-1],
+            "recovered_median_s": round(statistics.median(recovered), 1) if recovered else None,
+            "recovered_worst_s": recovered[-1] if recovered else None,
+            "not_recovered": len(mine) - len(recovered),
+            "fenced": sum(bool(o.fenced) for o in mine),
+            "violations": sum(len(o.violations) for o in mine),
+        })
+    return rows
+
+
+def table(report):
+    lines = [f"soak: {report['faults']} faults, seed {report['seed']}, {report['release']}, "
+             f"{report['date']}, {report['took_s']:.0f}s; {report['watch_checks']} invariant "
+             "checks",
+             "| fault | count | availability | outage median | outage worst | healthy median | "
+             "healthy worst | fenced | violations |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in report["summary"]:
+        avail = f"{100 * r['availability']:.2f}%" if r["availability"] is not None else "-"
+        lines.append(f"| {r['fault']} | {r['count']} | {avail} | {r['outage_median_s']:.2f}s | "
+                     f"{r['outage_worst_s']:.2f}s | {r['recovered_median_s']}s | "
+                     f"{r['recovered_worst_s']}s | {r['fenced']} | {r['violations']} |")
+    for o in report["outcomes"]:
+        for v in o["violations"]:
+            lines.append(f"VIOLATION in fault {o['number']} ({o['fault']} of {o['victim']}): {v}; "
+                         "timeline: " + ", ".join(f"{t}s {what}" for t, what in o["timeline"]))
+    if not report["setup_cluster_after_changes_nothing"]:
+        lines.append("VIOLATION: setup-cluster after the soak changed something (or failed)")
+    for name, why in report["not_in_this_lab"].items():
+        lines.append(f"not in this lab: {name} ({why})")
+    return "\n".join(lines)
+
+
+def write(report, path):
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(report, indent=2) + "\n")

@@ -1,0 +1,59 @@
+"""The soak's pure parts: the seeded choice of faults and the summary per fault type."""
+
+import random
+
+from fabfile.lab import soak
+
+
+def outcome(number, fault, failed, requests, outage, recovered, fenced=(), violations=()):
+    o = soak.Outcome(number, fault, "node1", "node1", float(number))
+    o.failed, o.requests, o.outage_s, o.recovered_s = failed, requests, outage, recovered
+    o.fenced, o.violations = list(fenced), list(violations)
+    return o
+
+
+class Chooser:
+    """A Soak with only what choose() reads."""
+
+    def __init__(self, seed, kinds):
+        self.pick, self.kinds = random.Random(seed), sorted(kinds)
+        self.nodes = {"node1": None, "node2": None}
+
+    choose = soak.Soak.choose
+
+
+def test_a_seed_repeats_the_faults_and_their_victims():
+    runs = []
+    for _ in range(2):
+        chooser = Chooser(7, soak.FAULTS)
+        runs.append([chooser.choose("node2") for _ in range(30)])
+    assert runs[0] == runs[1]
+    other = Chooser(8, soak.FAULTS)
+    assert [other.choose("node2") for _ in range(30)] != runs[0]
+    assert {fault for fault, _ in runs[0]} <= set(soak.FAULTS)
+
+
+def test_a_fault_aimed_at_the_serving_node_takes_it():
+    chooser = Chooser(1, ["haproxy-kill"])
+    assert {chooser.choose("node2") for _ in range(10)} == {("haproxy-kill", "node2")}
+
+
+def test_the_summary_gives_availability_outage_and_recovery_per_fault_type():
+    rows = soak.summarise([
+        outcome(1, "crash", 20, 1000, 2.0, 30.0, fenced=["node1"]),
+        outcome(2, "crash", 30, 1000, 3.0, 40.0, fenced=["node2"]),
+        outcome(3, "crash", 25, 1000, 2.5, None, violations=["not healthy within 90s"]),
+        outcome(4, "standby", 0, 500, 0.0, 8.0),
+    ])
+    crash, standby = rows
+    assert crash["fault"] == "crash" and crash["count"] == 3
+    assert crash["availability"] == round(1 - 75 / 3000, 4)
+    assert (crash["outage_median_s"], crash["outage_worst_s"]) == (2.5, 3.0)
+    assert (crash["recovered_median_s"], crash["recovered_worst_s"]) == (35.0, 40.0)
+    assert crash["not_recovered"] == 1 and crash["fenced"] == 2 and crash["violations"] == 1
+    assert standby["availability"] == 1.0 and standby["fenced"] == 0
+
+
+def test_every_fault_has_a_bound_and_says_what_it_does():
+    for fault in soak.FAULTS.values():
+        assert fault.bound_s > 0 and fault.what and fault.victim in ("any", "serving")
