@@ -20,6 +20,7 @@ from .config import SECRET_OPTION_RE, option_key
 from .errors import StepFailed, UserError
 from .fencing import device_id, topology
 from .plan import NotReady
+from .plan.vip import HALB_HAPROXY, vip_resources
 
 # Asks HAProxy's stats socket for `show stat` (Python is on every node: pcs needs it).
 _SHOW_STAT = r"""
@@ -286,6 +287,32 @@ def crm_verify(live):
                                                      f"exit {verify.exited}"))
 
 
+def halb_resources(cluster):
+    """The CIB ids halb owns for this config: each group, its address and service resources,
+    and every node's fence devices."""
+    owned = set()
+    for view in cluster.views():
+        owned |= {view.group, view.service.resource_id,
+                  *(resource for resource, _, _ in vip_resources(view))}
+    return owned | {device_id(node.name, level) for node in cluster.nodes
+                    for level in cluster.fencing.levels}
+
+
+def not_halbs(live):
+    """What the CIB holds besides halb's own: left alone by every run, named here so that an
+    operator knows halb will neither change nor remove it."""
+    if live.cib is None:
+        return None
+    owned = halb_resources(live.cluster)
+    for group, members in live.cib.groups.items():  # a group of halb's agent: the vip step's
+        if any(live.cib.primitives[m].agent == HALB_HAPROXY for m in members
+               if m in live.cib.primitives):
+            owned |= {group, *members}
+    foreign = sorted({*live.cib.primitives, *live.cib.groups} - owned)
+    return Check("not halb's (left alone)", True,
+                 ", ".join(foreign) if foreign else "nothing: every resource is halb's")
+
+
 def matches_config(live):
     return live.health.drift(live.dialect, live.facts)
 
@@ -293,7 +320,7 @@ def matches_config(live):
 # `inv status`, in the order it prints: each returns a Check, a list of them, or None (n/a).
 CHECKS = (nodes_online, no_standby, quorum, stonith_enabled, fence_devices, fencing_levels,
           no_credentials_in_cib, vip_on_one_node, service_answers, backends, no_failed_actions,
-          crm_verify, matches_config)
+          crm_verify, matches_config, not_halbs)
 
 
 def plain_text_credentials(cib):

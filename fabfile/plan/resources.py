@@ -19,6 +19,10 @@ def ensure_grouped_resource(plan, cluster, dialect, cib, resource, agent, option
                             f"the config wants {agent}; remove it first "
                             f"('pcs resource delete {resource}')")
         changes = option_changes(options, current.attributes)
+        # The resource is halb's (its id is the config's): a parameter the config no longer
+        # names goes with the next run. pcs removes an instance attribute given an empty value.
+        wanted = {name for name, _ in options}
+        changes += [(name, "") for name in sorted(current.attributes) if name not in wanted]
         if changes:
             plan.add(primary, dialect.update_resource(resource, changes,
                                                       f"bring {resource} in line with the config"),

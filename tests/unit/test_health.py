@@ -37,3 +37,30 @@ def test_each_service_group_has_its_own_vip_check_named_after_it():
     single = config.load(CONFIGS / "lab.yaml", env=SECRETS)
     (only,) = vip_on_one_node(SimpleNamespace(cluster=single, status=status))
     assert only.name == "VIP on exactly one node" and only.ok
+
+
+def test_status_names_what_is_not_halbs_and_nothing_of_its_own():
+    from types import SimpleNamespace
+
+    from fabfile import config
+    from fabfile.health import not_halbs
+    from fabfile.parsers import parse_cib
+
+    from .conftest import CONFIGS, SECRETS
+    cluster = config.load(CONFIGS / "lab-2vips.yaml", env=SECRETS)
+    primitive = '<primitive id="{}" class="ocf" provider="heartbeat" type="Dummy"/>'
+    agent = '<primitive id="{}" class="ocf" provider="halb" type="haproxy"/>'
+    ours = ["vip", "haproxy", "web-b-vip", "web-b-haproxy"]
+    cib = parse_cib(
+        "<cib><configuration><crm_config/><resources>"
+        + "".join(primitive.format(r) for r in ("node1-fence", "node2-fence", "old-fence"))
+        + '<group id="halb">' + "".join(primitive.format(r) for r in ours[:2]) + "</group>"
+        + '<group id="web-b">' + primitive.format(ours[2]) + agent.format(ours[3]) + "</group>"
+        + '<group id="site">' + primitive.format("site-ip") + "</group>"
+        + "</resources><constraints/></configuration><status/></cib>")
+    check = not_halbs(SimpleNamespace(cluster=cluster, cib=cib))
+    assert check.ok and check.detail == "old-fence, site, site-ip"
+    single = config.load(CONFIGS / "lab.yaml", env=SECRETS)
+    # With one group in the config, web-b (halb's agent) is a group the vip step deletes.
+    assert not_halbs(SimpleNamespace(cluster=single, cib=cib)).detail == "old-fence, site, site-ip"
+    assert not_halbs(SimpleNamespace(cluster=single, cib=None)) is None
