@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import random
 import statistics
+import subprocess
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -56,6 +57,10 @@ FAULTS = {f.name: f for f in (
 NOT_IN_CONTAINERS = {"clock-jump": "the nodes share the host's clock (the Vagrant lab's VMs "
                                    "have their own)"}
 WATCH_EVERY_S = 0.3
+# Faults after which the group leaves the victim when the victim served it; on a node that did
+# not serve, none of them should move it. A killed HAProxy restarts where it was.
+MOVES_THE_SERVICE = {"crash", "freeze", "split", "standby", "restart", "corosync-kill",
+                     "flap-long", "loss"}
 
 
 @dataclass
@@ -70,6 +75,8 @@ class Outcome:
     failed: int = 0
     outage_s: float = 0.0
     fenced: list = field(default_factory=list)
+    # A fence or a move of the service that the fault did not call for (tuning too tight).
+    false_failover: str | None = None
     recovered_s: float | None = None
     violations: list = field(default_factory=list)
     timeline: list = field(default_factory=list)  # (seconds since the fault, what)
@@ -118,8 +125,9 @@ class Watcher(threading.Thread):
 
 
 class Soak:
-    def __init__(self, faults, seed, config, only=None, say=print):
+    def __init__(self, faults, seed, config, only=None, stress=0, say=print):
         self.count, self.seed, self.config, self.say = faults, seed, config, say
+        self.stress = stress  # busy loops on the host, competing with the nodes for its CPUs
         self.cluster = s.lab_cluster(s.ROOT / config)
         self.kinds = sorted(only or FAULTS)
         self.pick = random.Random(seed)
@@ -331,11 +339,14 @@ class Soak:
         if set(fenced) - allowed:
             outcome.violations.append(f"fenced {', '.join(sorted(set(fenced) - allowed))}, "
                                       f"which the {fault} did not concern")
+        outcome.false_failover = false_failover(fault, victim, serving, outcome.serving_after,
+                                                fenced)
         for t, what in watcher.since(fault_at):
             outcome.violations.append(f"at {t - fault_at:.1f}s: {what}")
         self.say(f"   {outcome.failed}/{outcome.requests} failed, outage {outcome.outage_s:.2f}s, "
                  f"fenced: {', '.join(fenced) or 'none'}, healthy after "
                  f"{outcome.recovered_s if outcome.recovered_s is not None else '-'}s"
+                 + (f"; FALSE FAILOVER: {outcome.false_failover}" if outcome.false_failover else "")
                  + "".join(f"\n   VIOLATION: {v}" for v in outcome.violations))
         return outcome
 
@@ -349,12 +360,17 @@ class Soak:
                    for view in self.cluster.views()]
         watcher = Watcher(vips, self.macs())
         watcher.start()
+        hogs = [subprocess.Popen(["sh", "-c", "while :; do :; done"])
+                for _ in range(self.stress)]
         began = time.monotonic()
         outcomes = []
         try:
             for number in range(1, self.count + 1):
                 outcomes.append(self.one(number, began, watcher, probers))
         finally:
+            for hog in hogs:
+                hog.kill()
+                hog.wait()
             watcher.stop()
             for prober in probers:
                 prober.stop()
@@ -362,12 +378,24 @@ class Soak:
         unchanged = rc == 0 and "0 change(s) made" in out
         return {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "seed": self.seed,
                 "faults": self.count, "kinds": self.kinds, "config": self.config,
+                "stress": self.stress,
                 "release": s.running_release(), "watch_checks": watcher.checks,
                 "took_s": round(time.monotonic() - began, 1),
                 "not_in_this_lab": NOT_IN_CONTAINERS,
                 "setup_cluster_after_changes_nothing": unchanged,
                 "violations": sum(len(o.violations) for o in outcomes) + (not unchanged),
                 "summary": summarise(outcomes), "outcomes": [asdict(o) for o in outcomes]}
+
+
+def false_failover(fault, victim, serving_before, serving_after, fenced):
+    """What the cluster did that the fault did not call for, else None: the service moved
+    away from a node the fault left able to serve, or a node was fenced that it did not need."""
+    expected_move = fault in MOVES_THE_SERVICE and victim == serving_before
+    if serving_after not in (None, serving_before) and not expected_move:
+        return f"the service moved {serving_before} -> {serving_after}"
+    if fenced and not (FAULTS[fault].fences and set(fenced) <= {victim}):
+        return f"{', '.join(fenced)} fenced"
+    return None
 
 
 def summarise(outcomes):
@@ -387,23 +415,26 @@ def summarise(outcomes):
             "recovered_worst_s": recovered[-1] if recovered else None,
             "not_recovered": len(mine) - len(recovered),
             "fenced": sum(bool(o.fenced) for o in mine),
+            "false_failovers": sum(bool(o.false_failover) for o in mine),
             "violations": sum(len(o.violations) for o in mine),
         })
     return rows
 
 
 def table(report):
+    stress = f", {report['stress']} CPU hog(s) on the host" if report["stress"] else ""
     lines = [f"soak: {report['faults']} faults, seed {report['seed']}, {report['release']}, "
-             f"{report['date']}, {report['took_s']:.0f}s; {report['watch_checks']} invariant "
-             "checks",
+             f"{report['date']}, {report['took_s']:.0f}s{stress}; {report['watch_checks']} "
+             "invariant checks",
              "| fault | count | availability | outage median | outage worst | healthy median | "
-             "healthy worst | fenced | violations |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "healthy worst | fenced | false failovers | violations |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in report["summary"]:
         avail = f"{100 * r['availability']:.2f}%" if r["availability"] is not None else "-"
         lines.append(f"| {r['fault']} | {r['count']} | {avail} | {r['outage_median_s']:.2f}s | "
                      f"{r['outage_worst_s']:.2f}s | {r['recovered_median_s']}s | "
-                     f"{r['recovered_worst_s']}s | {r['fenced']} | {r['violations']} |")
+                     f"{r['recovered_worst_s']}s | {r['fenced']} | {r['false_failovers']} | "
+                     f"{r['violations']} |")
     for o in report["outcomes"]:
         for v in o["violations"]:
             lines.append(f"VIOLATION in fault {o['number']} ({o['fault']} of {o['victim']}): {v}; "

@@ -215,20 +215,23 @@ def interrupt(c, rounds="20", seed="1", longest="60", ways=ALL_WAYS, json=None):
             "seed": "seed of the faults and their victims (default 1): the same seed, the same run",
             "only": "comma-separated fault types to draw from (default all: "
                     + ", ".join(soaklib.FAULTS) + ")",
+            "stress": "CPU-bound busy loops on the host for the whole soak (default 0): do the "
+                      "failover timings hold when the nodes are starved?",
             "json": "write the report here (default benchmarks/results/soak-<date>.json)"})
 @user_errors_exit
-def soak(c, faults="20", seed="1", only=None, json=None):
+def soak(c, faults="20", seed="1", only=None, stress="0", json=None):
     """Random faults under load through every VIP, split-brain invariants watched throughout;
     each fault must end in `inv status` exit 0 within its bound. Exit 1 on any violation."""
     count = whole_number("--faults", faults, 1, 10000)
     seed_n = whole_number("--seed", seed, 0, 2**31)
+    hogs = whole_number("--stress", stress, 0, 64)
     kinds = [k.strip() for k in only.split(",") if k.strip()] if only else None
     for kind in kinds or ():
         if kind not in soaklib.FAULTS:
             raise UserError(f"--only: {kind!r} is not a fault ({', '.join(soaklib.FAULTS)})")
     config = str(s.lab_config().relative_to(s.ROOT))
     try:
-        report = soaklib.Soak(count, seed_n, config, only=kinds).run()
+        report = soaklib.Soak(count, seed_n, config, only=kinds, stress=hogs).run()
     except RuntimeError as exc:
         raise UserError(str(exc)) from None
     path = json or f"benchmarks/results/soak-{time.strftime('%Y%m%d-%H%M', time.gmtime())}.json"

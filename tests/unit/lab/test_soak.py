@@ -44,16 +44,32 @@ def test_the_summary_gives_availability_outage_and_recovery_per_fault_type():
         outcome(2, "crash", 30, 1000, 3.0, 40.0, fenced=["node2"]),
         outcome(3, "crash", 25, 1000, 2.5, None, violations=["not healthy within 90s"]),
         outcome(4, "standby", 0, 500, 0.0, 8.0),
+        outcome(5, "standby", 5, 500, 0.3, 9.0),
     ])
+    rows_false = soak.summarise([outcome(6, "flap-short", 0, 100, 0.0, 3.0)])
+    assert rows_false[0]["false_failovers"] == 0
     crash, standby = rows
     assert crash["fault"] == "crash" and crash["count"] == 3
     assert crash["availability"] == round(1 - 75 / 3000, 4)
     assert (crash["outage_median_s"], crash["outage_worst_s"]) == (2.5, 3.0)
     assert (crash["recovered_median_s"], crash["recovered_worst_s"]) == (35.0, 40.0)
     assert crash["not_recovered"] == 1 and crash["fenced"] == 2 and crash["violations"] == 1
-    assert standby["availability"] == 1.0 and standby["fenced"] == 0
+    assert standby["availability"] == 0.995 and standby["fenced"] == 0
+    assert crash["false_failovers"] == 0
 
 
 def test_every_fault_has_a_bound_and_says_what_it_does():
     for fault in soak.FAULTS.values():
         assert fault.bound_s > 0 and fault.what and fault.victim in ("any", "serving")
+
+
+def test_a_failover_the_fault_did_not_call_for_is_named():
+    ff = soak.false_failover
+    assert ff("crash", "node1", "node1", "node2", ["node1"]) is None
+    assert ff("crash", "node2", "node1", "node1", ["node2"]) is None  # the idle one: fenced, no move
+    assert ff("crash", "node2", "node1", "node2", ["node2"]) == "the service moved node1 -> node2"
+    assert ff("flap-short", "node1", "node1", "node2", []) == "the service moved node1 -> node2"
+    assert ff("flap-short", "node1", "node1", "node1", ["node1"]) == "node1 fenced"
+    assert ff("haproxy-kill", "node1", "node1", "node1", []) is None
+    assert ff("split", "node2", "node1", "node1", ["node1", "node2"]) == "node1, node2 fenced"
+    assert ff("standby", "node1", "node1", "node2", []) is None
