@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -155,6 +156,16 @@ class Executor:
         self.connect_attempts = CONNECT_ATTEMPTS
 
     # --- connections ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def single_attempt(self):
+        """Connect once, no retries, within the block: where a host that does not answer is
+        itself the answer (a lock skips it, a reboot is not over, preflight reports it)."""
+        attempts, self.connect_attempts = self.connect_attempts, 1
+        try:
+            yield
+        finally:
+            self.connect_attempts = attempts
+
     def _connection_to(self, node):
         """A Fabric connection to a node, not yet open, with halb's host-key policy: the
         operator's known_hosts, and new keys only when the config accepts them (saved to halb's

@@ -156,8 +156,7 @@ class RollingUpdate:
         self.executor.forget(node.name)
         started = time.monotonic()
         deadline = started + BOOT_SECONDS
-        attempts, self.executor.connect_attempts = self.executor.connect_attempts, 1
-        try:
+        with self.executor.single_attempt():
             while True:
                 if time.monotonic() > deadline:
                     raise UserError(f"{node.name} did not come back within {BOOT_SECONDS}s")
@@ -170,8 +169,6 @@ class RollingUpdate:
                 if now and now != before:
                     break
                 self.executor.forget(node.name)  # not gone down yet
-        finally:
-            self.executor.connect_attempts = attempts
         self.say(f"   [{node.name}] booted again after {time.monotonic() - started:.0f}s; "
                  "waiting for it to rejoin the cluster")
         peer = self.cluster.peer_of(node.name)

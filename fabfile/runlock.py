@@ -73,20 +73,19 @@ class ClusterLock:
     def take(self):
         """Lock every host that answers; one that does not (powered off, the arbiter down) is
         named and skipped: no run can change it now, and a run that needs it fails there."""
-        attempts, self.executor.connect_attempts = self.executor.connect_attempts, 1
         try:
-            for host in self.hosts:
-                try:
-                    conn = self.executor.connection(host)
-                except UserError as exc:
-                    self.say(f"{host.name}: run lock not taken, the host does not answer ({exc})")
-                    continue
-                self._take(host, conn)
+            with self.executor.single_attempt():
+                for host in self.hosts:
+                    try:
+                        conn = self.executor.connection(host)
+                    except UserError as exc:
+                        self.say(f"{host.name}: run lock not taken, the host does not answer "
+                                 f"({exc})")
+                        continue
+                    self._take(host, conn)
         except BaseException:
             self.release()
             raise
-        finally:
-            self.executor.connect_attempts = attempts
         self.keepalive = threading.Thread(target=self._keep_alive, daemon=True)
         self.keepalive.start()
 
