@@ -108,9 +108,7 @@ class RollingUpdate:
         if status is None or status.online != names or status.standby or status.unclean:
             raise UserError("rolling-update: the cluster is not whole (every node online, none "
                             "in standby); nothing was changed: see inv status")
-        active = [n for view in self.cluster.views()
-                  for n in status.resources.get(view.vip.resource_id, ())]
-        return sorted(self.cluster.nodes, key=lambda n: active.count(n.name))
+        return self.cluster.busiest_last(status.resources)
 
     def run(self):
         self.session.resolve_nodes()

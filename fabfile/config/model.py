@@ -370,6 +370,13 @@ class Cluster:
     def node(self, name):
         return next(n for n in self.hosts if n.name == name)
 
+    def busiest_last(self, running):
+        """The nodes in the order to take them out one at a time: those serving no group
+        first, those serving the most groups last. `running` maps a resource id to the nodes
+        it is active on (the CIB's status, or crm_mon's)."""
+        serving = [n for view in self.views() for n in running.get(view.vip.resource_id, ())]
+        return sorted(self.nodes, key=lambda n: serving.count(n.name))
+
     @property
     def vip_addresses(self):
         """Every service group's VIP, the first group's first."""

@@ -70,13 +70,6 @@ def haproxy_options(cluster, config_text):
     return options + list(cluster.service.options)
 
 
-def rollout_order(cluster, cib):
-    """Standby nodes first, the nodes running a service last (those running the most, last)."""
-    running = [n for view in cluster.views()
-               for n in (cib.resource_nodes.get(view.service.resource_id, ()) if cib else ())]
-    return sorted(cluster.nodes, key=lambda n: running.count(n.name))
-
-
 def check_service_options(cluster, facts):
     """An OCF service's options must be parameters its meta-data lists, with values of their
     types, as the fence devices' (before Pacemaker is installed there is nothing to ask)."""
@@ -106,7 +99,7 @@ def plan(cluster, dialect, facts, rollout_only=False):
                             "exist yet (run the 'haproxy' step first)")
     configs = [(view, render_haproxy_config(view)) for view in views]
     agent = agent_text()
-    for phase, node in enumerate(rollout_order(cluster, cib)):
+    for phase, node in enumerate(cluster.busiest_last(cib.resource_nodes if cib else {})):
         host = facts[node.name]
         if host.files.get(OCF_AGENT_PATH) == sha256(agent):
             plan.unchanged(node.name, f"{OCF_AGENT_PATH} is current")

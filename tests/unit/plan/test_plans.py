@@ -83,13 +83,15 @@ def test_rollout_refused_without_the_resource():
         plan_step("haproxy-config", cluster, facts, haproxy_rollout)
 
 
-def test_rollout_goes_to_the_active_node_last():
-    """With HAProxy active on node2, node1 is the standby and is written first."""
+@pytest.mark.parametrize("serving, idle", [("node2", "node1"), ("node1", "node2")])
+def test_rollout_goes_to_the_active_node_last(serving, idle):
+    """With the group (VIP and HAProxy) active on one node, the other is the standby and is
+    written first, whichever it is."""
     cluster = load_cluster("lab.yaml")
     facts = raw_facts(cluster, "debian12-converged", stale=["files"])
     cib = facts["node1"].cib
-    cib.resource_nodes["haproxy"] = ("node2",)
+    cib.resource_nodes["vip"] = cib.resource_nodes["haproxy"] = (serving,)
     hosts = [line.split(":")[0] for line in lines(plan_step("haproxy", cluster, facts))]
-    # node1's writes (and its re-probe: its agent was missing) all come before node2's.
-    assert hosts == ["node1"] * hosts.count("node1") + ["node2"] * hosts.count("node2")
-    assert hosts.count("node1") >= 2 and hosts.count("node2") >= 2
+    # The idle node's writes (and its re-probe: its agent was missing) all come first.
+    assert hosts == [idle] * hosts.count(idle) + [serving] * hosts.count(serving)
+    assert hosts.count(idle) >= 2 and hosts.count(serving) >= 2
