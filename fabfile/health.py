@@ -39,6 +39,12 @@ sys.stdout.write(data.decode())
 """
 
 
+def probe_port(cluster, view, port=None):
+    """Where a group answers: --port applies to the first group alone, every other group is
+    asked on its own first frontend's port."""
+    return (port or view.service_port) if view.group == cluster.group else view.service_port
+
+
 def get_via_vip(cluster, port, path="/", timeout=3):
     """(whether the service answers below 500, what it said): one GET through the VIP."""
     url = f"http://{cluster.vip.ip}:{port}{path}"
@@ -80,8 +86,7 @@ def quorum_flags(text):
 class Health:
     def __init__(self, cluster, session, planners, port=None, path="/"):
         self.cluster, self.session, self.planners = cluster, session, planners
-        self.port = port or cluster.service_port
-        self.path = path
+        self.port, self.path = port, path
 
     def ask(self, node, command, sensitive=False):
         return self.session.executor.run(node, command, "status", sensitive=sensitive)
@@ -114,10 +119,6 @@ class Health:
             found = check(live)
             out += found if isinstance(found, list) else [found] if found else []
         return out
-
-    def http_check(self):
-        ok, detail = get_via_vip(self.cluster, self.port, self.path)
-        return Check("service answers on the VIP", ok, detail)
 
     def backends_check(self, holder, socket_path):
         command = run("sh", "-c", factlib.FIRST_PYTHON, "sh", _SHOW_STAT, socket_path,
@@ -259,9 +260,8 @@ def vip_on_one_node(live, view, holders):
 
 @per_group
 def service_answers(live, view, holders):
-    if view.group == live.cluster.group:  # the first group: inv status --port/--path apply
-        return live.health.http_check()
-    ok, detail = get_via_vip(view, view.service_port, live.health.path)
+    ok, detail = get_via_vip(view, probe_port(live.cluster, view, live.health.port),
+                             live.health.path)
     return Check("service answers on the VIP", ok, detail)
 
 

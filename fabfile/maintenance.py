@@ -11,7 +11,7 @@ import time
 
 from . import hooks, parsers
 from .errors import StepFailed, UserError
-from .health import get_via_vip
+from .health import get_via_vip, probe_port
 
 WAIT_SECONDS = 120
 
@@ -31,12 +31,11 @@ def switch(cluster, session, node_name, on, say=print, port=None):
     session.executor.run(peer, dialect.standby(node_name, on=on), "standby" if on else "unstandby")
     verb = "standby" if on else "unstandby"
     say(f"{verb} {node_name}: asked through {peer.name}; waiting for the cluster")
-    port = port or cluster.service_port
     groups = [(view.vip.resource_id, view.service.resource_id) for view in views]
 
     def answer():
-        return all(get_via_vip(view, port if view.group == cluster.group else
-                               view.service_port, timeout=2)[0] for view in views)
+        return all(get_via_vip(view, probe_port(cluster, view, port), timeout=2)[0]
+                   for view in views)
 
     def done():
         status = parsers.parse_crm_mon(session.executor.run(
@@ -58,7 +57,7 @@ def switch(cluster, session, node_name, on, say=print, port=None):
         time.sleep(0.5)
     where = status.resources.get(cluster.vip.resource_id, ())
     say(f"{verb} {node_name}: done in {time.monotonic() - started:.1f}s; the service runs on "
-        f"{', '.join(where)} and answers on {cluster.vip.ip}:{port}")
+        f"{', '.join(where)} and answers on {cluster.vip.ip}:{probe_port(cluster, views[0], port)}")
 
 
 
