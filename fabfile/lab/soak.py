@@ -258,10 +258,9 @@ class Soak:
                 mark(f"every VIP answers (served by {outcome.serving_after})")
             state = control.power_state(node)
             _, root = self.live_view()
-            unclean = {n.get("name") for n in root.iter("node")
-                       if n.get("unclean") == "true"} if root is not None else {victim}
-            if state == "off" and victim not in unclean and not powered:
-                # Fenced (or crashed) and the survivors are done with it: power it back on.
+            if state == "off" and not powered and self._fenced_in(root, victim):
+                # Powered off (fenced, or crashed) and the survivors are done with it: their
+                # view says offline and clean. Earlier, a power on would race the fencer.
                 if any(n == victim for _, n in self.power_offs(since_wall)):
                     mark(f"{victim} fenced")
                 control.power_on(node)
@@ -282,6 +281,15 @@ class Soak:
         self.heal()
         outcome.violations.append(f"not healthy within {FAULTS[fault].bound_s}s "
                                   f"(inv status did not exit 0)")
+
+    @staticmethod
+    def _fenced_in(root, victim):
+        if root is None:
+            return False
+        for node in root.find("nodes").iter("node"):
+            if node.get("name") == victim:
+                return node.get("online") != "true" and node.get("unclean") != "true"
+        return False
 
     def _whole(self, root):
         if root is None:
