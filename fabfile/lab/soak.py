@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..drill import Prober, outage
-from . import control, network
+from . import bench, control, network
 from . import settings as s
 from .interrupt import inv_run
 from .watch import ArpProbe, haproxy_by_config
@@ -385,6 +385,7 @@ class Soak:
         rc, out, _ = inv_run("setup-cluster", "--config", self.config, timeout=600)
         unchanged = rc == 0 and "0 change(s) made" in out
         return {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "seed": self.seed,
+                "commit": bench.commit(), "machine": bench.machine(),
                 "faults": self.count, "kinds": self.kinds, "config": self.config,
                 "stress": self.stress,
                 "release": s.running_release(), "watch_checks": watcher.checks,
@@ -432,8 +433,8 @@ def summarise(outcomes):
 def table(report):
     stress = f", {report['stress']} CPU hog(s) on the host" if report["stress"] else ""
     lines = [f"soak: {report['faults']} faults, seed {report['seed']}, {report['release']}, "
-             f"{report['date']}, {report['took_s']:.0f}s{stress}; {report['watch_checks']} "
-             "invariant checks",
+             f"{report['date']}, commit {report['commit']}, {report['machine']}; "
+             f"{report['took_s']:.0f}s{stress}; {report['watch_checks']} invariant checks", "",
              "| fault | count | availability | outage median | outage worst | healthy median | "
              "healthy worst | fenced | false failovers | violations |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -455,5 +456,8 @@ def table(report):
 
 
 def write(report, path):
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(report, indent=2) + "\n")
+    """The JSON report, and its table beside it (same name, .md) for the docs to link."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    path.with_suffix(".md").write_text(table(report) + "\n")
