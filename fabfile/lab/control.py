@@ -41,11 +41,6 @@ def _ip(*argv, check=True):
     return subprocess.run(["ip", *argv], check=check, capture_output=True, text=True)
 
 
-def traffic_control(*argv, check=True):
-    """tc on the host (the host's end of a node's link): netem for the soak's packet loss."""
-    return subprocess.run(["tc", *argv], check=check, capture_output=True, text=True)
-
-
 def labd_pid():
     pid = s.read_pid(s.RUN / "labd.pid")
     return pid if pid and s.pid_alive(pid) and _is_labd(pid) else None
@@ -324,7 +319,11 @@ def host_link(node):
 
 def set_link(node, up):
     """Plug the node's cable in or out (the host's end): a link flap when done quickly."""
-    _ip("link", "set", host_link(node), "up" if up else "down", check=up)
+    done = _ip("link", "set", host_link(node), "up" if up else "down", check=False)
+    # A node fenced meanwhile took its cable with it: nothing to plug in.
+    if done.returncode != 0 and node_init_pid(node) is not None:
+        raise UserError(f"lab: cannot set {host_link(node)} {'up' if up else 'down'}: "
+                        f"{done.stderr.strip()}")
 
 
 def crash(node):

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..drill import Prober, outage
+from ..errors import UserError
 from . import bench, control, network
 from . import settings as s
 from .interrupt import inv_run
@@ -51,12 +52,16 @@ FAULTS = {f.name: f for f in (
     Fault("corosync-kill", "corosync killed (SIGKILL) on the node", 120, True),
     Fault("flap-short", "the node's link down for 0.2 s", 60, False),
     Fault("flap-long", "the node's link down for 2 s", 120, True),
-    Fault("loss", "20% of the node's packets lost for 10 s (tc netem, both ways)", 120, True),
+    Fault("loss", "20% of the node's packets lost for 10 s, both ways (iptables' random "
+                  "statistic: this kernel has no netem)", 120, True),
 )}
 # Faults the container lab cannot make: its nodes share the host's kernel and clock.
 NOT_IN_CONTAINERS = {"clock-jump": "the nodes share the host's clock (the Vagrant lab's VMs "
                                    "have their own)"}
 WATCH_EVERY_S = 0.3
+# The earliest a fault's recovery is checked: a fault the cluster has not noticed yet
+# (a corosync just killed) must not pass for one it recovered from.
+SETTLE_S = 3.0
 # Faults after which the group leaves the victim when the victim served it; on a node that did
 # not serve, none of them should move it. A killed HAProxy restarts where it was.
 MOVES_THE_SERVICE = {"crash", "freeze", "split", "standby", "restart", "corosync-kill",
@@ -133,7 +138,7 @@ class Soak:
         self.pick = random.Random(seed)
         self.nodes = {n.name: n for n in s.lab_nodes(s.ROOT / config)}
         self.machines = {n.name: n for n in s.lab_machines(s.ROOT / config)}
-        self.cut = set()  # (node, address) pairs of DROP rules in place
+        self.rules = []  # (node, iptables rule) the soak put in place, each removed once
 
     # --- the lab, from the host ---------------------------------------------------------------
     def on(self, name, *argv, timeout=60):
@@ -176,6 +181,28 @@ class Soak:
                 found[done.stdout.strip()] = name
         return found
 
+    def fence_targets(self, since_wall):
+        """The nodes the fencer reports fenced (successfully) since `since_wall`: a crashed
+        node is fenced too, though its BMC has nothing left to power off."""
+        name, _ = self.live_view()
+        if name is None:
+            return set()
+        out = self.on(name, "stonith_admin", "--history", "*", "--output-as=xml", timeout=15)
+        try:
+            root = ET.fromstring(out.stdout)
+        except ET.ParseError:
+            return set()
+        found = set()
+        for event in root.iter("fence_event"):
+            stamp = (event.get("completed") or "").replace("Z", "+00:00")
+            try:
+                when = datetime.fromisoformat(stamp).timestamp()
+            except ValueError:
+                continue
+            if event.get("status") == "success" and when >= since_wall - 1:
+                found.add(event.get("target"))
+        return found
+
     def power_offs(self, since_wall):
         return [(t, n) for t, n, what in control.power_events()
                 if t >= since_wall and what in ("off", "watchdog")]
@@ -183,16 +210,16 @@ class Soak:
     # --- faults -------------------------------------------------------------------------------
     def inject(self, fault, victim):
         node = self.nodes[victim]
-        link = control.host_link(node)
         if fault == "crash":
             control.crash(node)
         elif fault == "freeze":
             control.freeze(node)
         elif fault == "split":
-            others = [m for m in self.machines.values() if m.name != victim]
-            for other in others:
-                self._drop(victim, other.address)
-                self._drop(other.name, node.address)
+            # Held until the cluster has fenced the victim (or for 20 s): see recover().
+            for other in (m for m in self.machines.values() if m.name != victim):
+                for chain, flag in (("INPUT", "-s"), ("OUTPUT", "-d")):
+                    self._rule(victim, chain, flag, other.address, "-j", "DROP")
+                    self._rule(other.name, chain, flag, node.address, "-j", "DROP")
         elif fault == "standby":
             self.on(victim, "pcs", "node", "standby", victim)
             time.sleep(5)
@@ -212,28 +239,27 @@ class Soak:
             time.sleep(0.2 if fault == "flap-short" else 2.0)
             control.set_link(node, up=True)
         elif fault == "loss":
-            netem = ("netem", "loss", "20%")
-            control.traffic_control("qdisc", "add", "dev", link, "root", *netem)
-            self.on(victim, "tc", "qdisc", "add", "dev", "host0", "root", *netem)
+            for chain in ("INPUT", "OUTPUT"):
+                self._rule(victim, chain, "-m", "statistic", "--mode", "random",
+                           "--probability", "0.2", "-j", "DROP")
             time.sleep(10)
-            control.traffic_control("qdisc", "del", "dev", link, "root", check=False)
-            if control.power_state(node) == "on":
-                self.on(victim, "tc", "qdisc", "del", "dev", "host0", "root")
+            self.heal()
 
-    def _drop(self, name, address):
+    def _rule(self, name, chain, *rule):
         if control.power_state(self.machines[name]) == "off":
             return
-        for chain, flag in (("INPUT", "-s"), ("OUTPUT", "-d")):
-            self.on(name, "iptables", "-I", chain, flag, address, "-j", "DROP")
-        self.cut.add((name, address))
+        done = self.on(name, "iptables", "-I", chain, *rule)
+        if done.returncode != 0:
+            raise UserError(f"lab: iptables on {name}: {done.stderr.strip()}")
+        self.rules.append((name, chain, rule))
 
     def heal(self):
-        """Drop the soak's own rules where the node still has them (a reboot clears them)."""
-        for name, address in sorted(self.cut):
+        """Remove the soak's own rules where the node still has them (a power off cleared
+        them on a node that was fenced)."""
+        for name, chain, rule in self.rules:
             if control.power_state(self.machines[name]) == "on":
-                for chain, flag in (("INPUT", "-s"), ("OUTPUT", "-d")):
-                    self.on(name, "iptables", "-D", chain, flag, address, "-j", "DROP")
-        self.cut.clear()
+                self.on(name, "iptables", "-D", chain, *rule)
+        self.rules.clear()
 
     # --- recovery -----------------------------------------------------------------------------
     def failures(self):
@@ -251,7 +277,7 @@ class Soak:
 
         deadline = fault_at + FAULTS[fault].bound_s
         node = self.nodes[victim]
-        healed = powered = False
+        powered = False
         while time.monotonic() < deadline:
             if all(p.answering_since(fault_at, 2.0) for p in probers) and not outcome.serving_after:
                 outcome.serving_after = self.serving()
@@ -261,19 +287,24 @@ class Soak:
             if state == "off" and not powered and self._fenced_in(root, victim):
                 # Powered off (fenced, or crashed) and the survivors are done with it: their
                 # view says offline and clean. Earlier, a power on would race the fencer.
-                if any(n == victim for _, n in self.power_offs(since_wall)):
+                # The fencer's history now: a node that reboots later takes its copy along.
+                self.seen_fenced |= self.fence_targets(since_wall)
+                if victim in self.seen_fenced or \
+                        any(n == victim for _, n in self.power_offs(since_wall)):
                     mark(f"{victim} fenced")
                 control.power_on(node)
                 powered = True
                 mark(f"{victim} powered on")
-            if state == "on" and control.is_frozen(node) and time.monotonic() - fault_at > 60:
+            if state == "on, frozen" and time.monotonic() - fault_at > 60:
                 control.thaw(node)  # never fenced: a violation the fence check reports
                 mark(f"{victim} thawed (never fenced)")
-            if self.cut and not healed and (state == "off" or time.monotonic() - fault_at > 20):
+            if self.rules and (state == "off" or time.monotonic() - fault_at > 20):
                 self.heal()
-                healed = True
                 mark("network healed")
-            if self._whole(root) and self._status_ok(fault, victim, outcome, mark):
+            # Not before the cluster has had time to notice (a token timeout or several) and
+            # the soak has undone its part.
+            if time.monotonic() - fault_at >= SETTLE_S and not self.rules and \
+                    self._whole(root) and self._status_ok(fault, victim, outcome, mark):
                 outcome.recovered_s = round(time.monotonic() - fault_at, 1)
                 mark("inv status exit 0")
                 return
@@ -292,7 +323,9 @@ class Soak:
         return False
 
     def _whole(self, root):
-        if root is None:
+        """Every node powered, running, online and clean in the cluster's view: only then is
+        `inv status` asked (a frozen node would hold its SSH connection for a minute)."""
+        if root is None or any(control.power_state(n) != "on" for n in self.machines.values()):
             return False
         nodes = list(root.find("nodes").iter("node"))
         return all(n.get("online") == "true" and n.get("unclean") != "true"
@@ -328,6 +361,8 @@ class Soak:
         serving = self.serving()
         fault, victim = self.choose(serving)
         outcome = Outcome(number, fault, victim, serving, round(time.monotonic() - began, 1))
+        self.current = outcome  # what a lab failure in the middle of it is reported against
+        self.seen_fenced = set()
         self.say(f"fault {number}: {fault} of {victim} (serving: {serving})")
         since_wall = time.time()
         fault_at = time.monotonic()
@@ -341,7 +376,8 @@ class Soak:
             outcome.requests += len(seen)
             outcome.failed += failed
             outcome.outage_s = max(outcome.outage_s, round(lost, 2))
-        fenced = sorted({n for _, n in self.power_offs(since_wall)})
+        fenced = sorted({n for _, n in self.power_offs(since_wall)} |
+                        self.fence_targets(since_wall) | self.seen_fenced)
         outcome.fenced = fenced
         allowed = {victim} if FAULTS[fault].fences else set()
         if set(fenced) - allowed:
@@ -374,7 +410,13 @@ class Soak:
         outcomes = []
         try:
             for number in range(1, self.count + 1):
-                outcomes.append(self.one(number, began, watcher, probers))
+                try:
+                    outcomes.append(self.one(number, began, watcher, probers))
+                except (UserError, OSError, subprocess.SubprocessError) as exc:
+                    # The lab itself failed the soak (not the cluster): report what was done.
+                    self.current.violations.append(f"the soak could not go on: {exc}")
+                    outcomes.append(self.current)
+                    break
         finally:
             for hog in hogs:
                 hog.kill()
