@@ -38,6 +38,10 @@ class Fault:
     bound_s: int  # from the fault to `inv status` exit 0
     fences: bool  # the cluster may fence the victim (and nobody else)
     victim: str = "any"  # "any" node, or the "serving" one
+    # The failed actions the fault itself causes (cleared as `inv status` says): none, the
+    # service's on the victim ("service"), or any on the victim ("victim": its cluster stack
+    # died under its resources).
+    leaves_failures: str = "none"
 
 
 FAULTS = {f.name: f for f in (
@@ -47,9 +51,11 @@ FAULTS = {f.name: f for f in (
           120, True),
     Fault("standby", "pcs node standby, then unstandby", 60, False),
     Fault("restart", "the node reboots itself (systemctl reboot)", 150, False),
-    Fault("haproxy-kill", "HAProxy killed (SIGKILL) where it serves", 60, False, "serving"),
+    Fault("haproxy-kill", "HAProxy killed (SIGKILL) where it serves", 60, False, "serving",
+          "service"),
     Fault("pcsd-stop", "pcsd stopped for 5 s", 60, False),
-    Fault("corosync-kill", "corosync killed (SIGKILL) on the node", 120, True),
+    Fault("corosync-kill", "corosync killed (SIGKILL) on the node", 120, True,
+          leaves_failures="victim"),
     Fault("flap-short", "the node's link down for 0.2 s", 60, False),
     Fault("flap-long", "the node's link down for 2 s", 120, True),
     Fault("loss", "20% of the node's packets lost for 10 s, both ways (iptables' random "
@@ -339,10 +345,11 @@ class Soak:
         failures = self.failures()
         if not failures:
             return False
-        # A killed HAProxy leaves its failed monitor on the victim: the cause, cleared as
-        # `inv status` says. Any other failed action is one the fault should not have caused.
-        expected = {(self.cluster.service.resource_id, "monitor", victim)}
-        unexpected = [f for f in failures if not (fault == "haproxy-kill" and f in expected)]
+        # A killed HAProxy leaves its failed monitor on the victim, a killed corosync its
+        # fence device's: the cause, cleared as `inv status` says. Any other failed action is
+        # one the fault should not have caused.
+        unexpected = [f for f in failures if not expected_failure(FAULTS[fault], victim, f,
+                                                                   self.cluster)]
         if unexpected:
             outcome.violations.append("failed action(s) left: " + "; ".join(
                 f"{r} {op} on {n}" for r, op, n in unexpected))
@@ -436,6 +443,16 @@ class Soak:
                 "setup_cluster_after_changes_nothing": unchanged,
                 "violations": sum(len(o.violations) for o in outcomes) + (not unchanged),
                 "summary": summarise(outcomes), "outcomes": [asdict(o) for o in outcomes]}
+
+
+def expected_failure(fault, victim, failure, cluster):
+    """Whether a failed action (resource, operation, node) is one the fault itself causes."""
+    resource, _, node = failure
+    if node != victim:
+        return False
+    services = {view.service.resource_id for view in cluster.views()}
+    return fault.leaves_failures == "victim" or \
+        fault.leaves_failures == "service" and resource in services
 
 
 def false_failover(fault, victim, serving_before, serving_after, fenced):

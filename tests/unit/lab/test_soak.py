@@ -73,3 +73,17 @@ def test_a_failover_the_fault_did_not_call_for_is_named():
     assert ff("haproxy-kill", "node1", "node1", "node1", []) is None
     assert ff("split", "node2", "node1", "node1", ["node1", "node2"]) == "node1, node2 fenced"
     assert ff("standby", "node1", "node1", "node2", []) is None
+
+
+def test_only_the_failures_a_fault_causes_on_its_victim_are_expected():
+    from fabfile import config
+
+    from ..conftest import CONFIGS, SECRETS
+    cluster = config.load(CONFIGS / "lab.yaml", env=SECRETS)
+    kill, corosync, crash = (soak.FAULTS[f] for f in ("haproxy-kill", "corosync-kill", "crash"))
+    assert soak.expected_failure(kill, "node1", ("haproxy", "monitor", "node1"), cluster)
+    assert not soak.expected_failure(kill, "node1", ("haproxy", "monitor", "node2"), cluster)
+    assert not soak.expected_failure(kill, "node1", ("node2-fence", "monitor", "node1"), cluster)
+    assert soak.expected_failure(corosync, "node1", ("node2-fence", "monitor", "node1"), cluster)
+    assert not soak.expected_failure(corosync, "node1", ("vip", "stop", "node2"), cluster)
+    assert not soak.expected_failure(crash, "node1", ("vip", "stop", "node1"), cluster)
