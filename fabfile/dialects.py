@@ -82,13 +82,29 @@ def _apt(*args, why):
     apt = ("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", *APT_WAIT, *args)
     return run("sh", "-c", _APT_AGAIN, "sh", *apt, why=why,
                shown=f"{shlex.join(apt)} (once more after dpkg --configure -a if it fails)")
+
+
 PCSD_STOP_GRACE_S = 5  # a stop that does not deadlock takes under a second
-# pcsd-ruby (pcs 0.10+) is PartOf pcsd, so a stop takes it along; pcs 0.10's pcsd does not
-# Require it, so a start must name it.
-_RESTART_PCSD = ('units=pcsd.service; '
-                 'systemctl cat pcsd-ruby.service >/dev/null 2>&1 && units="$units pcsd-ruby.service"; '
-                 'timeout "$1" systemctl stop $units || systemctl kill --signal=SIGKILL $units; '
-                 'systemctl reset-failed $units 2>/dev/null; systemctl start $units')
+# pcsd before 0.11.8 can deadlock on SIGTERM (its multiprocessing pool, pcs issue 780) and then
+# holds a restart, or a reboot, for systemd's 90 s stop timeout: after a grace, what is left of
+# it is killed. pcsd-ruby (pcs 0.10+) is PartOf pcsd, so a stop takes it along; pcs 0.10's pcsd
+# does not Require it, so a start must name it.
+_STOP_PCSD = ('units=pcsd.service; '
+              'systemctl cat pcsd-ruby.service >/dev/null 2>&1 && units="$units pcsd-ruby.service"; '
+              'timeout "$1" systemctl stop $units || systemctl kill --signal=SIGKILL $units; ')
+_RESTART_PCSD = _STOP_PCSD + 'systemctl reset-failed $units 2>/dev/null; systemctl start $units'
+_REBOOT = _STOP_PCSD + "systemctl reboot"
+
+
+def reboot_soon():
+    """Reboot in 2 s, from a timer, so that the SSH command returns before the connection goes
+    down (a transient timer may fire up to a minute late: AccuracySec defaults to 1min). pcsd
+    is stopped first, with its grace: a deadlocked one held reboots past a minute."""
+    return run("systemd-run", "--on-active=2", "--timer-property=AccuracySec=100ms",
+               "sh", "-c", _REBOOT, "sh", str(PCSD_STOP_GRACE_S),
+               why="reboot in 2 s (the node leaves the cluster cleanly: nobody fences it)",
+               shown=f"systemd-run --on-active=2 systemctl reboot (pcsd stopped first; a stop "
+                     f"that hangs is killed after {PCSD_STOP_GRACE_S} s)")
 COROSYNC_CONF = "/etc/corosync/corosync.conf"
 CIB_XML = "/var/lib/pacemaker/cib/cib.xml"
 # The first CIB of a node that has none ($1), holding dc-deadtime=$2: an empty CIB from
@@ -304,9 +320,6 @@ class Dialect:
                    "every address", shown=f"set PCSD_BIND_ADDR={value} in {self.pcsd_settings_file}")
 
     def restart_pcsd(self):
-        # pcsd before 0.11.8 can deadlock on SIGTERM (its multiprocessing pool, pcs issue 780)
-        # and then holds a restart for systemd's 90 s stop timeout: after a grace, what is left
-        # of it is killed, then it starts.
         return run("sh", "-c", _RESTART_PCSD, "sh", str(PCSD_STOP_GRACE_S),
                    why="pcsd reads PCSD_BIND_ADDR at start", retry_transient=True,
                    shown="systemctl restart pcsd (a stop that hangs is killed after "
@@ -591,11 +604,7 @@ class Dialect:
         return run("cat", "/proc/sys/kernel/random/boot_id")
 
     def reboot_soon(self):
-        # A timer, so that the SSH command returns before the connection goes down. A transient
-        # timer may fire up to a minute late (AccuracySec defaults to 1min): ask for 2 s sharp.
-        return run("systemd-run", "--on-active=2", "--timer-property=AccuracySec=100ms",
-                   "systemctl", "reboot",
-                   why="reboot in 2 s (the node leaves the cluster cleanly: nobody fences it)")
+        return reboot_soon()
 
     def move_group(self, group, node):
         return run("pcs", "resource", "move", group, node, why=f"move {group} to {node}")

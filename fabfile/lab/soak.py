@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..dialects import reboot_soon
 from ..drill import Prober, outage
 from ..errors import UserError
 from . import bench, control, network
@@ -50,7 +51,8 @@ FAULTS = {f.name: f for f in (
     Fault("split", "the node's traffic to every other machine dropped (BMCs still reachable)",
           120, True),
     Fault("standby", "pcs node standby, then unstandby", 60, False),
-    Fault("restart", "the node reboots itself (systemctl reboot)", 150, False),
+    Fault("restart", "the node reboots itself, as in a rolling update (halb's own reboot: "
+                     "pcsd stopped first)", 150, False),
     Fault("haproxy-kill", "HAProxy killed (SIGKILL) where it serves", 60, False, "serving",
           "service"),
     Fault("pcsd-stop", "pcsd stopped for 5 s", 60, False),
@@ -231,7 +233,7 @@ class Soak:
             time.sleep(5)
             self.on(victim, "pcs", "node", "unstandby", victim)
         elif fault == "restart":
-            self.on(victim, "systemctl", "reboot")
+            self.on(victim, *reboot_soon().argv)
         elif fault == "haproxy-kill":
             self.on(victim, "pkill", "-KILL", "-x", "haproxy")
         elif fault == "pcsd-stop":
@@ -283,14 +285,15 @@ class Soak:
 
         deadline = fault_at + FAULTS[fault].bound_s
         node = self.nodes[victim]
-        powered = False
+        powered = answering = False
         while time.monotonic() < deadline:
-            if all(p.answering_since(fault_at, 2.0) for p in probers) and not outcome.serving_after:
-                outcome.serving_after = self.serving()
-                mark(f"every VIP answers (served by {outcome.serving_after})")
+            if not answering and all(p.answering_since(fault_at, 2.0) for p in probers):
+                answering = True
+                mark("every VIP answers")
             state = control.power_state(node)
             _, root = self.live_view()
-            if state == "off" and not powered and self._fenced_in(root, victim):
+            if state == "off" and not powered and fault != "restart" and \
+                    self._fenced_in(root, victim):
                 # Powered off (fenced, or crashed) and the survivors are done with it: their
                 # view says offline and clean. Earlier, a power on would race the fencer.
                 # The fencer's history now: a node that reboots later takes its copy along.
@@ -310,14 +313,28 @@ class Soak:
             # Not before the cluster has had time to notice (a token timeout or several) and
             # the soak has undone its part.
             if time.monotonic() - fault_at >= SETTLE_S and not self.rules and \
+                    self._happened(fault, victim, since_wall, outcome, mark) and \
                     self._whole(root) and self._status_ok(fault, victim, outcome, mark):
                 outcome.recovered_s = round(time.monotonic() - fault_at, 1)
-                mark("inv status exit 0")
+                outcome.serving_after = self.serving()
+                mark(f"inv status exit 0 (served by {outcome.serving_after})")
                 return
             time.sleep(1)
         self.heal()
         outcome.violations.append(f"not healthy within {FAULTS[fault].bound_s}s "
                                   f"(inv status did not exit 0)")
+
+    def _happened(self, fault, victim, since_wall, outcome, mark):
+        """A reboot asked for is not over before labd has seen the node boot again."""
+        if fault != "restart":
+            return True
+        if any(f"{victim} rebooted" in what for _, what in outcome.timeline):
+            return True
+        if any(n == victim and what == "reboot" and t >= since_wall
+               for t, n, what in control.power_events()):
+            mark(f"{victim} rebooted")
+            return True
+        return False
 
     @staticmethod
     def _fenced_in(root, victim):
