@@ -418,7 +418,22 @@ class Soak:
                  + "".join(f"\n   VIOLATION: {v}" for v in outcome.violations))
         return outcome
 
-    def run(self):
+    def report(self, outcomes, began, checks, unchanged=None):
+        """The report so far; `unchanged` is None until the closing setup-cluster ran."""
+        return {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "seed": self.seed,
+                "commit": bench.commit(), "machine": bench.machine(),
+                "faults": self.count, "done": len(outcomes), "kinds": self.kinds,
+                "config": self.config, "stress": self.stress,
+                "release": s.running_release(), "watch_checks": checks,
+                "took_s": round(time.monotonic() - began, 1),
+                "not_in_this_lab": NOT_IN_CONTAINERS,
+                "setup_cluster_after_changes_nothing": unchanged,
+                "violations": sum(len(o.violations) for o in outcomes) + (unchanged is False),
+                "summary": summarise(outcomes), "outcomes": [asdict(o) for o in outcomes]}
+
+    def run(self, progress=lambda report: None):
+        """The faults, then setup-cluster once more (it must change nothing). `progress` gets
+        the report so far after each fault: a soak cut short still leaves its figures."""
         network.require_up()
         rc, out, _ = inv_run("status", "--config", self.config, timeout=120)
         if rc != 0:
@@ -436,6 +451,7 @@ class Soak:
             for number in range(1, self.count + 1):
                 try:
                     outcomes.append(self.one(number, began, watcher, probers))
+                    progress(self.report(outcomes, began, watcher.checks))
                 except (UserError, OSError, subprocess.SubprocessError) as exc:
                     # The lab itself failed the soak (not the cluster): report what was done.
                     self.current.violations.append(f"the soak could not go on: {exc}")
@@ -450,16 +466,7 @@ class Soak:
                 prober.stop()
         rc, out, _ = inv_run("setup-cluster", "--config", self.config, timeout=600)
         unchanged = rc == 0 and "0 change(s) made" in out
-        return {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "seed": self.seed,
-                "commit": bench.commit(), "machine": bench.machine(),
-                "faults": self.count, "kinds": self.kinds, "config": self.config,
-                "stress": self.stress,
-                "release": s.running_release(), "watch_checks": watcher.checks,
-                "took_s": round(time.monotonic() - began, 1),
-                "not_in_this_lab": NOT_IN_CONTAINERS,
-                "setup_cluster_after_changes_nothing": unchanged,
-                "violations": sum(len(o.violations) for o in outcomes) + (not unchanged),
-                "summary": summarise(outcomes), "outcomes": [asdict(o) for o in outcomes]}
+        return self.report(outcomes, began, watcher.checks, unchanged)
 
 
 def expected_failure(fault, victim, failure, cluster):
@@ -508,7 +515,8 @@ def summarise(outcomes):
 
 def table(report):
     stress = f", {report['stress']} CPU hog(s) on the host" if report["stress"] else ""
-    lines = [f"soak: {report['faults']} faults, seed {report['seed']}, {report['release']}, "
+    done = "" if report["done"] == report["faults"] else f" (cut short after {report['done']})"
+    lines = [f"soak: {report['faults']} faults{done}, seed {report['seed']}, {report['release']}, "
              f"{report['date']}, commit {report['commit']}, {report['machine']}; "
              f"{report['took_s']:.0f}s{stress}; {report['watch_checks']} invariant checks", "",
              "| fault | count | availability | outage median | outage worst | healthy median | "
@@ -524,7 +532,7 @@ def table(report):
         for v in o["violations"]:
             lines.append(f"VIOLATION in fault {o['number']} ({o['fault']} of {o['victim']}): {v}; "
                          "timeline: " + ", ".join(f"{t}s {what}" for t, what in o["timeline"]))
-    if not report["setup_cluster_after_changes_nothing"]:
+    if report["setup_cluster_after_changes_nothing"] is False:
         lines.append("VIOLATION: setup-cluster after the soak changed something (or failed)")
     for name, why in report["not_in_this_lab"].items():
         lines.append(f"not in this lab: {name} ({why})")

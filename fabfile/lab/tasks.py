@@ -230,11 +230,12 @@ def soak(c, faults="20", seed="1", only=None, stress="0", json=None):
         if kind not in soaklib.FAULTS:
             raise UserError(f"--only: {kind!r} is not a fault ({', '.join(soaklib.FAULTS)})")
     config = str(s.lab_config().relative_to(s.ROOT))
+    path = json or f"benchmarks/results/soak-{time.strftime('%Y%m%d-%H%M', time.gmtime())}.json"
     try:
-        report = soaklib.Soak(count, seed_n, config, only=kinds, stress=hogs).run()
+        report = soaklib.Soak(count, seed_n, config, only=kinds, stress=hogs).run(
+            progress=lambda so_far: soaklib.write(so_far, path))
     except RuntimeError as exc:
         raise UserError(str(exc)) from None
-    path = json or f"benchmarks/results/soak-{time.strftime('%Y%m%d-%H%M', time.gmtime())}.json"
     soaklib.write(report, path)
     print(soaklib.table(report))
     print(f"report in {path}")
