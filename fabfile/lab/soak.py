@@ -292,6 +292,11 @@ class Soak:
                 mark("every VIP answers")
             state = control.power_state(node)
             _, root = self.live_view()
+            for other in self.nodes.values():  # fenced though the fault was not its
+                if other.name != victim and control.power_state(other) == "off" and \
+                        self._fenced_in(root, other.name):
+                    control.power_on(other)
+                    mark(f"{other.name} powered on (fenced, not the victim)")
             if state == "off" and not powered and fault != "restart" and \
                     self._fenced_in(root, victim):
                 # Powered off (fenced, or crashed) and the survivors are done with it: their

@@ -11,7 +11,12 @@ from fabfile.lab.watch import haproxy_by_config
 
 from .conftest import TIMINGS, crm_mon, inv, nodes, run_in, vip_holders, wait_for
 
-SHORT_SOAK = ("--faults", "12", "--seed", "5")
+# Every fault type but the packet loss: 20% loss on the idle node can get the serving node
+# fenced (qnetd's tie-breaker sides with the lowest node id; 1 of 6 such faults in the
+# 200-fault soak of 2026-12-05), an open finding the long soak reports, not a regression guard.
+SOAK_FAULTS = ("crash,freeze,split,standby,restart,haproxy-kill,pcsd-stop,corosync-kill,"
+               "flap-short,flap-long")
+SHORT_SOAK = ("--faults", "12", "--seed", "5", "--only", SOAK_FAULTS)
 
 
 def test_the_watch_sees_one_server_and_a_second_one_planted(converged):
