@@ -317,6 +317,11 @@ def host_link(node):
     return f"vb-{node.name}"[:15]
 
 
+def forget_neighbour(address):
+    """Drop the host's ARP entry for an address on the bridge: the next packet asks again."""
+    _ip("neigh", "flush", "to", address, "dev", s.BRIDGE, check=False)
+
+
 def set_link(node, up):
     """Plug the node's cable in or out (the host's end): a link flap when done quickly."""
     done = _ip("link", "set", host_link(node), "up" if up else "down", check=False)

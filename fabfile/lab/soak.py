@@ -440,9 +440,12 @@ class Soak:
         """The faults, then setup-cluster once more (it must change nothing). `progress` gets
         the report so far after each fault: a soak cut short still leaves its figures."""
         network.require_up()
-        rc, out, _ = inv_run("status", "--config", self.config, timeout=120)
-        if rc != 0:
-            raise RuntimeError(f"the lab's cluster is not healthy to begin with:\n{out[-2000:]}")
+        deadline = time.monotonic() + 60  # a cluster still settling from what came before
+        while (status := inv_run("status", "--config", self.config, timeout=120))[0] != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the lab's cluster is not healthy to begin with:\n"
+                                   f"{status[1][-2000:]}")
+            time.sleep(5)
         vips = self.cluster.vip_addresses
         probers = [Prober(view.vip.ip, view.service_port, "/", 0.05, 0.5).start()
                    for view in self.cluster.views()]
