@@ -20,7 +20,7 @@ from .config import SECRET_OPTION_RE, option_key
 from .errors import StepFailed, UserError
 from .fencing import device_id, topology
 from .plan import NotReady
-from .plan.vip import HALB_HAPROXY, vip_resources
+from .plan.vip import halb_groups, vip_resources
 
 # Asks HAProxy's stats socket for `show stat` (Python is on every node: pcs needs it).
 _SHOW_STAT = r"""
@@ -304,10 +304,8 @@ def not_halbs(live):
     if live.cib is None:
         return None
     owned = halb_resources(live.cluster)
-    for group, members in live.cib.groups.items():  # a group of halb's agent: the vip step's
-        if any(live.cib.primitives[m].agent == HALB_HAPROXY for m in members
-               if m in live.cib.primitives):
-            owned |= {group, *members}
+    for group, members in halb_groups(live.cib).items():  # the vip step's, in the config or not
+        owned |= {group, *members}
     foreign = sorted({*live.cib.primitives, *live.cib.groups} - owned)
     return Check("not halb's (left alone)", True,
                  ", ".join(foreign) if foreign else "nothing: every resource is halb's")

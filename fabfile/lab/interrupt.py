@@ -69,18 +69,15 @@ def interrupted_run(config, after_s, how, victim):
             finished = True
         except subprocess.TimeoutExpired:
             finished = False
-            output.flush()
-            output.seek(0)
-            steps = STEP_LINE.findall(output.read())
+        output.seek(0)
+        steps = STEP_LINE.findall(output.read())  # what it had done when interrupted
+        if not finished:
             interrupt(proc, how, victim)
             try:
                 proc.wait(900)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-        if finished:
-            output.seek(0)
-            steps = STEP_LINE.findall(output.read())
     if how == "reboot":
         control.wait_for_ssh(victim, 180)
     return (steps[-1] if steps else "before the first step"), finished, proc.returncode

@@ -153,6 +153,17 @@ def power_on(c, node):
     print(f"lab: {node} powered on and answering SSH")
 
 
+def _choices(option, text, allowed):
+    """A comma-separated option's names, each one of `allowed`."""
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    for name in names:
+        if name not in allowed:
+            raise UserError(f"{option}: {name!r} is not one of {', '.join(allowed)}")
+    if not names:
+        raise UserError(f"{option}: name at least one of {', '.join(allowed)}")
+    return names
+
+
 ALL_VARIANTS = ",".join(benchmark.VARIANTS)
 ALL_WAYS = ",".join(interruptlib.WAYS)
 
@@ -193,12 +204,7 @@ def interrupt(c, rounds="20", seed="1", longest="60", ways=ALL_WAYS, json=None):
     rounds_n = whole_number("--rounds", rounds, 1, 1000)
     seed_n = whole_number("--seed", seed, 0, 2**31)
     longest_s = whole_number("--longest", longest, 1, 600)
-    chosen = tuple(w.strip() for w in ways.split(",") if w.strip())
-    for way in chosen:
-        if way not in interruptlib.WAYS:
-            raise UserError(f"--ways: {way!r} is not one of {', '.join(interruptlib.WAYS)}")
-    if not chosen:
-        raise UserError("--ways: name at least one of " + ", ".join(interruptlib.WAYS))
+    chosen = _choices("--ways", ways, interruptlib.WAYS)
     network.require_up()
     config = str(s.lab_config().relative_to(s.ROOT))
     report = interruptlib.run(rounds_n, seed_n, config, longest_s, chosen)
@@ -225,10 +231,7 @@ def soak(c, faults="20", seed="1", only=None, stress="0", json=None):
     count = whole_number("--faults", faults, 1, 10000)
     seed_n = whole_number("--seed", seed, 0, 2**31)
     hogs = whole_number("--stress", stress, 0, 64)
-    kinds = [k.strip() for k in only.split(",") if k.strip()] if only else None
-    for kind in kinds or ():
-        if kind not in soaklib.FAULTS:
-            raise UserError(f"--only: {kind!r} is not a fault ({', '.join(soaklib.FAULTS)})")
+    kinds = _choices("--only", only, soaklib.FAULTS) if only else None
     config = str(s.lab_config().relative_to(s.ROOT))
     path = json or f"benchmarks/results/soak-{time.strftime('%Y%m%d-%H%M', time.gmtime())}.json"
     try:

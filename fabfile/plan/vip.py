@@ -84,6 +84,14 @@ def plan(cluster, dialect, facts):
     return plan
 
 
+def halb_groups(cib):
+    """{group: members} of the CIB's groups that run halb's HAProxy agent: halb's own, whether
+    the config still names them or not."""
+    return {group: members for group, members in cib.groups.items()
+            if any(cib.primitives[m].agent == HALB_HAPROXY for m in members
+                   if m in cib.primitives)}
+
+
 def _remove_former_groups(plan, cluster, dialect, cib):
     """A service group taken out of the config goes, before any group is created (a new one
     may take its address). halb's own are those running its HAProxy agent; any other group is
@@ -95,9 +103,8 @@ def _remove_former_groups(plan, cluster, dialect, cib):
     # A group renamed in the config keeps its resources: they move to the new group instead.
     kept = {r for view in views for r in (*(res for res, _, _ in vip_resources(view)),
                                           view.service.resource_id)}
-    for group, members in sorted(cib.groups.items()):
-        agents = {cib.primitives[m].agent for m in members if m in cib.primitives}
-        if group not in wanted and HALB_HAPROXY in agents and not kept & set(members):
+    for group, members in sorted(halb_groups(cib).items()):
+        if group not in wanted and not kept & set(members):
             plan.add(cluster.primary.name, dialect.delete_group(
                 group, f"service group {group} ({', '.join(members)}) is no longer in the config: "
                 "its service and VIP stop"), phase=0)
