@@ -2,7 +2,8 @@
 
 Standby moves the group off the node; the task waits until the group runs on another node and
 the service answers on the VIP. Unstandby lets the node take resources again (the group stays where
-it is: stickiness) and waits until the node is back online and out of standby.
+it is: stickiness) and waits until the node is back online and out of standby. Both return once
+the cluster has no action pending.
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ def switch(cluster, session, node_name, on, say=print, port=None):
             raise UserError(f"{verb} {node_name}: not finished after {WAIT_SECONDS}s; see "
                             "pcs status")
         time.sleep(0.5)
+    # The group may be in place while other actions are still pending (a fence device starting
+    # on the node just taken out of standby): the move is finished when the cluster is idle.
+    session.executor.run(peer, dialect.wait_settled(max(5, int(deadline - time.monotonic()))),
+                         verb)
     where = status.resources.get(cluster.vip.resource_id, ())
     say(f"{verb} {node_name}: done in {time.monotonic() - started:.1f}s; the service runs on "
         f"{', '.join(where)} and answers on {cluster.vip.ip}:{probe_port(cluster, views[0], port)}")
