@@ -479,12 +479,33 @@ class Dialect:
                    why="set qnetd up (its certificate authority) and start it at boot",
                    retry_transient=True)
 
-    def add_quorum_device(self, host, algorithm, tie_breaker, timeout_ms):
+    def add_quorum_device(self, host, algorithm, tie_breaker, timeout_ms, heuristics=None):
+        extra = ("heuristics", *_pairs(heuristics.items())) if heuristics else ()
         return run(*self._pcsd("pcs", "quorum", "device", "add", f"timeout={timeout_ms}", "model",
                                "net", f"host={host}", f"algorithm={algorithm}",
-                               f"tie_breaker={tie_breaker}"),
+                               f"tie_breaker={tie_breaker}", *extra),
                    why=f"a third vote from qnetd on {host} ({algorithm}); corosync-qdevice starts "
                        "on every node", retry_transient=True)
+
+    @staticmethod
+    def service_heuristics(resource_id):
+        """qdevice heuristics that pass on the node running `resource_id`: crm_resource runs
+        the resource's own monitor there with its CIB parameters (0: running, 7: not). They run
+        at each membership change only (mode sync), and a check that hangs fails after 2 s
+        rather than hold up the vote."""
+        return {"mode": "sync", "sync_timeout": "2000",
+                "exec_serving": f"/usr/sbin/crm_resource --force-check --resource {resource_id}"}
+
+    def update_quorum_device_heuristics(self, heuristics, stale=()):
+        # pcs removes an option given an empty value.
+        return run("pcs", "quorum", "device", "update", "heuristics",
+                   *_pairs([*heuristics.items(), *((key, "") for key in stale)]),
+                   why="in an even split, the side that runs the service keeps quorum",
+                   retry_transient=True)
+
+    def remove_quorum_device_heuristics(self, why):
+        return run("pcs", "quorum", "device", "heuristics", "remove", why=why,
+                   retry_transient=True)
 
     def update_quorum_device_timeout(self, timeout_ms):
         return run("pcs", "quorum", "device", "update", f"timeout={timeout_ms}",

@@ -42,7 +42,7 @@ class Corosync:
     token_ms: int | None = None  # None: not written, corosync's default applies
     consensus_ms: int | None = None
     text: str = field(default="", repr=False)  # the file itself, for dialects that rewrite it
-    device: dict | None = None  # quorum device: model, host, algorithm, tie_breaker
+    device: dict | None = None  # quorum device: model, host, algorithm, tie_breaker, heuristics
 
 
 
@@ -183,6 +183,10 @@ def parse_corosync(text):
         top = _without_subsections(device)
         found = {"model": _value(top, "model"), "timeout": _value(top, "timeout")}
         found.update({key: _value(net, key) for key in ("host", "algorithm", "tie_breaker")})
+        heuristics = _without_subsections(_section(device, "heuristics"))
+        # An exec_ command keeps its spaces: the whole rest of the line.
+        found["heuristics"] = dict(re.findall(r"^\s*(\w+)\s*:\s*(.*?)\s*$", heuristics, re.M)) \
+            or None
     return Corosync(name.group(1) if name else None, tuple(dict.fromkeys(nodes)), two_node,
                     totem_ms("token"), totem_ms("consensus"), text, found)
 

@@ -147,9 +147,11 @@ class QuorumDevice:
 
     arbiter: Node
     algorithm: str  # ffsplit or lms
+    heuristics: str = "none"  # service: an even split goes to the side that runs the service
 
 
 QUORUM_ALGORITHMS = ("ffsplit", "lms")
+QUORUM_HEURISTICS = ("service", "none")
 
 
 @dataclass(frozen=True)

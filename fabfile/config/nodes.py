@@ -7,6 +7,7 @@ import re
 from .model import (
     FENCE_AGENT_RE,
     QUORUM_ALGORITHMS,
+    QUORUM_HEURISTICS,
     SECOND_FENCE_PASSWORD,
     Bmc,
     Node,
@@ -174,7 +175,7 @@ def read_quorum(r, data, nodes, ssh_defaults):
         r.fail("quorum.device", f"{len(nodes)} nodes have quorum of their own (a majority "
                "survives any one failure): an arbiter breaks ties only for an even count")
     where = "quorum.device"
-    r.mapping(device, where, ["host", "address", "algorithm", "ssh_user", "ssh_port"])
+    r.mapping(device, where, ["host", "address", "algorithm", "heuristics", "ssh_user", "ssh_port"])
     host = r.get(device, "host", where, str, check=check_name)
     address = canonical_address(r.get(device, "address", where, str, check=check_address))
     for node in nodes:
@@ -191,4 +192,13 @@ def read_quorum(r, data, nodes, ssh_defaults):
     algorithm = r.get(device, "algorithm", where, str,
                       default="ffsplit" if len(nodes) <= 2 else "lms",
                       check=one_of(QUORUM_ALGORITHMS, "a qnetd algorithm"))
-    return ignore, QuorumDevice(arbiter, algorithm)
+    # In an even split qnetd scores each side by its nodes' heuristics before its tie-breaker:
+    # with "service" the side that runs the service passes and keeps it. lms scores
+    # heuristics before the sizes of the sides, so a lone serving node would beat a majority.
+    heuristics = r.get(device, "heuristics", where, str,
+                       default="service" if algorithm == "ffsplit" else "none",
+                       check=one_of(QUORUM_HEURISTICS, "a heuristics choice"))
+    if heuristics == "service" and algorithm != "ffsplit":
+        r.fail(f"{where}.heuristics", "'service' needs algorithm ffsplit (lms would let a lone "
+               "serving node outvote a larger side)")
+    return ignore, QuorumDevice(arbiter, algorithm, heuristics)

@@ -5,6 +5,11 @@ fence race that one side is told to lose slowly (a static delay). With qnetd's v
 the arbiter sides with keeps quorum and fences; the other side loses quorum and fences nobody,
 so a crash of either node is fenced at once. pcs drops corosync's two_node when it adds the
 device, since the third vote replaces it.
+
+qnetd's tie-breaker is a fixed node: a split caused by the node that does not serve (packet loss
+on its link) could cost the serving node its quorum and get it fenced. With heuristics, each
+side tells qnetd whether it runs the service, and an even split goes to the side that does;
+the tie-breaker decides only when neither or both do.
 """
 
 from ..facts import QNETD_DATABASE
@@ -47,22 +52,34 @@ def plan(cluster, dialect, facts):
         plan.add(arbiter, dialect.setup_qnetd(), phase=0)
 
     timeout = str(cluster.failover.qdevice_timeout_ms)
+    heuristics = (dialect.service_heuristics(cluster.vip.resource_id)
+                  if device.heuristics == "service" else None)
     wanted = {"model": MODEL, "timeout": timeout, "host": arbiter, "algorithm": device.algorithm,
-              "tie_breaker": tie_breaker(cluster)}
+              "tie_breaker": tie_breaker(cluster), "heuristics": heuristics}
     if current == wanted:
         plan.unchanged(primary, f"quorum device: qnetd on {arbiter}, {device.algorithm}, "
-                       f"tie-breaker {wanted['tie_breaker']}, timeout {timeout} ms")
+                       f"tie-breaker {wanted['tie_breaker']}, timeout {timeout} ms, heuristics "
+                       f"{device.heuristics}")
         return plan
-    if current and {**current, "timeout": timeout} == wanted:
-        plan.add(primary, dialect.update_quorum_device_timeout(timeout), phase=1)
+    if current and {**current, "timeout": timeout, "heuristics": heuristics} == wanted:
+        if current["timeout"] != timeout:
+            plan.add(primary, dialect.update_quorum_device_timeout(timeout), phase=1)
+        if heuristics is None:
+            plan.add(primary, dialect.remove_quorum_device_heuristics(
+                "the config wants no heuristics: qnetd's tie-breaker alone settles an even "
+                "split"), phase=1)
+        elif current["heuristics"] != heuristics:
+            stale = set(current["heuristics"] or ()) - set(heuristics)
+            plan.add(primary, dialect.update_quorum_device_heuristics(heuristics, sorted(stale)),
+                     phase=1)
         return plan
     if current:
         plan.add(primary, dialect.remove_quorum_device(
             f"the quorum device differs from the config ({_describe(current)})"), phase=1)
     plan.add(primary, dialect.add_quorum_device(arbiter, device.algorithm, wanted["tie_breaker"],
-                                                timeout), phase=2)
+                                                timeout, heuristics), phase=2)
     return plan
 
 
 def _describe(device):
-    return ", ".join(f"{k} {v}" for k, v in device.items() if v)
+    return ", ".join(f"{k} {v}" for k, v in device.items() if v and k != "heuristics")

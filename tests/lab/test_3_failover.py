@@ -141,12 +141,21 @@ def test_a_crash_of_the_active_node_fails_over_in_either_variant(quorum_variant)
         f"{round_['outage_s']:.2f}s"
 
 
-def test_a_network_split_leaves_exactly_the_preferred_node(quorum_variant):
-    """Both nodes lose each other at once. With the arbiter, qnetd's tie-breaker (the preferred
-    node) keeps quorum and the other side fences nobody; without it, both race to fence and
-    the delay on node1's device lets node1 win."""
-    winner, loser = "node1", "node2"
-    wait_for(lambda: crm_mon(winner)["online"] == {"node1", "node2"}, 120, "both nodes online")
+def test_a_network_split_leaves_exactly_one_node_the_right_one(quorum_variant):
+    """Both nodes lose each other at once. With the arbiter, the side that runs the service
+    passes halb's qdevice heuristics and keeps quorum, even against qnetd's tie-breaker (node1,
+    the preferred node): the service runs on node2 here. Without the arbiter, both race to fence
+    and the delay on node1's device lets node1 win."""
+    wait_for(lambda: crm_mon("node1")["online"] == {"node1", "node2"}, 120, "both nodes online")
+    if quorum_variant["delay_s"]:
+        winner, loser = "node1", "node2"
+    else:
+        winner, loser = "node2", "node1"
+        if vip_holders() != [winner]:  # a planned move; stickiness keeps the group there
+            for task in ("standby", "unstandby"):
+                rc, out, _ = inv(task, loser, "--config", quorum_variant["config"])
+                assert rc == 0, out
+        assert vip_holders() == [winner]
     since = time.time()
     # Cut only the traffic between the nodes: each keeps its path to the BMCs and the arbiter.
     for name, peer in ((winner, nodes()[loser].address), (loser, nodes()[winner].address)):
