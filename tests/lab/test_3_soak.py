@@ -11,12 +11,12 @@ from fabfile.lab.watch import haproxy_by_config
 
 from .conftest import TIMINGS, crm_mon, inv, nodes, run_in, vip_holders, wait_for
 
-# Every fault type but the packet loss: 20% loss on the idle node can get the serving node
-# fenced (qnetd's tie-breaker sides with the lowest node id; 1 of 6 such faults in the
-# 200-fault soak of 2026-12-05), an open finding the long soak reports, not a regression guard.
+# Every fault type but the packet loss: 20% loss on the serving node can get the healthy idle
+# node fenced (the lossy side passes the heuristics: it serves; 2 of 10 such faults in the loss
+# soak of 2026-12-05), an open finding the long soak reports, not a regression guard.
 SOAK_FAULTS = ("crash,freeze,split,standby,restart,haproxy-kill,pcsd-stop,corosync-kill,"
                "flap-short,flap-long")
-SHORT_SOAK = ("--faults", "12", "--seed", "5", "--only", SOAK_FAULTS)
+SHORT_SOAK = ("--faults", "20", "--seed", "5", "--only", SOAK_FAULTS)
 
 
 def test_the_watch_sees_one_server_and_a_second_one_planted(converged):
@@ -58,11 +58,11 @@ def test_a_short_soak_keeps_every_invariant(converged, tmp_path):
     report = json.loads(report_file.read_text())
     assert rc == 0 and report["violations"] == 0, out[-6000:]
     assert report["setup_cluster_after_changes_nothing"], out[-3000:]
-    assert len(report["outcomes"]) == 12 and report["watch_checks"] > 100
+    assert len(report["outcomes"]) == 20 and report["watch_checks"] > 100
     kinds = {row["fault"] for row in report["summary"]}
-    assert len(kinds) >= 6, kinds  # the seed draws most fault types
+    assert len(kinds) >= 8, kinds  # the seed draws most fault types
     worst = max(row["outage_worst_s"] for row in report["summary"])
-    TIMINGS["soak (12 faults, seed 5): faults, worst outage, invariant checks"] = (
+    TIMINGS["soak (20 faults, seed 5): faults, worst outage, invariant checks"] = (
         f"{len(kinds)} fault types in {took:.0f}s; worst outage {worst:.2f}s; "
         f"{report['watch_checks']} checks, 0 violations")
     for row in report["summary"]:
