@@ -64,7 +64,7 @@ def plan(cluster, dialect, facts):
     if current and {**current, "timeout": timeout, "heuristics": heuristics} == wanted:
         if current["timeout"] != timeout:
             plan.add(primary, dialect.update_quorum_device_timeout(timeout), phase=1)
-        if heuristics is None:
+        if heuristics is None and current["heuristics"]:
             plan.add(primary, dialect.remove_quorum_device_heuristics(
                 "the config wants no heuristics: qnetd's tie-breaker alone settles an even "
                 "split"), phase=1)
