@@ -602,9 +602,20 @@ class Dialect:
 
     def fencer_log(self, since):
         # The fencer's journal identifier: stonith-ng in Pacemaker 1.1, pacemaker-fenced after.
+        # Each line stamped with the node's clock where journalctl can (short-unix: systemd 231
+        # and later; EL7's 219 cannot).
         ident = "stonith-ng" if self.legacy else "pacemaker-fenced"
-        return run("journalctl", "-t", ident, f"--since=@{since}", "-o", "cat", "--no-pager",
-                   accept_codes=(0, 1))
+        return run("journalctl", "-t", ident, f"--since=@{since}", "-o",
+                   "cat" if self.legacy else "short-unix", "--no-pager", accept_codes=(0, 1))
+
+    def controller_log(self, since):
+        """The controller's journal since `since` (node clock), each line stamped: where the
+        drill reads when a resource's start finished. None on Pacemaker 1.1 (other wording,
+        no short-unix)."""
+        if self.legacy:
+            return None
+        return run("journalctl", "-t", "pacemaker-controld", f"--since=@{since}", "-o",
+                   "short-unix", "--no-pager", accept_codes=(0, 1))
 
     def standby(self, node, on=True):
         verb = ("" if on else "un") + "standby"

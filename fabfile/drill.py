@@ -65,6 +65,10 @@ class Round:
     error: str | None = None
     # The other service groups' VIPs, probed too: VIP -> {outage_s, failed, requests}.
     other_vips: dict = field(default_factory=dict)
+    # Seconds after the fault: first failed request, fenced, VIP started, answered again.
+    moments: dict = field(default_factory=dict)
+    # [seconds after the fault, answered] of every request from 1 s before it: for --plot only.
+    samples: list = field(default_factory=list, repr=False)
 
 
 class Prober:
@@ -317,7 +321,7 @@ class Drill:
         since = int(self._on(peer, self.dialect.node_clock()).stdout.strip() or 0)
         result = Round(number, self.fault, victim, before)
         self.say(f"round {number}: {self.fault} of {victim} (VIP on {before})")
-        fault_at = time.monotonic()
+        fault_at, fault_clock = time.monotonic(), time.time()
         self.inject(victim, peer)
 
         def served_by_peer():
@@ -346,18 +350,41 @@ class Drill:
         result.outage_s = round(result.outage_s, 2)
         result.requests = len(probes)
         result.other_vips = self.other_outages(fault_at)
+        result.samples = [[round(p.start - fault_at, 3), p.ok]
+                          for p in prober.between(fault_at - 1.0, time.monotonic())]
+        result.moments = client_moments(probes, fault_at)
         if self.fault in POWER_FAULTS:
             events = self.fence_events(peer, victim, since)
             outcomes = [e for e in events if e.device is None]
             result.fenced = [f"{e.by} -> {e.target} {e.action}: {'OK' if e.rc == 0 else 'failed'}"
                              for e in outcomes]
             result.fence_first_attempt = fenced_at_first_attempt(events)
+            done = [e.at for e in outcomes if e.rc == 0 and e.at is not None]
+            if done:
+                result.moments["fenced"] = round(done[0] - fault_clock, 3)
+        started = self.vip_started(result.vip_after, since, fault_clock)
+        if started is not None:
+            result.moments["VIP started"] = started
         restored_at = time.monotonic()
         self.restore(victim, peer)
         self.wait_healthy(prober)
         result.recovered_s = round(time.monotonic() - restored_at, 1)
         self.say(self.round_line(result))
         return result
+
+    def vip_started(self, holder, since, fault_clock):
+        """Seconds from the fault to the VIP's start on `holder`, by the controller's journal
+        there (node clocks agree with this host's: preflight checks them); None if unknown."""
+        try:
+            command = self.dialect.controller_log(since)
+            if command is None:
+                return None
+            text = self._on(holder, command).stdout
+        except UserError:
+            return None
+        starts = [at for at, node in parsers.parse_starts(text, self.cluster.vip.resource_id)
+                  if node == holder and at >= fault_clock - 1.0]
+        return round(starts[0] - fault_clock, 3) if starts else None
 
     def other_outages(self, fault_at):
         """Each other group's VIP: its outage since the fault, once it answers again (its group
@@ -420,4 +447,18 @@ def table(rounds, summary):
 
 
 def as_json(rounds, summary, meta):
-    return json.dumps({**meta, "rounds": [asdict(r) for r in rounds], "summary": summary}, indent=2)
+    rows = [{k: v for k, v in asdict(r).items() if k != "samples"} for r in rounds]
+    return json.dumps({**meta, "rounds": rows, "summary": summary}, indent=2)
+
+
+def client_moments(probes, fault_at):
+    """What a client saw, in seconds after the fault: its first failed request and the first
+    answer after its last failed one."""
+    failed = [p for p in probes if not p.ok]
+    if not failed:
+        return {}
+    after = [p for p in probes if p.ok and p.start > failed[-1].start]
+    moments = {"first failed request": round(failed[0].start - fault_at, 3)}
+    if after:
+        moments["answered again"] = round(after[0].end - fault_at, 3)
+    return moments

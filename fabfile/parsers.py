@@ -359,6 +359,7 @@ class FenceEvent:
     device: str | None
     rc: int
     by: str | None = None
+    at: float | None = None  # the node's clock, when the journal gave it (-o short-unix)
 
 
 # A device's attempt: Pacemaker 2.1 and later, then 2.0.
@@ -371,13 +372,36 @@ _OUTCOME = re.compile(r"Operation '(\w+)' targeting (\S+) (?:by|on) (\S+) for \S
 
 
 def parse_fencer_log(text):
-    """The fencer's journal (pacemaker-fenced, `-o cat`) -> [FenceEvent] in log order."""
+    """The fencer's journal (pacemaker-fenced, `-o cat` or `-o short-unix`) -> [FenceEvent] in
+    log order."""
     events = []
     for line in (text or "").splitlines():
+        at = _unix_stamp(line)
         if found := next((m for m in (a.search(line) for a in _ATTEMPTS) if m), None):
             action, target, device, rc = found.groups()
-            events.append(FenceEvent(target, action, device, int(rc)))
+            events.append(FenceEvent(target, action, device, int(rc), at=at))
         elif found := _OUTCOME.search(line):
             action, target, by, result = found.groups()
-            events.append(FenceEvent(target, action, None, 0 if result == "OK" else 1, by))
+            events.append(FenceEvent(target, action, None, 0 if result == "OK" else 1, by, at))
     return events
+
+
+# The controller's record of a finished start: Pacemaker 2.1 and later ("...: ok"), 2.0
+# ("...: 0 (ok)").
+_STARTED = re.compile(r"Result of start operation for (\S+) on (\S+): (?:0 \()?ok\b")
+
+
+def parse_starts(text, resource_id):
+    """The controller's journal (pacemaker-controld, `-o short-unix`) -> [(node clock, node)]:
+    each successful start of `resource_id`, in log order."""
+    starts = []
+    for line in (text or "").splitlines():
+        found = _STARTED.search(line)
+        if found and found.group(1) == resource_id and (at := _unix_stamp(line)) is not None:
+            starts.append((at, found.group(2)))
+    return starts
+
+
+def _unix_stamp(line):
+    found = re.match(r"(\d{9,}\.\d+) ", line)
+    return float(found.group(1)) if found else None

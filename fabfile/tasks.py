@@ -17,7 +17,7 @@ from invoke.exceptions import Exit
 from . import backup as backuplib
 from . import config as cfg
 from . import drill as drilllib
-from . import health, hooks, maintenance
+from . import drillplot, health, hooks, maintenance
 from . import preflight as preflightlib
 from . import runbook as runbooklib
 from .cli import invoke_settings, user_errors_exit, whole_number
@@ -117,11 +117,13 @@ def haproxy_config(c, config=None, dry_run=False, log_dir=None):
     "interval_ms": "milliseconds between requests (default 100)",
     "timeout_ms": "timeout of one request in milliseconds (default 500)",
     "json": "print the rounds and the summary as JSON instead of a table",
+    "plot": "also draw each round's timeline to this .svg or .png file (needs matplotlib)",
     "i_accept_a_crash": "on a real cluster, allow '--fault crash' to crash the victim's kernel",
     "log_dir": COMMON_HELP["log_dir"],
 })
 def drill(c, config=None, fault="crash", rounds="1", victim="active", port=None, path="/",
-          interval_ms="100", timeout_ms="500", json=False, i_accept_a_crash=False, log_dir=None):
+          interval_ms="100", timeout_ms="500", json=False, plot=None, i_accept_a_crash=False,
+          log_dir=None):
     """Break the node that serves (crash, freeze, fence, standby, move) and measure the outage."""
     cluster = cfg.load(config, require_secrets=False)
     # A registered test bed that runs the config's machines, if any (fabfile.hooks).
@@ -136,6 +138,8 @@ def drill(c, config=None, fault="crash", rounds="1", victim="active", port=None,
     rounds = whole_number("--rounds", rounds, 1, 1000)
     interval_ms = whole_number("--interval-ms", interval_ms, 10, 60000)
     timeout_ms = whole_number("--timeout-ms", timeout_ms, 10, 60000)
+    if plot:
+        drillplot.check_target(plot)
     say = (lambda text: None) if json else (lambda text: print(text, flush=True))
     runner = drilllib.Drill(cluster, fault, rounds, victim, port, path,
                             interval_ms / 1000, timeout_ms / 1000, lab=lab, say=say,
@@ -151,6 +155,11 @@ def drill(c, config=None, fault="crash", rounds="1", victim="active", port=None,
                                                        "cluster": cluster.name}))
     else:
         print(drilllib.table(rounds_done, summary))
+    if plot:
+        drillplot.plot(rounds_done, plot, f"{cluster.name}: drill --fault {fault}, "
+                       f"{len(rounds_done)} round(s), http://{cluster.vip.ip}:{port}{path} every "
+                       f"{interval_ms} ms")
+        say(f"timeline of each round drawn in {plot}")
 
 
 CHECKS_HELP = {"config": COMMON_HELP["config"], "log_dir": COMMON_HELP["log_dir"],

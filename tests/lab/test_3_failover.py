@@ -132,11 +132,19 @@ def quorum_variant(request, converged, tmp_path_factory):
     TIMINGS["conservative -> fast+arbiter on the live cluster (no fence)"] = f"{took:.1f}s"
 
 
-def test_a_crash_of_the_active_node_fails_over_in_either_variant(quorum_variant):
-    report, _ = drill("--config", quorum_variant["config"], "--fault", "crash", "--rounds", "1")
+def test_a_crash_of_the_active_node_fails_over_in_either_variant(quorum_variant, tmp_path):
+    picture = tmp_path / "crash.svg"
+    report, _ = drill("--config", quorum_variant["config"], "--fault", "crash", "--rounds", "1",
+                      "--plot", str(picture))
     (round_,) = report["rounds"]
     assert round_["vip_after"] not in (None, round_["victim"])
     assert round_["fence_first_attempt"] is True, round_["fenced"]
+    # The moments come from the nodes' journals and the probes, in the order a crash has them.
+    moments = round_["moments"]
+    assert 0 <= moments["first failed request"] < moments["fenced"] < moments["VIP started"] \
+        < moments["answered again"] < 30, moments
+    svg = picture.read_text()
+    assert f"crash of {round_['victim']}" in svg and "VIP started" in svg and "fenced" in svg
     TIMINGS[f"crash of the active node ({quorum_variant['name']}): outage (drill)"] = \
         f"{round_['outage_s']:.2f}s"
 
