@@ -67,6 +67,7 @@ def run(variants, out_dir, say=print):
     started = datetime.now(UTC)
     report = {"date": started.strftime("%Y-%m-%d %H:%M UTC"), "commit": commit(),
               "machine": machine(), "variants": {}}
+    stamp = started.strftime("%Y%m%d-%H%M")
     for name, rounds in variants:
         say(f"bench: {name}, {rounds} round(s) per fault and victim")
         config = variant_config(name, out_dir)
@@ -74,13 +75,15 @@ def run(variants, out_dir, say=print):
         _inv("setup-cluster", "--config", str(config), say=say)
         results = {}
         for fault, factor in FAULTS.items():
+            # Each drill's rounds drawn as timelines, linked from the table.
+            picture = f"failover-{stamp}-{name.replace('+', '-')}-{fault}.svg"
             text = _inv("drill", "--config", str(config), "--fault", fault, "--rounds",
-                        str(rounds * factor), "--json", say=say)
-            results[fault] = json.loads(text[text.index("{"):])
+                        str(rounds * factor), "--json", "--plot", str(out_dir / picture),
+                        say=say)
+            results[fault] = {**json.loads(text[text.index("{"):]), "plot": picture}
         report["variants"][name] = results
     _lab_of(2, say)
     _inv("setup-cluster", "--config", str(s.LAB_CONFIG), say=say)  # back to the lab's own
-    stamp = started.strftime("%Y%m%d-%H%M")
     (out_dir / f"failover-{stamp}.json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(report)
     (out_dir / f"failover-{stamp}.md").write_text(table + "\n")
@@ -109,8 +112,8 @@ def markdown(report):
              f"{report['machine']}; "
              f"outage as seen by a client of the VIP (HTTP GET every 100 ms).", "",
              "| variant | fault | victim | rounds | median | p95 | max | failed requests "
-             "| fenced at first attempt |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| fenced at first attempt | timelines |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, results in report["variants"].items():
         for fault, result in results.items():
             for row in result["summary"]:
@@ -118,5 +121,7 @@ def markdown(report):
                              f"{row['median_s']:.2f} s | {row['p95_s']:.2f} s | "
                              f"{row['max_s']:.2f} s | {row['failed_requests']} | "
                              + ("-" if fault == "standby" else
-                                "yes" if row["fence_first_attempt"] else "**no**") + " |")
+                                "yes" if row["fence_first_attempt"] else "**no**") + " | "
+                             + (f"[svg]({result['plot']})" if result.get("plot") else "-")
+                             + " |")
     return "\n".join(lines)
