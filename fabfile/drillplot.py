@@ -8,6 +8,7 @@ controller's journal on its new node) and the first answer after the last failur
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
@@ -49,6 +50,8 @@ def plot(rounds, path, title):
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
+    # Its notices (a font cache built on first use) would land in the middle of a report.
+    logging.getLogger("matplotlib").setLevel(logging.ERROR)
     import matplotlib.pyplot as plt
 
     plt.rcParams["svg.fonttype"] = "none"  # text stays text in an SVG: searchable, selectable

@@ -48,7 +48,8 @@ def drill(*args):
     """`inv drill --json ...`: the report and the seconds it took."""
     rc, out, took = inv("drill", "--json", *args, timeout=900)
     assert rc == 0, out
-    return json.loads(out[out.index("{"):]), took
+    # The JSON is stdout; what the task wrote to stderr comes after it in `out`.
+    return json.JSONDecoder().raw_decode(out[out.index("{"):])[0], took
 
 
 def nodes():
