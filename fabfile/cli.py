@@ -1,9 +1,12 @@
 """What every task shares: a UserError ends the task with one line and exit 1, never a
-traceback; arguments are checked by halb, not left to a traceback of int()."""
+traceback (a closed pipe ends it quietly, exit 141); arguments are checked by halb, not left to
+a traceback of int()."""
 
 from __future__ import annotations
 
 import functools
+import os
+import sys
 
 from invoke.exceptions import Exit
 
@@ -19,6 +22,12 @@ def user_errors_exit(body):
             return body(*args, **kwargs)
         except UserError as exc:
             raise Exit(f"error: {exc}", code=1) from None
+        except BrokenPipeError:
+            # The reader went away (`inv status | head`): end as a piped Unix tool does, with
+            # no traceback and no second error when Python flushes stdout on exit.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise Exit(code=141) from None
     return wrapper
 
 

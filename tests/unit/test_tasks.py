@@ -25,6 +25,8 @@ CASES = [
     (["--timeout-ms", "1e3", "--fault", "standby"], "--timeout-ms '1e3': must be a whole number"),
     (["--path", "/a\nb", "--fault", "standby"], "not a URL path"),
     (["--log-dir", "tasks.py", "--fault", "standby"], "not a directory"),
+    (["--plot", "drill.pdf", "--fault", "standby"], "name an .svg or .png file"),
+    (["--plot", "no/such/dir/drill.svg", "--fault", "standby"], "its directory does not exist"),
 ]
 
 
@@ -39,3 +41,14 @@ def test_refused_before_any_connection(args, problem, tmp_path):
     assert problem in out and "Traceback" not in out
     assert "fences the victim" not in out and "round 1" not in out
     assert time.monotonic() - started < 20
+
+
+def test_a_reader_that_goes_away_ends_a_task_quietly():
+    """`inv runbook ... | head`: the reader is gone (here before the task writes at all)."""
+    proc = subprocess.Popen([sys.executable, "-m", "invoke", "runbook", "--config", REAL],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141, err
+    assert "Traceback" not in err and "Broken" not in err, err
