@@ -605,8 +605,7 @@ class Dialect:
         # Each line stamped with the node's clock where journalctl can (short-unix: systemd 231
         # and later; EL7's 219 cannot).
         ident = "stonith-ng" if self.legacy else "pacemaker-fenced"
-        return run("journalctl", "-t", ident, f"--since=@{since}", "-o",
-                   "cat" if self.legacy else "short-unix", "--no-pager", accept_codes=(0, 1))
+        return _journal(ident, since, "cat" if self.legacy else "short-unix")
 
     def controller_log(self, since):
         """The controller's journal since `since` (node clock), each line stamped: where the
@@ -614,8 +613,7 @@ class Dialect:
         no short-unix)."""
         if self.legacy:
             return None
-        return run("journalctl", "-t", "pacemaker-controld", f"--since=@{since}", "-o",
-                   "short-unix", "--no-pager", accept_codes=(0, 1))
+        return _journal("pacemaker-controld", since, "short-unix")
 
     def standby(self, node, on=True):
         verb = ("" if on else "un") + "standby"
@@ -662,6 +660,12 @@ class Dialect:
         # transition, probes of a node that just rejoined included.
         return run("crm_resource", "--wait", f"--timeout={timeout_s}s",
                    why="wait until the cluster has no pending action")
+
+
+def _journal(ident, since, output):
+    """One daemon's journal since `since` (node clock, epoch seconds); exit 1 is an empty one."""
+    return run("journalctl", "-t", ident, f"--since=@{since}", "-o", output, "--no-pager",
+               accept_codes=(0, 1))
 
 
 def _pairs(options):

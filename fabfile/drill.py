@@ -345,14 +345,16 @@ class Drill:
 
         result.vip_after = self.wait(served_by_peer, self.round_limit,
                                      f"the service to answer again after the {self.fault}")
-        probes = prober.between(fault_at, time.monotonic())
+        # From a second before the fault, for the drawing; the outage counts from the fault.
+        window = prober.between(fault_at - 1.0, time.monotonic())
+        probes = [p for p in window if p.start >= fault_at]
+        result.samples = [[round(p.start - fault_at, 3), p.ok] for p in window]
         result.outage_s, result.failed = outage(probes, fault_at)
         result.outage_s = round(result.outage_s, 2)
         result.requests = len(probes)
         result.other_vips = self.other_outages(fault_at)
-        result.samples = [[round(p.start - fault_at, 3), p.ok]
-                          for p in prober.between(fault_at - 1.0, time.monotonic())]
-        result.moments = client_moments(probes, fault_at)
+        result.moments = {**client_moments(probes, fault_at),
+                          **self.vip_started(result.vip_after, since, fault_clock)}
         if self.fault in POWER_FAULTS:
             events = self.fence_events(peer, victim, since)
             outcomes = [e for e in events if e.device is None]
@@ -362,9 +364,6 @@ class Drill:
             done = [e.at for e in outcomes if e.rc == 0 and e.at is not None]
             if done:
                 result.moments["fenced"] = round(done[0] - fault_clock, 3)
-        started = self.vip_started(result.vip_after, since, fault_clock)
-        if started is not None:
-            result.moments["VIP started"] = started
         restored_at = time.monotonic()
         self.restore(victim, peer)
         self.wait_healthy(prober)
@@ -373,18 +372,19 @@ class Drill:
         return result
 
     def vip_started(self, holder, since, fault_clock):
-        """Seconds from the fault to the VIP's start on `holder`, by the controller's journal
-        there (node clocks agree with this host's: preflight checks them); None if unknown."""
+        """{"VIP started": seconds from the fault to the VIP's start on `holder`}, by the
+        controller's journal there (node clocks agree with this host's: preflight checks them);
+        empty when unknown."""
         try:
             command = self.dialect.controller_log(since)
             if command is None:
-                return None
+                return {}
             text = self._on(holder, command).stdout
         except UserError:
-            return None
+            return {}
         starts = [at for at, node in parsers.parse_starts(text, self.cluster.vip.resource_id)
                   if node == holder and at >= fault_clock - 1.0]
-        return round(starts[0] - fault_clock, 3) if starts else None
+        return {"VIP started": round(starts[0] - fault_clock, 3)} if starts else {}
 
     def other_outages(self, fault_at):
         """Each other group's VIP: its outage since the fault, once it answers again (its group
