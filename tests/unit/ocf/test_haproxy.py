@@ -1,6 +1,7 @@
 """The OCF agent against a real haproxy: exit codes, idempotence, reload, and ocf-tester."""
 
 import os
+import pathlib
 import shutil
 import socket
 import subprocess
@@ -119,13 +120,32 @@ def test_port_already_taken(agent):
     assert agent("monitor")[0] == OCF_NOT_RUNNING
 
 
+def stopped(pid):
+    """Whether every thread of process pid is stopped (state T in /proc)."""
+    states = [(task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+              for task in pathlib.Path(f"/proc/{pid}/task").iterdir()]
+    return all(state == "T" for state in states)
+
+
+def listeners(port):
+    """Who listens on the port, for the message of a failed assertion."""
+    return subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True,
+                          text=True).stdout.strip()
+
+
 def test_monitor_fails_when_haproxy_stops_answering(agent):
     assert agent("start")[0] == OCF_SUCCESS
-    os.kill(agent.pid(), 19)  # SIGSTOP: the process exists but answers nothing
+    pid = agent.pid()
+    os.kill(pid, 19)  # SIGSTOP: the process exists but answers nothing
     try:
-        assert agent("monitor")[0] == OCF_ERR_GENERIC
+        deadline = time.monotonic() + 5
+        while not stopped(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert stopped(pid), "haproxy did not stop on SIGSTOP"
+        rc, out = agent("monitor")
+        assert rc == OCF_ERR_GENERIC, (rc, out, listeners(agent.health))
     finally:
-        os.kill(agent.pid(), 18)  # SIGCONT
+        os.kill(pid, 18)  # SIGCONT
 
 
 def test_reload_serves_the_new_config_from_a_new_process(agent):
