@@ -14,7 +14,7 @@ TEST_PACKAGES := vagrant libxml2-utils fence-agents shellcheck
 VAGRANT_PACKAGES := qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients dnsmasq-base \
                     vagrant vagrant-libvirt openssh-server e2fsprogs iptables $(HOST_PACKAGES)
 
-.PHONY: demo test unit lint host-deps test-deps vagrant-deps venv down vagrant-demo vagrant-down
+.PHONY: demo test unit lint host-deps test-deps vagrant-deps venv down vagrant-demo vagrant-down FORCE
 
 # RELEASE=bullseye|bookworm|trixie picks the nodes' Debian release (default bookworm);
 # NODES=2..5 the cluster's size (default 2, configs/lab.yaml; else configs/lab-<N>nodes.yaml).
@@ -77,10 +77,17 @@ host-deps test-deps vagrant-deps:
 	  rc=$$?; if [ -n "$$made" ]; then rm -f $$policy; fi; exit $$rc; \
 	fi
 
-# Lab secrets, made once; a real cluster's secrets come from the operator (see .env.example).
-# The lab's libvirt host (configs/lab-topology.yaml's second level) takes the BMCs' password.
-.env:
+# Lab secrets, made once each: a variable .env lacks (one a newer halb needs) is added, none is
+# changed. A real cluster's secrets come from the operator (see .env.example). The lab's
+# libvirt host (configs/lab-topology.yaml's second level) takes the BMCs' password.
 # Hex: digits in every secret (a secret spelled like a name is refused), 16 characters for
 # the BMCs (ipmitool takes at most 20).
-	@umask 077; $(PYTHON) -c 'import secrets; t = secrets.token_hex; f = t(8); print(f"HACLUSTER_PASSWORD={t(12)}\nFENCE_PASSWORD={f}\nSECOND_FENCE_PASSWORD={f}")' > $@
-	@echo "wrote lab secrets to .env"
+.env: FORCE
+	@umask 077; $(PYTHON) -c 'import os, re, secrets; t = secrets.token_hex; f = t(8); \
+	  have = set(re.findall(r"^(?:export\s+)?(\w+)=", open(".env").read(), re.M)) if os.path.exists(".env") else set(); \
+	  want = {"HACLUSTER_PASSWORD": t(12), "FENCE_PASSWORD": f, "SECOND_FENCE_PASSWORD": f, "ALERT_TOKEN_HOOK": t(16)}; \
+	  new = {k: v for k, v in want.items() if k not in have}; \
+	  open(".env", "a").write("".join(f"{k}={v}\n" for k, v in new.items())); \
+	  new and print("lab secrets added to .env:", ", ".join(new))'
+
+FORCE:

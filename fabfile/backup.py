@@ -19,7 +19,7 @@ from .errors import UserError
 
 MAX_BACKUP_BYTES = 64 << 20
 # Steps whose commands change the CIB (quorum and install do not; setup does once it exists).
-CIB_STEPS = {"setup", "fence", "vip", "haproxy", "enable-stonith", "haproxy-config", "teardown",
+CIB_STEPS = {"setup", "fence", "vip", "haproxy", "alerts", "enable-stonith", "haproxy-config", "teardown",
              "restore-config"}
 
 

@@ -65,7 +65,7 @@ REMOVE_HALB_FILES = " ".join((
     '    esac;',
     '  done < "$man"; rm -f -- "$man";',
     'else rm -f -- "$@"; fi;',
-    'for d in /etc/halb/fence /etc/halb /usr/lib/ocf/resource.d/halb "$(dirname -- "$man")"; do',
+    'for d in /etc/halb/fence /etc/halb /usr/lib/halb /usr/lib/ocf/resource.d/halb "$(dirname -- "$man")"; do',
     '  rmdir -- "$d" 2>/dev/null || :; done; exit 0',
 ))
 
@@ -138,6 +138,22 @@ def remove_halb_files(legacy_paths, why, manifest=MANIFEST):
     return Command(("sh", "-c", REMOVE_HALB_FILES, "sh", manifest, *legacy_paths), why=why,
                    shown="remove-halb-files (what /var/lib/halb/manifest lists"
                          + (f"; without it: {' '.join(legacy_paths)})" if legacy_paths else ")"))
+
+
+# Files halb created and no longer wants: removed, and struck from the manifest ($1), so that
+# the next run neither removes them again nor teardown looks for them.
+_REMOVE_CREATED = " ".join((
+    'man=$1; shift;',
+    'for p; do rm -f -- "$p" || exit 1;',
+    '  if [ -f "$man" ]; then grep -vxF -e "created $p" -- "$man" > "$man.new";',
+    '    mv -f -- "$man.new" "$man" || exit 1; fi;',
+    'done',
+))
+
+
+def remove_created_files(paths, why, manifest=MANIFEST):
+    return Command(("sh", "-c", _REMOVE_CREATED, "sh", manifest, *paths), why=why,
+                   shown=f"rm -f {shlex.join(paths)} (and their lines in {manifest})")
 
 
 def write_secret_file(path, secret: Secret, why=""):

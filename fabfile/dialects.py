@@ -516,6 +516,33 @@ class Dialect:
         return run("pcs", "quorum", "device", "remove", why=why, retry_transient=True)
 
     # --- fencing ------------------------------------------------------------------------
+    # --- alerts -------------------------------------------------------------------------
+    # pcs's alert commands cannot write Pacemaker's event selection (<select>), so an alert
+    # goes into the CIB whole, as XML on cibadmin's stdin, and is replaced whole.
+    def create_alert(self, alert_id, alert_xml, section_exists, why):
+        if section_exists:
+            return run("cibadmin", "--create", "--scope", "alerts", "--xml-pipe", why=why,
+                       stdin=alert_xml, stdin_label=f"the <alert> element {alert_id}",
+                       retry_transient=True)
+        return run("cibadmin", "--create", "--scope", "configuration", "--xml-pipe", why=why,
+                   stdin=f"<alerts>{alert_xml}</alerts>",
+                   stdin_label=f"an <alerts> section holding {alert_id}", retry_transient=True)
+
+    def replace_alert(self, alert_id, alert_xml, why):
+        return run("cibadmin", "--replace", "--xpath", _alert_xpath(alert_id), "--xml-pipe",
+                   why=why, stdin=alert_xml, stdin_label=f"the <alert> element {alert_id}",
+                   retry_transient=True)
+
+    def delete_alert(self, alert_id, why):
+        return run("cibadmin", "--delete", "--xpath", _alert_xpath(alert_id), why=why,
+                   retry_transient=True)
+
+    def copy_packaged_file(self, source, path, mode, why):
+        """A file the node's packages ship (a sample), copied to `path` through the safe write."""
+        return run("sh", "-c", 'exec "$@" < "$0"', source, "sh", "-c", _WRITE_FILE, "sh", path,
+                   mode, "-", MANIFEST, "true", why=why,
+                   shown=f"write-file {shlex.quote(path)} mode {mode} from {shlex.quote(source)}")
+
     def fence_option(self, logical):
         """fence_ipmilan renamed its options: ipaddr/login/passwd_script became ip/username/..."""
         if self.legacy:
@@ -660,6 +687,11 @@ class Dialect:
         # transition, probes of a node that just rejoined included.
         return run("crm_resource", "--wait", f"--timeout={timeout_s}s",
                    why="wait until the cluster has no pending action")
+
+
+def _alert_xpath(alert_id):
+    # Ids are NAME_RE words (config/model.py): no quote can end the predicate.
+    return f"/cib/configuration/alerts/alert[@id='{alert_id}']"
 
 
 def _journal(ident, since, output):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -27,6 +28,18 @@ OCF_AGENT_PATH = "/usr/lib/ocf/resource.d/halb/haproxy"
 FENCE_SECRET_DIR = "/etc/halb/fence"
 # `pcs qdevice setup` creates qnetd's certificate database here; its presence means done.
 QNETD_DATABASE = "/etc/corosync/qnetd/nssdb/cert9.db"
+
+
+# The alert agents (plan/alerts.py): halb's webhook agent, Pacemaker's sample file agent and
+# where halb copies it, and each webhook's token file.
+ALERT_WEBHOOK_AGENT = "/usr/lib/halb/alert_webhook"
+ALERT_FILE_SAMPLE = "/usr/share/pacemaker/alerts/alert_file.sh.sample"
+ALERT_FILE_AGENT = "/usr/lib/halb/alert_file.sh"
+ALERT_TOKEN_GLOB = re.compile(r"/etc/halb/alert-[A-Za-z0-9._-]+\.token")
+
+
+def alert_token_file(alert_name):
+    return f"/etc/halb/alert-{alert_name}.token"
 
 
 def fence_password_file(node_name, level=1):
@@ -134,8 +147,11 @@ def _units_wanted(probe):
 def _files_wanted(probe):
     if probe.is_arbiter:
         return [QNETD_DATABASE]
+    kinds = {a.kind for a in probe.cluster.alerts}
+    alert_agents = ([ALERT_WEBHOOK_AGENT] if "webhook" in kinds else []) + (
+        [ALERT_FILE_SAMPLE, ALERT_FILE_AGENT] if "file" in kinds else [])
     return [OCF_AGENT_PATH] + [view.haproxy.config_path for view in probe.cluster.views()
-                               if view.haproxy]
+                               if view.haproxy] + alert_agents
 
 
 # The node compares the password (on stdin) with hacluster's shadow entry through its own
@@ -178,6 +194,7 @@ def _secret_files_command(probe):
         return None
     files = [fence_password_file(n.name, level) for n in probe.cluster.nodes
              for level, _ in n.fence_passwords]
+    files += [alert_token_file(a.name) for a in probe.cluster.alerts if a.kind == "webhook"]
     return run("sha256sum", "--", *files, accept_codes=ABSENT_OK) if files else None
 
 

@@ -32,6 +32,8 @@ class Cib:
     levels: frozenset = frozenset()
     # Colocation constraints: (resource, with resource, score) triples.
     colocations: frozenset = frozenset()
+    # Alerts: id -> the element in canonical XML (None: the CIB has no alerts section).
+    alerts: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -276,8 +278,17 @@ def parse_cib(text):
     colocations = frozenset((c.get("rsc"), c.get("with-rsc"), c.get("score"))
                             for c in root.findall("./configuration/constraints/rsc_colocation")
                             if c.get("rsc") and c.get("with-rsc"))
+    section = root.find("./configuration/alerts")
+    alerts = None if section is None else {
+        alert.get("id"): canonical_xml(alert) for alert in section.findall("./alert")}
     return Cib(properties, primitives, groups, frozenset(avoids), frozenset(online),
-               {k: tuple(v) for k, v in active.items()}, group_meta, levels, colocations)
+               {k: tuple(v) for k, v in active.items()}, group_meta, levels, colocations, alerts)
+
+
+def canonical_xml(element):
+    """An element as canonical XML without the blanks between tags: two spellings of the same
+    element compare equal (attribute order, quoting, indentation)."""
+    return ET.canonicalize(ET.tostring(element, encoding="unicode"), strip_text=True)
 
 
 def _resource_active(rsc):

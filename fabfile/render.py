@@ -11,6 +11,7 @@ PACKAGE = Path(__file__).resolve().parent
 # fabfile/templates in the wheel); a checkout has them at its top level.
 TEMPLATES = PACKAGE / "templates" if (PACKAGE / "templates").is_dir() else PACKAGE.parent / "templates"
 AGENT = PACKAGE / "ocf" / "haproxy"
+WEBHOOK_AGENT = PACKAGE / "agents" / "alert_webhook.py"
 
 
 def environment(directory=TEMPLATES):
@@ -30,3 +31,7 @@ def render_haproxy_config(cluster, template="haproxy.cfg.j2", directory=TEMPLATE
 
 def agent_text():
     return AGENT.read_text()
+
+
+def webhook_agent_text():
+    return WEBHOOK_AGENT.read_text()

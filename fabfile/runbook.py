@@ -74,7 +74,7 @@ def plan_all(cluster, session, steps):
 def _about(planner):
     """The step's purpose: its module's first paragraph, without the 'Runbook step N:'."""
     doc = (sys.modules[planner.__module__].__doc__ or "").strip().split("\n\n")[0]
-    about = re.sub(r"^Runbook step \d+:\s*", "", " ".join(doc.split()))
+    about = re.sub(r"^Runbook step \d+(/\d+)?:\s*", "", " ".join(doc.split()))
     return about[:1].upper() + about[1:]
 
 

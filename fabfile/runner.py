@@ -12,7 +12,7 @@ from . import backup
 from . import facts as factlib
 from .errors import StepFailed, UserError
 from .executor import last_line
-from .plan import NotReady, auth, enable_stonith, fence, haproxy, install, quorum, setup, vip
+from .plan import NotReady, alerts, auth, enable_stonith, fence, haproxy, install, quorum, setup, vip
 from .session import Session
 
 # The runbook, in order: step name -> planner.
@@ -24,6 +24,7 @@ STEPS = {
     "fence": fence.plan,
     "vip": vip.plan,
     "haproxy": haproxy.plan,
+    "alerts": alerts.plan,
     "enable-stonith": enable_stonith.plan,
 }
 STEP_NAMES = tuple(STEPS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 
@@ -12,3 +13,9 @@ class Secret:
 
     def __str__(self):
         return f"<secret {self.name}>"
+
+
+def secret_content_digest(secret):
+    """The sha256 of the file halb writes for a secret (its value and a newline), as the
+    nodes' sha256sum reports it: whether a node's copy is current, without reading it."""
+    return hashlib.sha256((secret.value + "\n").encode()).hexdigest()

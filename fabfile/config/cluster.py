@@ -15,7 +15,7 @@ from .validate import (
 )
 
 TOP_FIELDS = ("cluster", "platform", "ssh", "nodes", "vip", "fencing", "group", "service",
-              "haproxy", "groups", "quorum", "install", "failover")
+              "haproxy", "groups", "quorum", "install", "failover", "alerts")
 
 
 def read_cluster(r, data):

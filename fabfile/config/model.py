@@ -330,6 +330,36 @@ class ServiceGroup:
     haproxy: HAProxy | None
 
 
+# Pacemaker's alert event kinds, as the config names them -> the CIB's <select> element.
+ALERT_EVENTS = {"fencing": "select_fencing", "nodes": "select_nodes",
+                "resources": "select_resources", "attributes": "select_attributes"}
+ALERT_KINDS = ("file", "webhook")
+ALERT_ID_PREFIX = "halb-alert-"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A Pacemaker alert: an agent Pacemaker runs (as hacluster) at each selected event, once
+    per recipient. kind file: Pacemaker's sample agent appends to `recipient`, a log file;
+    kind webhook: halb's agent POSTs the event as JSON to `recipient`, a URL, with the token."""
+
+    name: str
+    kind: str
+    recipient: str
+    events: tuple[str, ...]
+    timeout: str = "10s"
+    token: Secret | None = None
+
+    @property
+    def alert_id(self):
+        return ALERT_ID_PREFIX + self.name
+
+
+def alert_token_variable(name):
+    """The variable holding a webhook alert's token: ALERT_TOKEN_<NAME>."""
+    return "ALERT_TOKEN_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
 # Each further group is kept off the nodes of the groups before it by this much: groups spread
 # over the nodes while there are enough, and share one when there are not. It is below the
 # groups' stickiness, so a group that had to share does not move back by itself (a move is an
@@ -360,6 +390,7 @@ class Cluster:
     # Every service group, the first one's also in vip/service/haproxy/group above. Empty
     # only for a Cluster built by hand with one group.
     groups: tuple[ServiceGroup, ...] = ()
+    alerts: tuple[Alert, ...] = ()
 
     def views(self):
         """The cluster as each service group sees it: a Cluster whose vip, service, haproxy
@@ -410,6 +441,7 @@ class Cluster:
     @property
     def secrets(self):
         found = [self.hacluster_password] + [s for n in self.nodes for _, s in n.fence_passwords]
+        found += [a.token for a in self.alerts]
         return tuple(s for s in found if s is not None and s.value)
 
 

@@ -223,13 +223,16 @@ def up(say=print, rebuild=False, release=None, nodes=2):
                         "in .env; 'make demo' writes lab secrets there)")
     image.ensure_ssh_key()
     image.build(s.Image(release), say)
-    bmc_secrets = {k: v for k, v in secrets.items() if k.startswith("FENCE_PASSWORD")}
+    # labd's secrets: the BMC passwords and the webhook receiver's alert token.
+    bmc_secrets = {k: v for k, v in secrets.items() if k.startswith(("FENCE_PASSWORD",
+                                                                     s.ALERT_TOKEN_VARIABLE))}
     running, running_config = s.running_release(), s.lab_config()
     if is_up() and not rebuild and running == release and running_config == config:
         if _secrets_digest(bmc_secrets, _read_salt()) == _read_digest():
             say(f"lab: already up ({release}: labd and every machine running); nothing to do")
             return False
-        say("lab: the BMC passwords in .env changed since the lab started: starting it again")
+        say("lab: the BMC passwords or the alert token in .env changed since the lab started: "
+            "starting it again")
     elif running and running != release:
         say(f"lab: switching from {running} to {release}: the {running} lab goes down first")
     elif running and running_config != config:

@@ -5,6 +5,8 @@
   hard kill of the node's init, power on boots it again, status says whether it runs;
 - the lab's package mirror over HTTP on the bridge address;
 - two HTTP backends, each answering with its own name;
+- the receiver of the webhook alert agent: every POST kept with when it came and whether its
+  bearer token was the lab's (ALERT_TOKEN_HOOK);
 - a hypervisor host for fence_virsh and fence_vbox (hypervisor.py): SSH whose shell answers
   virsh and VBoxManage for the nodes.
 The nodes are children of this process so that their BMC can boot them again.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import signal
 import subprocess
@@ -220,6 +223,31 @@ class Backend(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class AlertReceiver(http.server.BaseHTTPRequestHandler):
+    token = ""
+    lock = threading.Lock()
+
+    def do_POST(self):
+        length = min(int(self.headers.get("Content-Length") or 0), 65536)
+        body = self.rfile.read(length)
+        authorized = bool(self.token) and \
+            self.headers.get("Authorization", "") == f"Bearer {self.token}"
+        try:
+            event = json.loads(body)
+        except ValueError:
+            event = None
+        with self.lock, open(s.ALERTS_RECEIVED, "a") as out:
+            out.write(json.dumps({"received": time.time(), "from": self.client_address[0],
+                                  "path": self.path, "authorized": authorized,
+                                  "event": event}) + "\n")
+        self.send_response(204 if authorized and event is not None else
+                           401 if not authorized else 400)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
 class LabHttpServer(http.server.ThreadingHTTPServer):
     def handle_error(self, request, client_address):
         # A prober that gave up on a reply (its timeout, a node going down) is not an error of
@@ -247,6 +275,9 @@ def main():
     for name, address, port in s.BACKENDS:
         handler = type(f"Backend_{name}", (Backend,), {"name": name})
         servers.append(serve(LabHttpServer((address, port), handler)))
+    receiver = type("AlertReceiverLab", (AlertReceiver,),
+                    {"token": os.environ.get(s.ALERT_TOKEN_VARIABLE, "")})
+    servers.append(serve(LabHttpServer((s.HOST_ADDRESS, s.ALERT_RECEIVER_PORT), receiver)))
     powers = {n.name: NodePower(n) for n in nodes}
     passwords = {}
     for node in (n for n in nodes if n.bmc_address):

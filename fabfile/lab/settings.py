@@ -47,6 +47,11 @@ DEFAULT_RELEASE = "bookworm"
 RELEASE_VARIABLE = "HALB_LAB_RELEASE"
 MIRROR = "http://deb.debian.org/debian"
 BACKENDS = (("backend1", "192.168.56.21", 8080), ("backend2", "192.168.56.22", 8080))
+# The webhook alert's receiver (configs/lab.yaml alerts): labd on the bridge address, keeping
+# every event it is sent in ALERTS_RECEIVED, one JSON object per line.
+ALERT_RECEIVER_PORT = 9095
+ALERT_TOKEN_VARIABLE = "ALERT_TOKEN_HOOK"
+ALERTS_RECEIVED = RUN / "alerts-received.jsonl"
 # The base system only; the cluster packages come from the lab's mirror at the install step.
 BASE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "procps",
                  "iptables", "ca-certificates")

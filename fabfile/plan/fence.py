@@ -1,4 +1,4 @@
-"""Runbook step 5/8: one fence device per node, each aimed at its own node only.
+"""Runbook step 5/9: one fence device per node, each aimed at its own node only.
 
 The source listed both nodes in every device's pcmk_host_list and made each device prefer the
 node it fences; here a device fences exactly one node and avoids running there. The fence race
@@ -8,20 +8,15 @@ With fencing.second_level each node gets a second device (<node>-fence2) and a f
 level 1 is tried first, level 2 only when it fails.
 """
 
-import hashlib
-
 from ..commands import write_secret_file
 from ..facts import fence_password_file
 from ..fencing import check_parameters, device_id, device_options, password_kind, topology
+from ..secret import secret_content_digest
 from . import Plan, option_changes, require_cib
 
 # Set by this step on one device only, so removed wherever the config no longer wants it
 # (a zero race delay with a quorum arbiter; another preferred node).
 OPTIONAL_OPTIONS = ("pcmk_delay_base",)
-
-
-def secret_content_digest(secret):
-    return hashlib.sha256((secret.value + "\n").encode()).hexdigest()
 
 
 def plan(cluster, dialect, facts):

@@ -1,4 +1,4 @@
-"""Runbook step 1/8: install the cluster packages and start pcsd on every node (and on the quorum
+"""Runbook step 1/9: install the cluster packages and start pcsd on every node (and on the quorum
 arbiter: qnetd and pcs, which sets qnetd up and hands its certificates to the nodes)."""
 
 import dataclasses

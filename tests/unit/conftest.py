@@ -10,7 +10,7 @@ from fabfile import config
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "configs"
 SECRETS = {"HACLUSTER_PASSWORD": "hc-Secret-42", "FENCE_PASSWORD": "bmc-Secret-17",
-           "SECOND_FENCE_PASSWORD": "pdu-Secret-23"}
+           "SECOND_FENCE_PASSWORD": "pdu-Secret-23", "ALERT_TOKEN_HOOK": "hook-Token-31"}
 
 
 @pytest.fixture

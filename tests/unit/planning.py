@@ -3,12 +3,19 @@
 from pathlib import Path
 
 from fabfile import facts as factlib
-from fabfile.facts import OCF_AGENT_PATH, fence_password_file
-from fabfile.plan.fence import secret_content_digest
+from fabfile.facts import (
+    ALERT_FILE_AGENT,
+    ALERT_FILE_SAMPLE,
+    ALERT_WEBHOOK_AGENT,
+    OCF_AGENT_PATH,
+    alert_token_file,
+    fence_password_file,
+)
 from fabfile.plan.haproxy import sha256
 from fabfile.plan.install import pcsd_addresses
-from fabfile.render import agent_text, render_haproxy_config
+from fabfile.render import agent_text, render_haproxy_config, webhook_agent_text
 from fabfile.runner import STEPS
+from fabfile.secret import secret_content_digest
 
 FACT_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "facts"
 
@@ -45,13 +52,15 @@ def raw_facts(cluster, name, edits=None, stale=()):
             texts["files"] = f"{sha256(agent_text())}  {OCF_AGENT_PATH}\n"
             if cluster.haproxy:
                 texts["files"] += f"{current_checksum(cluster)}  {cluster.haproxy.config_path}\n"
+            texts["files"] += alert_files(cluster)
         base = {k: texts.get(k, "") for k in ("os_release", "pcs_version")}
         dialect = factlib.dialect_for(base, cluster.platform)
         if "files" not in stale and "manifest" not in texts:
             # What the converged node's manifest says: the agent and the fence password files
             # created, the package's haproxy.cfg and pcsd settings replaced.
             texts["manifest"] = f"created {OCF_AGENT_PATH}\n" + "".join(
-                f"created {fence_password_file(n.name)}\n" for n in cluster.nodes) + (
+                f"created {fence_password_file(n.name)}\n" for n in cluster.nodes) + "".join(
+                f"created {path}\n" for path in alert_paths(cluster)) + (
                 f"replaced {cluster.haproxy.config_path}\n" if cluster.haproxy else "") + (
                 f"replaced {dialect.pcsd_settings_file}\n")
         if "pcsd_settings" not in stale and "pcsd_settings" not in texts:
@@ -62,9 +71,31 @@ def raw_facts(cluster, name, edits=None, stale=()):
         if "secret_files" not in stale:
             texts["secret_files"] = "".join(
                 f"{secret_content_digest(n.fence_password)}  {fence_password_file(n.name)}\n"
-                for n in cluster.nodes)
+                for n in cluster.nodes) + "".join(
+                f"{secret_content_digest(a.token)}  {alert_token_file(a.name)}\n"
+                for a in cluster.alerts if a.kind == "webhook")
         out[node.name] = factlib.assemble(base, texts, dialect)
     return out
+
+
+# What a converged node's sha256sum says of Pacemaker's sample file agent and halb's copy.
+SAMPLE_DIGEST = "5" * 64
+
+
+def alert_files(cluster):
+    """The sha256sum lines of the alert agents on a converged node."""
+    kinds = {a.kind for a in cluster.alerts}
+    return (f"{sha256(webhook_agent_text())}  {ALERT_WEBHOOK_AGENT}\n" if "webhook" in kinds
+            else "") + (f"{SAMPLE_DIGEST}  {ALERT_FILE_SAMPLE}\n{SAMPLE_DIGEST}  {ALERT_FILE_AGENT}\n"
+                        if "file" in kinds else "")
+
+
+def alert_paths(cluster):
+    """What the alerts step creates on a node, in its order."""
+    kinds = {a.kind for a in cluster.alerts}
+    return ([ALERT_WEBHOOK_AGENT] if "webhook" in kinds else []) + (
+        [ALERT_FILE_AGENT] if "file" in kinds else []) + [
+        alert_token_file(a.name) for a in cluster.alerts if a.kind == "webhook"]
 
 
 def fresh_facts(cluster):

@@ -118,7 +118,7 @@ def test_missing_secret_is_an_error(missing):
 
 def test_missing_secret_tolerated_for_dry_run():
     cluster = config.load("configs/lab.yaml", env={}, require_secrets=False)
-    assert set(cluster.missing_secrets) == {"HACLUSTER_PASSWORD", "FENCE_PASSWORD"}
+    assert set(cluster.missing_secrets) == {"HACLUSTER_PASSWORD", "FENCE_PASSWORD", "ALERT_TOKEN_HOOK"}
 
 
 def test_per_node_fence_password_wins():
@@ -131,7 +131,7 @@ def test_per_node_fence_password_wins():
 
 def test_per_node_passwords_alone_are_enough():
     env = {"HACLUSTER_PASSWORD": "hc-Secret-42", "FENCE_PASSWORD_NODE1": "bmc-one-S3cret",
-           "FENCE_PASSWORD_NODE2": "bmc-two-S3cret"}
+           "FENCE_PASSWORD_NODE2": "bmc-two-S3cret", "ALERT_TOKEN_HOOK": "hook-Token-31"}
     cluster = load_example("lab.yaml", env=env)
     assert [n.fence_password.value for n in cluster.nodes] == ["bmc-one-S3cret", "bmc-two-S3cret"]
 

@@ -27,7 +27,9 @@ def test_teardown_of_a_converged_cluster_destroys_it_once_and_removes_halbs_file
     # What the plan says it removes is the manifest's list, never a configured path alone.
     reasons = [c.why for _, commands in plan.phases[1] for c in commands]
     assert reasons[0] == ("remove what halb created: /usr/lib/ocf/resource.d/halb/haproxy "
-                          "/etc/halb/fence/node1.password /etc/halb/fence/node2.password; put "
+                          "/etc/halb/fence/node1.password /etc/halb/fence/node2.password "
+                          "/usr/lib/halb/alert_webhook /usr/lib/halb/alert_file.sh "
+                          "/etc/halb/alert-hook.token; put "
                           "back what it replaced: /etc/haproxy/haproxy.cfg (from "
                           "/etc/haproxy/haproxy.cfg.halb-orig) /etc/default/pcsd (from "
                           "/etc/default/pcsd.halb-orig)")
