@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from dataclasses import dataclass, field
 
@@ -126,6 +127,14 @@ def write_file(path, content, mode="0644", why="", label="", validator=None, own
                     *(validator or ("true",))),
                    why=why, stdin=content, stdin_label=label or f"contents of {path}",
                    shown=f"write-file {shlex.quote(path)} mode {mode}{check}")
+
+
+def write_group_file(path, content, group, why=""):
+    """Atomically replace `path` with `content` (a secret, on stdin), mode 0640 and group
+    `group`: the file is only moved into place once it has its group."""
+    command = write_file(path, content, "0640", why, validator=("chgrp", group))
+    return dataclasses.replace(command, shown=f"write-file {shlex.quote(path)} mode 0640 "
+                                              f"group {group}")
 
 
 def write_validated_file(path, content, mode, validator, why="", label="", owner=None,

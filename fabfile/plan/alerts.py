@@ -11,7 +11,7 @@ files; any other alert is left alone.
 
 import xml.etree.ElementTree as ET
 
-from ..commands import remove_created_files, write_file
+from ..commands import remove_created_files, write_file, write_group_file
 from ..config.model import ALERT_EVENTS, ALERT_ID_PREFIX
 from ..facts import (
     ALERT_FILE_AGENT,
@@ -55,8 +55,8 @@ def alert_element(cluster, alert):
 def plan(cluster, dialect, facts):
     plan = Plan("alerts")
     cib = require_cib(cluster, facts, plan.step)
-    for node in cluster.nodes:
-        _node_files(plan, cluster, dialect, node.name, facts[node.name])
+    stale = {node.name: _node_files(plan, cluster, dialect, node.name, facts[node.name])
+             for node in cluster.nodes}
     primary = cluster.primary.name
     current = (cib.alerts if cib else None) or {}
     section_exists = cib is not None and cib.alerts is not None
@@ -82,12 +82,17 @@ def plan(cluster, dialect, facts):
             plan.unchanged(primary, f"alert {alert_id} is not halb's: left alone")
     if not cluster.alerts and not any(i.startswith(ALERT_ID_PREFIX) for i in current):
         plan.unchanged(primary, "no alerts are configured")
+    last = len(plan.phases)  # once no alert runs them
+    for name, paths in stale.items():
+        if paths:
+            plan.add(name, remove_created_files(
+                paths, "alert agents and token files that no configured alert uses"), phase=last)
     return plan
 
 
 def _node_files(plan, cluster, dialect, name, host):
-    """The agents the alerts use and the webhooks' token files on one node; token files of
-    webhooks no longer configured go."""
+    """The agents the alerts use and the webhooks' token files on one node (phase 0, before the
+    alerts that run them); returns what halb created there that no alert uses any more."""
     kinds = {a.kind for a in cluster.alerts}
     if "webhook" in kinds:
         text = webhook_agent_text()
@@ -114,12 +119,11 @@ def _node_files(plan, cluster, dialect, name, host):
         if host.secret_files.get(path) == secret_content_digest(alert.token):
             plan.unchanged(name, f"{path} holds the current token of alert {alert.alert_id}")
         else:
-            plan.add(name, write_file(
-                path, alert.token, "0640", validator=("chgrp", TOKEN_GROUP),
+            plan.add(name, write_group_file(
+                path, alert.token, TOKEN_GROUP,
                 why=f"the token of alert {alert.alert_id}, readable by {TOKEN_GROUP} only "
                     "(the agent runs as hacluster)"), phase=0)
-    stale = sorted(p for kind, p in host.manifest
-                   if kind == "created" and ALERT_TOKEN_GLOB.fullmatch(p) and p not in wanted)
-    if stale:
-        plan.add(name, remove_created_files(
-            stale, "token files of webhook alerts the config no longer names"), phase=0)
+    wanted |= {ALERT_WEBHOOK_AGENT} if "webhook" in kinds else set()
+    wanted |= {ALERT_FILE_AGENT} if "file" in kinds else set()
+    return sorted(p for kind, p in host.manifest if kind == "created" and p not in wanted
+                  and (p in (ALERT_WEBHOOK_AGENT, ALERT_FILE_AGENT) or ALERT_TOKEN_GLOB.fullmatch(p)))
