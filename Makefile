@@ -8,7 +8,7 @@ HOST_PACKAGES := systemd-container debootstrap apt-utils iproute2 openssh-client
 # Only the tests need these: vagrant checks the Vagrantfile offline (no box is downloaded);
 # ocf-tester validates the agent's meta-data with xmllint; the Vagrant lab test runs the real
 # fence_virsh from the host.
-TEST_PACKAGES := vagrant libxml2-utils fence-agents shellcheck
+TEST_PACKAGES := vagrant libxml2-utils fence-agents shellcheck prometheus
 # The Vagrant lab: libvirt and QEMU, Vagrant and its libvirt provider, the box's tools, and an
 # sshd that the lab runs for fence_virsh on the lab address only.
 VAGRANT_PACKAGES := qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients dnsmasq-base \

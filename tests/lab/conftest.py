@@ -159,6 +159,23 @@ def power_events_since(since, names=("node1", "node2")):
             if stamp >= since and node in names and what in ("off", "crash")]
 
 
+def alerts_received(since):
+    """What labd's webhook receiver was sent since `since`: one dict per POST (received,
+    authorized, event)."""
+    if not s.ALERTS_RECEIVED.exists():
+        return []
+    posts = [json.loads(line) for line in s.ALERTS_RECEIVED.read_text().splitlines() if line]
+    return [post for post in posts if post["received"] >= since]
+
+
+def fencing_alert(target, since):
+    """The webhook's report that `target` was fenced (successfully) since `since`, or None."""
+    return next((post for post in alerts_received(since) if post["event"]
+                 and post["event"].get("kind") == "fencing"
+                 and post["event"].get("node") == target and post["event"].get("rc") == "0"),
+                None)
+
+
 def http_via_vip(timeout=3, port=80, vip=None):
     with urllib.request.urlopen(f"http://{vip or s.vip()}:{port}/", timeout=timeout) as reply:
         return reply.status, reply.read().decode().strip()

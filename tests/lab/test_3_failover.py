@@ -13,8 +13,10 @@ from fabfile.lab import bench, control
 
 from .conftest import (
     TIMINGS,
+    alerts_received,
     crm_mon,
     drill,
+    fencing_alert,
     http_via_vip,
     inv,
     ipmi,
@@ -85,6 +87,20 @@ def test_an_unplanned_failure_is_fenced_once_and_the_service_survives(converged,
     assert http_via_vip()[0] == 200
     TIMINGS[f"{fault} of the {victim} node: client-visible outage (drill)"] = \
         f"{round_['outage_s']:.2f}s, {round_['failed']} failed requests"
+    # The alerts heard it: the webhook's POST reached labd's receiver with the lab's token, and
+    # Pacemaker's sample file agent logged it on the survivor.
+    alert = wait_for(lambda: fencing_alert(target, since), 30, f"the webhook's fencing alert for {target}")
+    assert alert["authorized"] and alert["path"] == "/pacemaker", alert
+    assert all(post["authorized"] for post in alerts_received(since))
+    event = alert["event"]
+    assert event["cluster"] == "halb-lab" and event["sent_by"] == survivor
+    fenced_at = int(event["timestamp_epoch"]) + int(event["timestamp_usec"]) / 1e6
+    delivery = alert["received"] - fenced_at
+    assert 0 <= delivery < 10, delivery  # within the alert's timeout
+    logged = run_in(survivor, "cat", "/var/log/pacemaker/halb-alerts.log").stdout
+    assert any("Fencing" in line and target in line for line in logged.splitlines()), logged[-500:]
+    TIMINGS[f"{fault} of the {victim} node: webhook fencing alert after the fence"] = \
+        f"{delivery:.2f}s"
 
 
 def test_a_planned_switchover_moves_the_service_and_fences_nobody(converged):
