@@ -1,14 +1,15 @@
-# `make demo`: a working two-node HAProxy cluster in the embedded lab.
+# `make demo`: a working two-node HAProxy cluster in the embedded lab, watched by Prometheus and
+# Alertmanager on the host (127.0.0.1:9090 and :9093, with halb's alert rules).
 # `make test`: the whole suite, lab included, on three Debian releases (root on Debian 12).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 HOST_PACKAGES := systemd-container debootstrap apt-utils iproute2 openssh-client ipmitool haproxy \
-                 resource-agents curl
+                 resource-agents curl prometheus prometheus-alertmanager
 # Only the tests need these: vagrant checks the Vagrantfile offline (no box is downloaded);
 # ocf-tester validates the agent's meta-data with xmllint; the Vagrant lab test runs the real
 # fence_virsh from the host.
-TEST_PACKAGES := vagrant libxml2-utils fence-agents shellcheck prometheus
+TEST_PACKAGES := vagrant libxml2-utils fence-agents shellcheck
 # The Vagrant lab: libvirt and QEMU, Vagrant and its libvirt provider, the box's tools, and an
 # sshd that the lab runs for fence_virsh on the lab address only.
 VAGRANT_PACKAGES := qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients dnsmasq-base \

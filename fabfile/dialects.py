@@ -60,6 +60,12 @@ CLOUD_VIP_PACKAGES = {
                   "yum": ("resource-agents-gcp",)},
     "azure-lb": {"apt": ("netcat-openbsd",), "dnf": ("nmap-ncat",), "yum": ("nmap-ncat",)},
 }
+# ClusterLabs' hacluster exporter (metrics.exporter): packaged by Debian and Ubuntu only, with
+# its settings in one YAML file and its own unit. Its address and port keys are read by every
+# packaged version (1.2 to 1.4; 1.3 renamed them to web.listen-address but still reads them).
+EXPORTER_PACKAGES = {"apt": ("prometheus-hacluster-exporter",)}
+EXPORTER_UNIT = "ha_cluster_exporter"
+EXPORTER_CONFIG = "/etc/ha_cluster_exporter.yaml"
 # HAProxy, and curl for the OCF agent's status URL check (in the base system of EL).
 HAPROXY_PACKAGES = {"yum": ("haproxy",), "dnf": ("haproxy",), "apt": ("haproxy", "curl")}
 # What installing the packages does by itself: Debian's packages start their daemons (corosync
@@ -247,11 +253,12 @@ class Dialect:
                                      qdevice=cluster.quorum_device is not None,
                                      cloud_vip=cloud.provider if cloud else None,
                                      fence_agent=cluster.fencing.agent,
+                                     exporter=cluster.metrics.exporter_port is not None,
                                      second_fence_agent=cluster.fencing.second_level.agent
                                      if cluster.fencing.second_level else None)
 
     def cluster_packages(self, haproxy=True, extra=(), qdevice=False, cloud_vip=None,
-                         fence_agent="fence_ipmilan", second_fence_agent=None):
+                         fence_agent="fence_ipmilan", second_fence_agent=None, exporter=False):
         found = ()
         for package in CLUSTER_PACKAGES[self.package_manager]:
             if package != FENCE_AGENT:
@@ -266,7 +273,14 @@ class Dialect:
             found += HAPROXY_PACKAGES[self.package_manager]
         if qdevice:
             found += QDEVICE_PACKAGES[self.package_manager]
+        if exporter:
+            found += self.exporter_packages()
         return tuple(dict.fromkeys(found + tuple(extra)))
+
+    def exporter_packages(self):
+        """The exporter's packages; none where the platform packages no exporter (the install
+        step refuses metrics.exporter there)."""
+        return EXPORTER_PACKAGES.get(self.package_manager, ())
 
     def arbiter_packages(self):
         return ARBITER_PACKAGES[self.package_manager]
@@ -296,6 +310,16 @@ class Dialect:
     def enable_units(self, units, start=False):
         return run("systemctl", "enable", *(("--now",) if start else ()), *units,
                    why=f"enable {' '.join(units)} at boot" + (" and start now" if start else ""))
+
+    def mask_unit(self, unit, why):
+        """A unit that cannot start, even when its package's install starts it."""
+        return run("systemctl", "mask", f"{unit}.service", why=why)
+
+    def restart_unit(self, unit, why):
+        """Unmasked, enabled at boot, and (re)started now to read its settings."""
+        return run("sh", "-c", 'systemctl unmask "$1" && systemctl enable "$1" && '
+                   'systemctl restart "$1"', "sh", f"{unit}.service", why=why,
+                   shown=f"systemctl unmask, enable and restart {unit}.service")
 
     def disable_unit(self, unit, why):
         return run("systemctl", "disable", "--now", unit, why=why)

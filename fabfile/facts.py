@@ -7,7 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from .commands import MANIFEST, Command, run
-from .dialects import Dialect, parse_pcs_version, platform_from_os_release
+from .dialects import (
+    EXPORTER_CONFIG,
+    EXPORTER_UNIT,
+    Dialect,
+    parse_pcs_version,
+    platform_from_os_release,
+)
 from .errors import UserError
 from .parsers import (
     Cib,
@@ -141,6 +147,8 @@ def _units_wanted(probe):
     unit = probe.cluster.service.systemd_unit
     extra = (f"{unit}.service",) if unit and f"{unit}.service" not in CLUSTER_UNITS_AND_SERVICE \
         else ()
+    if probe.cluster.metrics.exporter_port and not probe.is_arbiter:
+        extra += (f"{EXPORTER_UNIT}.service",)
     return CLUSTER_UNITS_AND_SERVICE + extra
 
 
@@ -148,10 +156,11 @@ def _files_wanted(probe):
     if probe.is_arbiter:
         return [QNETD_DATABASE]
     kinds = {a.kind for a in probe.cluster.alerts}
-    alert_agents = ([ALERT_WEBHOOK_AGENT] if "webhook" in kinds else []) + (
+    alert_agents = ([ALERT_WEBHOOK_AGENT] if kinds & {"webhook", "alertmanager"} else []) + (
         [ALERT_FILE_SAMPLE, ALERT_FILE_AGENT] if "file" in kinds else [])
+    exporter = [EXPORTER_CONFIG] if probe.cluster.metrics.exporter_port else []
     return [OCF_AGENT_PATH] + [view.haproxy.config_path for view in probe.cluster.views()
-                               if view.haproxy] + alert_agents
+                               if view.haproxy] + alert_agents + exporter
 
 
 # The node compares the password (on stdin) with hacluster's shadow entry through its own

@@ -12,7 +12,19 @@ from . import backup
 from . import facts as factlib
 from .errors import StepFailed, UserError
 from .executor import last_line
-from .plan import NotReady, alerts, auth, enable_stonith, fence, haproxy, install, quorum, setup, vip
+from .plan import (
+    NotReady,
+    alerts,
+    auth,
+    enable_stonith,
+    fence,
+    haproxy,
+    install,
+    metrics,
+    quorum,
+    setup,
+    vip,
+)
 from .session import Session
 
 # The runbook, in order: step name -> planner.
@@ -25,6 +37,7 @@ STEPS = {
     "vip": vip.plan,
     "haproxy": haproxy.plan,
     "alerts": alerts.plan,
+    "metrics": metrics.plan,
     "enable-stonith": enable_stonith.plan,
 }
 STEP_NAMES = tuple(STEPS)

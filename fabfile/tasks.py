@@ -74,20 +74,21 @@ def _step_task(step, doc):
     return halb_task(body, name=step, help=COMMON_HELP)
 
 
-install = _step_task("install", "Step 1/9: Install the cluster packages on every node (and the arbiter) and start pcsd.")
-auth = _step_task("auth", "Step 2/9: Set the hacluster password and authenticate pcsd between the hosts.")
-setup = _step_task("setup", "Step 3/9: Create the cluster (2 to 16 nodes) with its failover timings, start it, enable it at boot.")
-quorum = _step_task("quorum", "Step 4/9: Add (or remove) the quorum arbiter: qnetd on a third host, qdevice on the nodes.")
-fence = _step_task("fence", "Step 5/9: Create one fence device per node, aimed at that node only.")
-vip = _step_task("vip", "Step 6/9: Create the floating virtual IP (IPaddr2) in the resource group.")
-haproxy = _step_task("haproxy", "Step 7/9: Install the HAProxy OCF agent and config; group HAProxy with the VIP.")
-alerts = _step_task("alerts", "Step 8/9: Pacemaker alerts from the config: agents, tokens and alerts on every node.")
+install = _step_task("install", "Step 1/10: Install the cluster packages on every node (and the arbiter) and start pcsd.")
+auth = _step_task("auth", "Step 2/10: Set the hacluster password and authenticate pcsd between the hosts.")
+setup = _step_task("setup", "Step 3/10: Create the cluster (2 to 16 nodes) with its failover timings, start it, enable it at boot.")
+quorum = _step_task("quorum", "Step 4/10: Add (or remove) the quorum arbiter: qnetd on a third host, qdevice on the nodes.")
+fence = _step_task("fence", "Step 5/10: Create one fence device per node, aimed at that node only.")
+vip = _step_task("vip", "Step 6/10: Create the floating virtual IP (IPaddr2) in the resource group.")
+haproxy = _step_task("haproxy", "Step 7/10: Install the HAProxy OCF agent and config; group HAProxy with the VIP.")
+alerts = _step_task("alerts", "Step 8/10: Pacemaker alerts from the config: agents, tokens and alerts on every node.")
+metrics = _step_task("metrics", "Step 9/10: The hacluster exporter on every node, on its cluster address only.")
 
 
 @halb_task(name="enable-stonith",
       help={**COMMON_HELP, "force": "enable STONITH even if a fence device fails its status check"})
 def enable_stonith(c, config=None, dry_run=False, log_dir=None, force=False):
-    """Step 9/9: turn STONITH on once every fence device answers a status check from the peer node."""
+    """Step 10/10: turn STONITH on once every fence device answers a status check from the peer node."""
     _run(["enable-stonith"], config, dry_run, log_dir, force=force)
 
 
@@ -98,7 +99,7 @@ def enable_stonith(c, config=None, dry_run=False, log_dir=None, force=False):
             "force": "enable STONITH even if a fence device fails its status check"})
 def setup_cluster(c, config=None, dry_run=False, log_dir=None, from_=None, to=None,
                   force=False):
-    """All steps 1-9 in order (install .. enable-stonith); resume with --from/--to."""
+    """All steps 1-10 in order (install .. enable-stonith); resume with --from/--to."""
     _run(select_steps(from_, to), config, dry_run, log_dir, force=force, preflight=True)
 
 
@@ -295,7 +296,7 @@ def restore_config(c, backup, config=None, dry_run=False, log_dir=None):
 standby = _standby_task(True)
 unstandby = _standby_task(False)
 
-ns = Collection(install, auth, setup, quorum, fence, vip, haproxy, alerts, enable_stonith, setup_cluster,
+ns = Collection(install, auth, setup, quorum, fence, vip, haproxy, alerts, metrics, enable_stonith, setup_cluster,
                 haproxy_config, drill, status, standby, unstandby, runbook, teardown,
                 restore_config, preflight, rolling_update)
 ns.configure({"halb": DEFAULTS})

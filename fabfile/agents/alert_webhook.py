@@ -1,13 +1,17 @@
 #!/usr/bin/python3
-"""halb's Pacemaker alert agent: each event, POSTed as one JSON object to the recipient URL.
+"""halb's Pacemaker alert agent: each event, POSTed as JSON to the recipient URL.
 
 Pacemaker runs it as hacluster, once per recipient, with the event in CRM_alert_* variables and
-the alert's options as variables of their own names: token_file (root:haclient, mode 0640),
-whose first line is sent as a bearer token, and cluster_name. The token never appears in the
-CIB, on a command line or in a log. Python's standard library only: every node has python3
-(pcs needs it), and no shell quoting stands between an event's text and the request.
+the alert's options as variables of their own names: cluster_name; token_file (root:haclient,
+mode 0640), whose first line is sent as a bearer token; and format: "event" (the default, one
+JSON object with the event's fields) or "alertmanager" (a list of one alert, as Alertmanager's
+API v2 takes it at /api/v2/alerts: a fence or a node lost is over in seconds, too fast for a
+scrape to see). The token never appears in the CIB, on a command line or in a log. Python's
+standard library only: every node has python3 (pcs needs it), and no shell quoting stands
+between an event's text and the request.
 """
 
+import datetime
 import json
 import os
 import socket
@@ -31,6 +35,34 @@ def event(env):
     return found
 
 
+# Alertmanager resolves an alert it is not sent again after this long.
+ALERT_LASTS_S = 15 * 60
+ALERT_NAMES = {"fencing": "PacemakerFencing", "node": "PacemakerNodeChange",
+               "resource": "PacemakerResourceEvent", "attribute": "PacemakerAttributeChange"}
+
+
+def as_alertmanager_alert(found):
+    """The event as one Alertmanager alert: labels say what and where, annotations what
+    Pacemaker said. A failed operation or fence is critical, a fence that worked a warning."""
+    kind = found.get("kind", "")
+    epoch = float(found.get("timestamp_epoch") or 0) + int(found.get("timestamp_usec") or 0) / 1e6
+    start = datetime.datetime.fromtimestamp(epoch, datetime.UTC) if epoch else \
+        datetime.datetime.now(datetime.UTC)
+    failed = found.get("rc", "0") not in ("0", "") and kind in ("fencing", "resource")
+    lost = kind == "fencing" or kind == "node" and found.get("desc") == "lost"
+    labels = {"alertname": ALERT_NAMES.get(kind, "PacemakerEvent"), "cluster": found["cluster"],
+              "node": found.get("node", ""),
+              "severity": "critical" if failed else "warning" if lost else "info"}
+    if found.get("rsc"):
+        labels["resource"] = found["rsc"]
+    if found.get("task"):
+        labels["task"] = found["task"]
+    return [{"labels": labels,
+             "annotations": {"summary": found.get("desc", ""), "sent_by": found["sent_by"]},
+             "startsAt": start.isoformat(),
+             "endsAt": (start + datetime.timedelta(seconds=ALERT_LASTS_S)).isoformat()}]
+
+
 def token(env):
     path = env.get("token_file", "")
     if not path:
@@ -48,7 +80,9 @@ def main(env=os.environ):
     except OSError as exc:
         print(f"alert_webhook: cannot read the token file: {exc.strerror}", file=sys.stderr)
         return 1
-    body = json.dumps(event(env), sort_keys=True).encode()
+    found = event(env)
+    payload = as_alertmanager_alert(found) if env.get("format") == "alertmanager" else found
+    body = json.dumps(payload, sort_keys=True).encode()
     request = urllib.request.Request(url, data=body, method="POST",
                                      headers={"Content-Type": "application/json"})
     if bearer:

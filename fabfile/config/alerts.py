@@ -83,6 +83,9 @@ def read_alerts(r, data, secret):
         if len(set(events)) != len(events):
             r.fail(f"{where}.events", "names an event kind twice")
         timeout = r.get(raw, "timeout", where, str, default="10s", check=check_alert_timeout)
+        if kind == "alertmanager" and not recipient.rstrip("/").endswith("/api/v2/alerts"):
+            r.fail(f"{where}.url", f"{recipient!r} is not Alertmanager's API: it ends in "
+                   "/api/v2/alerts")
         token = secret(alert_token_variable(name)) if kind == "webhook" else None
         alerts.append(Alert(name, kind, recipient, tuple(events) or DEFAULT_EVENTS,
                             str(timeout), token))

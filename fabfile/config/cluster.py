@@ -15,7 +15,8 @@ from .validate import (
 )
 
 TOP_FIELDS = ("cluster", "platform", "ssh", "nodes", "vip", "fencing", "group", "service",
-              "haproxy", "groups", "quorum", "install", "failover", "alerts")
+              "haproxy", "groups", "quorum", "install", "failover", "alerts",
+              "metrics")
 
 
 def read_cluster(r, data):

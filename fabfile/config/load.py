@@ -10,6 +10,7 @@ from .alerts import read_alerts
 from .cluster import TOP_FIELDS, read_cluster, read_install, read_platform, read_ssh
 from .fencing import read_failover, read_fencing
 from .groups import read_groups, read_single_group
+from .metrics import read_metrics
 from .model import Cluster
 from .nodes import read_nodes, read_quorum
 from .reader import Reader
@@ -47,6 +48,7 @@ def load(path, env=None, require_secrets=True):
         groups = read_single_group(r, data, nodes, arbiter)
     extra_packages, package_repo = r.section(read_install, data) or ((), None)
     alerts = r.section(read_alerts, data, secret) or ()
+    metrics = r.section(read_metrics, data, platform, nodes or (), groups or ())
     if groups and nodes:
         ids = [i for g in groups for i in (*g.vip.resource_ids, g.service.resource_id, g.name)]
         ids += [f"{n.name}-fence{suffix}" for n in nodes for suffix in ("", "2")]
@@ -68,5 +70,5 @@ def load(path, env=None, require_secrets=True):
         no_quorum_policy_ignore=quorum[0], quorum_device=quorum[1],
         extra_packages=extra_packages, package_repo=package_repo,
         hacluster_password=hacluster, missing_secrets=missing,
-        pcs_request_timeout=pcs_request_timeout, alerts=alerts,
+        pcs_request_timeout=pcs_request_timeout, alerts=alerts, metrics=metrics,
     )

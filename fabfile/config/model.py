@@ -333,7 +333,7 @@ class ServiceGroup:
 # Pacemaker's alert event kinds, as the config names them -> the CIB's <select> element.
 ALERT_EVENTS = {"fencing": "select_fencing", "nodes": "select_nodes",
                 "resources": "select_resources", "attributes": "select_attributes"}
-ALERT_KINDS = ("file", "webhook")
+ALERT_KINDS = ("file", "webhook", "alertmanager")
 ALERT_ID_PREFIX = "halb-alert-"
 
 
@@ -341,7 +341,8 @@ ALERT_ID_PREFIX = "halb-alert-"
 class Alert:
     """A Pacemaker alert: an agent Pacemaker runs (as hacluster) at each selected event, once
     per recipient. kind file: Pacemaker's sample agent appends to `recipient`, a log file;
-    kind webhook: halb's agent POSTs the event as JSON to `recipient`, a URL, with the token."""
+    kind webhook: halb's agent POSTs the event as JSON to `recipient`, a URL, with the token;
+    kind alertmanager: the same agent POSTs it as an alert to Alertmanager's API (no token)."""
 
     name: str
     kind: str
@@ -353,6 +354,14 @@ class Alert:
     @property
     def alert_id(self):
         return ALERT_ID_PREFIX + self.name
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Prometheus endpoints on every node: ClusterLabs' hacluster exporter on the node's
+    cluster address (None: not installed)."""
+
+    exporter_port: int | None = None
 
 
 def alert_token_variable(name):
@@ -391,6 +400,7 @@ class Cluster:
     # only for a Cluster built by hand with one group.
     groups: tuple[ServiceGroup, ...] = ()
     alerts: tuple[Alert, ...] = ()
+    metrics: Metrics = Metrics()
 
     def views(self):
         """The cluster as each service group sees it: a Cluster whose vip, service, haproxy

@@ -14,7 +14,7 @@ import time
 
 from ..config import fence_password_source, read_secrets
 from ..errors import UserError
-from . import hypervisor, image, vagrantlab
+from . import hypervisor, image, monitoring, vagrantlab
 from . import settings as s
 
 
@@ -104,6 +104,12 @@ def clean(say=print):
             time.sleep(0.5)
         else:
             os.kill(pid, signal.SIGKILL)
+    for stray in monitoring.leftover_pids():
+        say(f"lab: killing leftover monitoring process {stray}")
+        try:
+            os.kill(stray, signal.SIGKILL)
+        except OSError:
+            pass
     for stray in _stray_nspawn_pids():
         say(f"lab: killing leftover node process {stray}")
         try:

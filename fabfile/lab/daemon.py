@@ -30,7 +30,7 @@ from datetime import datetime
 from pyghmi.ipmi.bmc import Bmc
 
 from ..config import fence_password_source
-from . import hypervisor
+from . import hypervisor, monitoring
 from . import settings as s
 
 # systemd-nspawn's exit status when the machine inside asked for a reboot.
@@ -224,11 +224,15 @@ class Backend(http.server.BaseHTTPRequestHandler):
 
 
 class AlertReceiver(http.server.BaseHTTPRequestHandler):
+    """/pacemaker: the webhook alert's events (bearer token checked); /alertmanager:
+    Alertmanager's notifications; /api/v2/alerts: the nodes' alertmanager alerts, passed on
+    to Alertmanager on loopback. Everything is kept in ALERTS_RECEIVED."""
+
     token = ""
     lock = threading.Lock()
 
     def do_POST(self):
-        length = min(int(self.headers.get("Content-Length") or 0), 65536)
+        length = min(int(self.headers.get("Content-Length") or 0), 1 << 20)
         body = self.rfile.read(length)
         authorized = bool(self.token) and \
             self.headers.get("Authorization", "") == f"Bearer {self.token}"
@@ -236,12 +240,19 @@ class AlertReceiver(http.server.BaseHTTPRequestHandler):
             event = json.loads(body)
         except ValueError:
             event = None
+        if event is None:
+            status = 400
+        elif self.path == "/pacemaker":
+            status = 204 if authorized else 401
+        elif self.path == "/api/v2/alerts":
+            status = monitoring.forward_to_alertmanager(body)
+        else:
+            status = 204
         with self.lock, open(s.ALERTS_RECEIVED, "a") as out:
             out.write(json.dumps({"received": time.time(), "from": self.client_address[0],
                                   "path": self.path, "authorized": authorized,
-                                  "event": event}) + "\n")
-        self.send_response(204 if authorized and event is not None else
-                           401 if not authorized else 400)
+                                  "status": status, "event": event}) + "\n")
+        self.send_response(status)
         self.end_headers()
 
     def log_message(self, *args):
@@ -278,6 +289,7 @@ def main():
     receiver = type("AlertReceiverLab", (AlertReceiver,),
                     {"token": os.environ.get(s.ALERT_TOKEN_VARIABLE, "")})
     servers.append(serve(LabHttpServer((s.HOST_ADDRESS, s.ALERT_RECEIVER_PORT), receiver)))
+    watchers = monitoring.start(s.lab_cluster(), log)
     powers = {n.name: NodePower(n) for n in nodes}
     passwords = {}
     for node in (n for n in nodes if n.bmc_address):
@@ -324,6 +336,13 @@ def main():
         power.off()
     for server in servers:
         server.shutdown()
+    for process in watchers:
+        process.terminate()
+    for process in watchers:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
     (s.RUN / "labd.ready").unlink(missing_ok=True)
 
 

@@ -23,7 +23,7 @@ def mirror_packages(image):
     dialect names them, and the other service the lab proves (configs/lab-nginx.yaml)."""
     dialect = Dialect.for_platform(image.platform)
     return tuple(dict.fromkeys(dialect.cluster_packages(True, s.OTHER_SERVICE_PACKAGES,
-                                                        qdevice=True)
+                                                        qdevice=True, exporter=True)
                                + dialect.arbiter_packages()))
 
 

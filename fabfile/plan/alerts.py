@@ -1,9 +1,10 @@
-"""Runbook step 8/9: Pacemaker alerts, so that a fence, a node lost or a resource failed is heard.
+"""Runbook step 8/10: Pacemaker alerts, so that a fence, a node lost or a resource failed is heard.
 
 Each alert is an agent Pacemaker runs on every node at the events it selects (fencing, nodes,
 resources, attributes), once per recipient: Pacemaker's sample file agent (copied from the
-package) appends to a log file, halb's webhook agent POSTs the event as JSON with a bearer
-token read from a file (root:haclient, 0640) that is never in the CIB. The agents and token
+package) appends to a log file; halb's webhook agent POSTs the event as JSON with a bearer
+token read from a file (root:haclient, 0640) that is never in the CIB, or as an alert to
+Alertmanager's API (kind alertmanager: a fence is over before a scrape sees it). The agents and token
 files go to every node first, then the alerts into the CIB, each as one whole element. Alerts
 halb made (ids halb-alert-*) that the config no longer names are deleted, with their token
 files; any other alert is left alone.
@@ -34,18 +35,19 @@ TOKEN_GROUP = "haclient"
 
 def alert_element(cluster, alert):
     """The alert as the CIB holds it, in canonical XML."""
-    root = ET.Element("alert", id=alert.alert_id, path=ALERT_WEBHOOK_AGENT
-                      if alert.kind == "webhook" else ALERT_FILE_AGENT)
+    root = ET.Element("alert", id=alert.alert_id, path=ALERT_FILE_AGENT
+                      if alert.kind == "file" else ALERT_WEBHOOK_AGENT)
     select = ET.SubElement(root, "select")
     for event in alert.events:
         ET.SubElement(select, ALERT_EVENTS[event])
     meta = ET.SubElement(root, "meta_attributes", id=f"{alert.alert_id}-meta")
     for name, value in (("timeout", alert.timeout), ("timestamp-format", TIMESTAMP_FORMAT)):
         ET.SubElement(meta, "nvpair", id=f"{alert.alert_id}-meta-{name}", name=name, value=value)
-    if alert.kind == "webhook":
+    if alert.kind != "file":
         options = ET.SubElement(root, "instance_attributes", id=f"{alert.alert_id}-options")
-        for name, value in (("cluster_name", cluster.name),
-                            ("token_file", alert_token_file(alert.name))):
+        extra = (("token_file", alert_token_file(alert.name)),) if alert.kind == "webhook" \
+            else (("format", "alertmanager"),)
+        for name, value in (("cluster_name", cluster.name), *extra):
             ET.SubElement(options, "nvpair", id=f"{alert.alert_id}-options-{name}", name=name,
                           value=value)
     ET.SubElement(root, "recipient", id=f"{alert.alert_id}-recipient", value=alert.recipient)
@@ -94,7 +96,7 @@ def _node_files(plan, cluster, dialect, name, host):
     """The agents the alerts use and the webhooks' token files on one node (phase 0, before the
     alerts that run them); returns what halb created there that no alert uses any more."""
     kinds = {a.kind for a in cluster.alerts}
-    if "webhook" in kinds:
+    if kinds & {"webhook", "alertmanager"}:
         text = webhook_agent_text()
         if host.files.get(ALERT_WEBHOOK_AGENT) == sha256(text):
             plan.unchanged(name, f"{ALERT_WEBHOOK_AGENT} is current")
@@ -123,7 +125,7 @@ def _node_files(plan, cluster, dialect, name, host):
                 path, alert.token, TOKEN_GROUP,
                 why=f"the token of alert {alert.alert_id}, readable by {TOKEN_GROUP} only "
                     "(the agent runs as hacluster)"), phase=0)
-    wanted |= {ALERT_WEBHOOK_AGENT} if "webhook" in kinds else set()
+    wanted |= {ALERT_WEBHOOK_AGENT} if kinds & {"webhook", "alertmanager"} else set()
     wanted |= {ALERT_FILE_AGENT} if "file" in kinds else set()
     return sorted(p for kind, p in host.manifest if kind == "created" and p not in wanted
                   and (p in (ALERT_WEBHOOK_AGENT, ALERT_FILE_AGENT) or ALERT_TOKEN_GLOB.fullmatch(p)))

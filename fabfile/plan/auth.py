@@ -1,4 +1,4 @@
-"""Runbook step 2/9: set the hacluster password on every node, then authenticate pcsd."""
+"""Runbook step 2/10: set the hacluster password on every node, then authenticate pcsd."""
 
 from . import Plan
 from .setup import membership

@@ -1,4 +1,4 @@
-"""Runbook step 9/9: turn STONITH on, but only once every fence device has answered.
+"""Runbook step 10/10: turn STONITH on, but only once every fence device has answered.
 
 Each device is asked for its node's power status from the peer node, the node that would fence
 it, with the options stored in the CIB passed on stdin as Pacemaker itself passes them.

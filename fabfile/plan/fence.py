@@ -1,4 +1,4 @@
-"""Runbook step 5/9: one fence device per node, each aimed at its own node only.
+"""Runbook step 5/10: one fence device per node, each aimed at its own node only.
 
 The source listed both nodes in every device's pcmk_host_list and made each device prefer the
 node it fences; here a device fences exactly one node and avoids running there. The fence race

@@ -1,4 +1,4 @@
-"""Runbook step 7/9: HAProxy as a cluster resource, through the project's own OCF agent.
+"""Runbook step 7/10: HAProxy as a cluster resource, through the project's own OCF agent.
 
 Files go to the standby node first and the active node last; the running HAProxy only picks
 the new config up when the cluster reloads it, which it does because the resource's

@@ -1,10 +1,11 @@
-"""Runbook step 1/9: install the cluster packages and start pcsd on every node (and on the quorum
+"""Runbook step 1/10: install the cluster packages and start pcsd on every node (and on the quorum
 arbiter: qnetd and pcs, which sets qnetd up and hands its certificates to the nodes)."""
 
 import dataclasses
 import ipaddress
 
-from ..dialects import Dialect
+from ..dialects import EXPORTER_UNIT, Dialect
+from ..errors import UserError
 from ..facts import QNETD_DATABASE
 from ..parsers import Corosync
 from . import Plan
@@ -59,8 +60,19 @@ def plan(cluster, dialect, facts):
     for host in cluster.hosts:
         host_facts = facts[host.name]
         own = host_dialect(host_facts, dialect)
+        if cluster.metrics.exporter_port and host.bmc is not None and not own.exporter_packages():
+            raise UserError(f"{cluster.path}: metrics.exporter: {host.name} runs {own.platform}, "
+                            "which packages no hacluster exporter (Debian and Ubuntu do); set "
+                            "metrics.exporter: false; nothing was changed")
         packages = packages_for(cluster, host, own)
         missing = [p for p in packages if p not in host_facts.installed]
+        if missing and host.bmc is not None and cluster.metrics.exporter_port and \
+                set(own.exporter_packages()) & set(missing):
+            # Debian's package starts the exporter on every address; the metrics step
+            # starts it on the node's cluster address only.
+            plan.add(host.name, own.mask_unit(EXPORTER_UNIT, "the exporter starts only once the "
+                                              "metrics step has bound it to the cluster address"),
+                     phase=0)
         if missing:
             plan.add(host.name, *own.install_packages(missing, cluster.package_repo), phase=0)
         else:

@@ -1,4 +1,4 @@
-"""Runbook step 4/9: an optional quorum arbiter (corosync-qnetd on a third host).
+"""Runbook step 4/10: an optional quorum arbiter (corosync-qnetd on a third host).
 
 Two nodes alone cannot tell a dead peer from a cut link, so the source settles a split with a
 fence race that one side is told to lose slowly (a static delay). With qnetd's vote the side

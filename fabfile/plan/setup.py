@@ -1,4 +1,4 @@
-"""Runbook step 3/9: create the cluster (2 to 16 nodes), start it and enable it at boot.
+"""Runbook step 3/10: create the cluster (2 to 16 nodes), start it and enable it at boot.
 
 Two-node quorum comes from corosync's two_node, which pcs writes for a two-node cluster; the
 source's `no-quorum-policy=ignore` is only set when the config asks for it. STONITH stays off

@@ -1,4 +1,4 @@
-"""Runbook step 6/9: the floating virtual IP (ocf:heartbeat:IPaddr2), first member of the group.
+"""Runbook step 6/10: the floating virtual IP (ocf:heartbeat:IPaddr2), first member of the group.
 
 Clouds ignore gratuitous ARP: there the cloud's API moves the address (vip.cloud), through the
 resource agent made for it, grouped with the service exactly like IPaddr2:

@@ -6,10 +6,11 @@ the first attempt and rejoins once powered on. These assert behaviour; the figur
 import re
 import threading
 import time
+from datetime import datetime
 
 import pytest
 
-from fabfile.lab import bench, control
+from fabfile.lab import bench, control, monitoring
 
 from .conftest import (
     TIMINGS,
@@ -101,6 +102,16 @@ def test_an_unplanned_failure_is_fenced_once_and_the_service_survives(converged,
     assert any("Fencing" in line and target in line for line in logged.splitlines()), logged[-500:]
     TIMINGS[f"{fault} of the {victim} node: webhook fencing alert after the fence"] = \
         f"{delivery:.2f}s"
+    # The alertmanager alert put it in the lab's Alertmanager, as PacemakerFencing.
+    fenced = wait_for(lambda: [a for a in monitoring.alerts()
+                               if a["labels"].get("alertname") == "PacemakerFencing"
+                               and a["labels"].get("node") == target
+                               and datetime.fromisoformat(a["startsAt"]).timestamp() >= since],
+                      30,
+                      f"Alertmanager's PacemakerFencing alert for {target}")
+    assert fenced[0]["labels"]["cluster"] == "halb-lab" and fenced[0]["status"]["state"] == "active"
+    TIMINGS[f"{fault} of the {victim} node: PacemakerFencing in Alertmanager after the fault"] = \
+        f"{time.time() - since:.1f}s at the latest"
 
 
 def test_a_planned_switchover_moves_the_service_and_fences_nobody(converged):

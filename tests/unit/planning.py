@@ -85,7 +85,8 @@ SAMPLE_DIGEST = "5" * 64
 def alert_files(cluster):
     """The sha256sum lines of the alert agents on a converged node."""
     kinds = {a.kind for a in cluster.alerts}
-    return (f"{sha256(webhook_agent_text())}  {ALERT_WEBHOOK_AGENT}\n" if "webhook" in kinds
+    return (f"{sha256(webhook_agent_text())}  {ALERT_WEBHOOK_AGENT}\n"
+            if kinds & {"webhook", "alertmanager"}
             else "") + (f"{SAMPLE_DIGEST}  {ALERT_FILE_SAMPLE}\n{SAMPLE_DIGEST}  {ALERT_FILE_AGENT}\n"
                         if "file" in kinds else "")
 
@@ -93,7 +94,7 @@ def alert_files(cluster):
 def alert_paths(cluster):
     """What the alerts step creates on a node, in its order."""
     kinds = {a.kind for a in cluster.alerts}
-    return ([ALERT_WEBHOOK_AGENT] if "webhook" in kinds else []) + (
+    return ([ALERT_WEBHOOK_AGENT] if kinds & {"webhook", "alertmanager"} else []) + (
         [ALERT_FILE_AGENT] if "file" in kinds else []) + [
         alert_token_file(a.name) for a in cluster.alerts if a.kind == "webhook"]
 

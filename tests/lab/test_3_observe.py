@@ -1,0 +1,51 @@
+"""Watching the cluster between runs: every node's hacluster exporter serves on its cluster
+address only, the lab's Prometheus (loopback, on the host) scrapes them all with halb's rules
+loaded, and the Pacemaker alerts are in place as the config says (the crash test of
+test_3_failover sees them fire)."""
+
+import time
+
+from fabfile.lab import monitoring
+from fabfile.lab import settings as s
+
+from .conftest import TIMINGS, nodes, run_in, wait_for
+
+
+def test_each_exporter_serves_on_its_node_address_only(converged):
+    cluster = s.lab_cluster()
+    port = cluster.metrics.exporter_port
+    for node in cluster.nodes:
+        listening = run_in(node.name, "ss", "-Hltn", f"sport = :{port}").stdout.split()
+        local = [word for word in listening if word.endswith(f":{port}")]
+        assert local == [f"{node.address}:{port}"], listening
+        assert run_in(node.name, "systemctl", "is-enabled", "ha_cluster_exporter").stdout.strip() \
+            == "enabled"
+
+
+def test_prometheus_on_the_host_scrapes_every_node_with_halbs_rules(converged):
+    started = time.monotonic()
+    cluster = s.lab_cluster()
+    wanted = {f"{n.address}:{cluster.metrics.exporter_port}" for n in cluster.nodes}
+
+    def all_up():
+        up = {t["labels"]["instance"] for t in monitoring.targets() if t["health"] == "up"}
+        return up >= wanted and up
+    wait_for(all_up, 60, "every exporter scraped")
+    online = monitoring.query('ha_cluster_pacemaker_nodes{status="online"} == 1')
+    assert {r["metric"]["node"] for r in online} == set(nodes())
+    assert monitoring.query("ha_cluster_pacemaker_stonith_enabled")[0]["value"][1] == "1"
+    # halb's rules are loaded, and on a healthy cluster none but the informational fire.
+    rules = monitoring.query('ALERTS{alertstate="firing", severity!="info"}')
+    assert rules == [], rules
+    TIMINGS["Prometheus: every node's exporter up, ha_cluster_pacemaker_nodes answered"] = \
+        f"{time.monotonic() - started:.1f}s"
+
+
+def test_the_alerts_in_the_cib_are_the_configs(converged):
+    listed = run_in("node1", "cibadmin", "--query", "--scope", "alerts").stdout
+    for alert_id in ("halb-alert-log", "halb-alert-hook", "halb-alert-am"):
+        assert f'id="{alert_id}"' in listed, listed
+    assert "token" not in listed.replace("token_file", ""), "a token in the CIB"
+    for name in nodes():
+        mode = run_in(name, "stat", "-c", "%a %U %G", "/etc/halb/alert-hook.token").stdout.split()
+        assert mode == ["640", "root", "haclient"], mode
