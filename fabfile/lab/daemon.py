@@ -278,9 +278,8 @@ def serve(server):
     return server
 
 
-def main():
-    s.RUN.mkdir(parents=True, exist_ok=True)
-    nodes = s.lab_machines()
+def http_services():
+    """The mirror, the backends and the alert receiver, each serving in a thread."""
     servers = [serve(LabHttpServer(
         (s.HOST_ADDRESS, s.REPO_PORT), functools.partial(Quiet, directory=str(s.Image(s.running_release()).repo))))]
     for name, address, port in s.BACKENDS:
@@ -289,6 +288,13 @@ def main():
     receiver = type("AlertReceiverLab", (AlertReceiver,),
                     {"token": os.environ.get(s.ALERT_TOKEN_VARIABLE, "")})
     servers.append(serve(LabHttpServer((s.HOST_ADDRESS, s.ALERT_RECEIVER_PORT), receiver)))
+    return servers
+
+
+def main():
+    s.RUN.mkdir(parents=True, exist_ok=True)
+    nodes = s.lab_machines()
+    servers = http_services()
     watchers = monitoring.start(s.lab_cluster(), log)
     powers = {n.name: NodePower(n) for n in nodes}
     passwords = {}

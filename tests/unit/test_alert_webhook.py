@@ -85,3 +85,26 @@ def test_an_unreadable_token_file_or_no_receiver_fails_cleanly(tmp_path, receive
 def test_an_alert_without_a_recipient_sends_nothing(tmp_path, receiver):
     _, handler = receiver
     assert run_agent(tmp_path, "").returncode == 0 and handler.got == []
+
+
+def test_an_alertmanager_alert_is_posted_as_alertmanager_takes_it(tmp_path, receiver):
+    server, handler = receiver
+    done = run_agent(tmp_path, f"http://127.0.0.1:{server.server_port}/api/v2/alerts",
+                     format="alertmanager", token_file="", CRM_alert_timestamp_epoch="1796400000",
+                     CRM_alert_timestamp_usec="250000")
+    assert done.returncode == 0, done.stderr
+    (path, headers, alerts), = handler.got
+    assert path == "/api/v2/alerts" and "Authorization" not in headers
+    (alert,) = alerts
+    assert alert["labels"] == {"alertname": "PacemakerFencing", "cluster": "halb-lab",
+                               "node": "node1", "severity": "warning", "task": "off"}
+    assert alert["annotations"]["summary"] == 'Operation off of node1 by node2 for "x": OK'
+    assert alert["startsAt"] == "2026-12-04T16:00:00.250000+00:00"
+    assert alert["endsAt"] == "2026-12-04T16:15:00.250000+00:00"
+
+
+def test_a_failed_fence_is_critical(tmp_path, receiver):
+    server, handler = receiver
+    run_agent(tmp_path, f"http://127.0.0.1:{server.server_port}/api/v2/alerts",
+              format="alertmanager", CRM_alert_rc="1")
+    assert handler.got[0][2][0]["labels"]["severity"] == "critical"

@@ -41,3 +41,24 @@ def test_promtool_checks_and_tests_the_rules():
     run = subprocess.run(["promtool", "test", "rules", str(RULE_TESTS)], capture_output=True,
                          text=True, cwd=RULE_TESTS.parent)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.skipif(not (shutil.which("promtool") and shutil.which("amtool")),
+                    reason="promtool or amtool is not installed (make host-deps installs them)")
+def test_the_labs_prometheus_and_alertmanager_configs_are_valid(tmp_path):
+    from fabfile.lab import monitoring
+
+    from .conftest import load_example
+    cluster = load_example("lab.yaml")
+    config = monitoring.prometheus_config(cluster)
+    assert config["scrape_configs"][0]["static_configs"][0]["targets"] == \
+        ["192.168.56.11:9664", "192.168.56.12:9664"]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(monitoring.alertmanager_config()))
+    for argv in (["promtool", "check", "config", str(tmp_path / "prometheus.yml")],
+                 ["amtool", "check-config", str(tmp_path / "alertmanager.yml")]):
+        done = subprocess.run(argv, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+    # Both listen on loopback only.
+    assert monitoring.PROMETHEUS_ADDRESS.startswith("127.0.0.1:")
+    assert monitoring.ALERTMANAGER_ADDRESS.startswith("127.0.0.1:")

@@ -1,5 +1,7 @@
 """Section alerts: what is accepted, and one clear line naming the field for what is not."""
 
+import re
+
 import pytest
 import yaml
 
@@ -19,13 +21,14 @@ def load_alerts(tmp_path, alerts, env=SECRETS):
 
 def test_the_lab_alerts_are_read_with_their_defaults():
     cluster = config.load(CONFIGS / "lab.yaml", env=SECRETS)
-    log, hook = cluster.alerts
+    log, hook, am = cluster.alerts
     assert (log.alert_id, log.kind, log.recipient, log.events, log.token) == (
         "halb-alert-log", "file", "/var/log/pacemaker/halb-alerts.log",
         ("fencing", "nodes", "resources"), None)
     assert (hook.kind, hook.events, hook.timeout) == ("webhook", ("fencing", "nodes"), "10s")
     assert hook.token.name == "ALERT_TOKEN_HOOK" and hook.token.value == SECRETS["ALERT_TOKEN_HOOK"]
     assert hook.token in cluster.secrets  # masked wherever halb prints
+    assert (am.kind, am.token) == ("alertmanager", None)
 
 
 HOOK = {"name": "hook", "kind": "webhook", "url": "http://192.168.56.1:9095/x"}
@@ -47,7 +50,7 @@ HOOK = {"name": "hook", "kind": "webhook", "url": "http://192.168.56.1:9095/x"}
      "alerts[0].path", "not a plain absolute path"),
     ({"name": "log", "kind": "file", "url": "http://192.168.56.1/x"}, "alerts[0].url",
      "a file alert takes path, not url"),
-    ({**HOOK, "kind": "snmp"}, "alerts[0].kind", "not an alert kind (file, webhook)"),
+    ({**HOOK, "kind": "snmp"}, "alerts[0].kind", "not an alert kind (file, webhook, alertmanager)"),
     ({**HOOK, "events": ["fencing", "fence"]}, "alerts[0].events[1]", "not an event kind"),
     ({**HOOK, "events": []}, "alerts[0].events", "selects nothing"),
     ({**HOOK, "events": ["nodes", "nodes"]}, "alerts[0].events", "names an event kind twice"),
@@ -80,3 +83,43 @@ def test_a_webhook_needs_its_token_and_a_usable_one(tmp_path):
     # A file alert needs no token.
     assert load_alerts(tmp_path, [{"name": "log", "kind": "file",
                                    "path": "/var/log/pacemaker/a.log"}], env=env).alerts
+
+
+def test_an_alertmanager_alert_names_alertmanagers_api_and_needs_no_token(tmp_path):
+    env = {k: v for k, v in SECRETS.items() if k != "ALERT_TOKEN_HOOK"}
+    (alert,) = load_alerts(tmp_path, [{"name": "am", "kind": "alertmanager",
+                                       "url": "http://192.168.56.1:9093/api/v2/alerts"}],
+                           env=env).alerts
+    assert alert.token is None and alert.events == ("fencing", "nodes", "resources")
+    with pytest.raises(ConfigError, match=r"alerts\[0\]\.url: .* ends in /api/v2/alerts"):
+        load_alerts(tmp_path, [{"name": "am", "kind": "alertmanager",
+                                "url": "http://192.168.56.1:9093/"}], env=env)
+
+
+@pytest.mark.parametrize("metrics, platform, words", [
+    ({"exporter_port": 2224}, None, "metrics.exporter_port: 2224 is pcsd's port"),
+    ({"exporter_port": 80}, None, "metrics.exporter_port: 80 is a HAProxy frontend's port"),
+    ({"exporter_port": 8404}, None, "metrics.exporter_port: 8404 is HAProxy's health port"),
+    ({"exporter": True}, "el9", "metrics.exporter: platform el9 packages no hacluster exporter"),
+    ({"exporter": "yes please"}, None, "metrics.exporter: must be true or false"),
+    ({"port": 9100}, None, "metrics.port: unknown field"),
+])
+def test_a_bad_metrics_section_is_refused(tmp_path, metrics, platform, words):
+    data = yaml.safe_load((CONFIGS / "lab.yaml").read_text())
+    data["metrics"] = metrics
+    if platform:
+        data["platform"] = platform
+    path = tmp_path / "metrics.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        config.load(path, env=SECRETS)
+
+
+def test_the_exporter_is_on_by_default_where_the_platform_packages_it(tmp_path):
+    assert config.load(CONFIGS / "lab.yaml", env=SECRETS).metrics.exporter_port == 9664
+    assert config.load(CONFIGS / "example-el9.yaml", env=SECRETS).metrics.exporter_port is None
+    data = yaml.safe_load((CONFIGS / "lab.yaml").read_text())
+    data["metrics"] = {"exporter": False}
+    path = tmp_path / "off.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert config.load(path, env=SECRETS).metrics.exporter_port is None
