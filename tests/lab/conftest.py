@@ -170,7 +170,8 @@ def alerts_received(since):
 
 def fencing_alert(target, since):
     """The webhook's report that `target` was fenced (successfully) since `since`, or None."""
-    return next((post for post in alerts_received(since) if post["event"]
+    return next((post for post in alerts_received(since)
+                 if post["path"] == "/pacemaker" and isinstance(post["event"], dict)
                  and post["event"].get("kind") == "fencing"
                  and post["event"].get("node") == target and post["event"].get("rc") == "0"),
                 None)
