@@ -11,7 +11,9 @@ from fabfile.facts import (
     alert_token_file,
     fence_password_file,
 )
+from fabfile.dialects import EXPORTER_CONFIG
 from fabfile.plan.haproxy import sha256
+from fabfile.plan.metrics import exporter_settings
 from fabfile.plan.install import pcsd_addresses
 from fabfile.render import agent_text, render_haproxy_config, webhook_agent_text
 from fabfile.runner import STEPS
@@ -53,6 +55,9 @@ def raw_facts(cluster, name, edits=None, stale=()):
             if cluster.haproxy:
                 texts["files"] += f"{current_checksum(cluster)}  {cluster.haproxy.config_path}\n"
             texts["files"] += alert_files(cluster)
+            if cluster.metrics.exporter_port:
+                texts["files"] += (f"{sha256(exporter_settings(node, cluster.metrics.exporter_port))}"
+                                   f"  {EXPORTER_CONFIG}\n")
         base = {k: texts.get(k, "") for k in ("os_release", "pcs_version")}
         dialect = factlib.dialect_for(base, cluster.platform)
         if "files" not in stale and "manifest" not in texts:
@@ -62,7 +67,8 @@ def raw_facts(cluster, name, edits=None, stale=()):
                 f"created {fence_password_file(n.name)}\n" for n in cluster.nodes) + "".join(
                 f"created {path}\n" for path in alert_paths(cluster)) + (
                 f"replaced {cluster.haproxy.config_path}\n" if cluster.haproxy else "") + (
-                f"replaced {dialect.pcsd_settings_file}\n")
+                f"replaced {dialect.pcsd_settings_file}\n") + (
+                f"replaced {EXPORTER_CONFIG}\n" if cluster.metrics.exporter_port else "")
         if "pcsd_settings" not in stale and "pcsd_settings" not in texts:
             # A converged host's pcsd is bound to its cluster address and loopback.
             addresses = pcsd_addresses(node)

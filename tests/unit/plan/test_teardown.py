@@ -26,13 +26,16 @@ def test_teardown_of_a_converged_cluster_destroys_it_once_and_removes_halbs_file
                        f"node2: {removal}", f"node2: {restart}"]
     # What the plan says it removes is the manifest's list, never a configured path alone.
     reasons = [c.why for _, commands in plan.phases[1] for c in commands]
-    assert reasons[0] == ("remove what halb created: /usr/lib/ocf/resource.d/halb/haproxy "
-                          "/etc/halb/fence/node1.password /etc/halb/fence/node2.password "
-                          "/usr/lib/halb/alert_webhook /usr/lib/halb/alert_file.sh "
-                          "/etc/halb/alert-hook.token; put "
-                          "back what it replaced: /etc/haproxy/haproxy.cfg (from "
-                          "/etc/haproxy/haproxy.cfg.halb-orig) /etc/default/pcsd (from "
-                          "/etc/default/pcsd.halb-orig)")
+    created, replaced = reasons[0].removeprefix("remove what halb created: ").split(
+        "; put back what it replaced: ")
+    assert set(created.split()) == {
+        "/usr/lib/ocf/resource.d/halb/haproxy", "/etc/halb/fence/node1.password",
+        "/etc/halb/fence/node2.password", "/usr/lib/halb/alert_webhook",
+        "/usr/lib/halb/alert_file.sh", "/etc/halb/alert-hook.token"}
+    assert set(replaced.split(") ")) == {
+        "/etc/haproxy/haproxy.cfg (from /etc/haproxy/haproxy.cfg.halb-orig",
+        "/etc/default/pcsd (from /etc/default/pcsd.halb-orig",
+        "/etc/ha_cluster_exporter.yaml (from /etc/ha_cluster_exporter.yaml.halb-orig)"}
     # The arbiter keeps qnetd: it may serve other clusters.
     assert ("arbiter", "qnetd stays set up: an arbiter may serve other clusters") in plan.reasons
     assert not any(word in line for line in got for word in ("apt-get", "yum", "dnf", "rm -r"))
