@@ -14,11 +14,16 @@ from .haproxy import sha256
 
 
 def exporter_settings(node, port):
-    # Quoted YAML strings: the address is an IP address or a host name (config/validate.py),
-    # neither of which holds a quote or a line break.
+    """The exporter's settings file: the listening address in both spellings, since each
+    packaged version reads one of them (1.2 and 1.3 address and port; 1.4 serves on
+    web.listen-address and ignores the others). Quoted YAML strings: the address is an IP
+    address or a host name (config/validate.py), neither of which holds a quote or a line
+    break."""
+    host = f"[{node.address}]" if ":" in node.address else node.address
     return ("# Written by halb (metrics.exporter_port): the hacluster exporter serves on this\n"
             "# node's cluster address only.\n"
-            f'address: "{node.address}"\nport: "{port}"\n')
+            f'address: "{node.address}"\nport: "{port}"\n'
+            f'web:\n  listen-address: "{host}:{port}"\n')
 
 
 def plan(cluster, dialect, facts):

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from fabfile.lab import monitoring
 from fabfile.lab import settings as s
 
 from .conftest import TIMINGS, crm_mon, drill, http_via_vip, inv, run_in, vip_holders, wait_for
@@ -53,6 +54,17 @@ def test_converged_with_stonith_and_the_service_behind_the_vip(release):
     holders = vip_holders()
     assert len(holders) == 1 and status["resources"]["haproxy"]["nodes"] == holders
     assert http_via_vip()[0] == 200
+
+
+def test_the_exporter_serves_on_the_node_address_and_prometheus_scrapes_it(release):
+    """Each packaged exporter (1.2 on Debian 11, 1.4 on 13) reads the settings halb writes."""
+    cluster = s.lab_cluster()
+    port = cluster.metrics.exporter_port
+    for node in cluster.nodes:
+        listening = run_in(node.name, "ss", "-Hltn", f"sport = :{port}").stdout.split()
+        assert [w for w in listening if w.endswith(f":{port}")] == [f"{node.address}:{port}"]
+    wait_for(lambda: len(monitoring.query('ha_cluster_pacemaker_nodes{status="online"} == 1'))
+             == 2 * len(cluster.nodes), 60, "both nodes online in both exporters' metrics")
 
 
 def test_a_rerun_changes_nothing(release):

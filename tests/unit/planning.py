@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from fabfile import facts as factlib
+from fabfile.dialects import EXPORTER_CONFIG
 from fabfile.facts import (
     ALERT_FILE_AGENT,
     ALERT_FILE_SAMPLE,
@@ -11,10 +12,9 @@ from fabfile.facts import (
     alert_token_file,
     fence_password_file,
 )
-from fabfile.dialects import EXPORTER_CONFIG
 from fabfile.plan.haproxy import sha256
-from fabfile.plan.metrics import exporter_settings
 from fabfile.plan.install import pcsd_addresses
+from fabfile.plan.metrics import exporter_settings
 from fabfile.render import agent_text, render_haproxy_config, webhook_agent_text
 from fabfile.runner import STEPS
 from fabfile.secret import secret_content_digest
