@@ -39,7 +39,9 @@ def with_placeholder_secrets(cluster):
         n, fence_password=marked(n.fence_password) if n.fence_password else None,
         second_fence_password=marked(n.second_fence_password) if n.second_fence_password else None)
         for n in cluster.nodes)
-    return dataclasses.replace(cluster, nodes=nodes,
+    alerts = tuple(dataclasses.replace(a, token=marked(a.token)) if a.token else a
+                   for a in cluster.alerts)
+    return dataclasses.replace(cluster, nodes=nodes, alerts=alerts,
                                hacluster_password=marked(cluster.hacluster_password))
 
 
@@ -216,6 +218,9 @@ def _commands(step):
 def _secret_purpose(cluster, name):
     if name in SECRET_PURPOSE:
         return SECRET_PURPOSE[name]
+    alert = next((a for a in cluster.alerts if a.token and a.token.name == name), None)
+    if alert:
+        return f"the bearer token of webhook alert {alert.name}"
     for level in cluster.fencing.levels:
         owners = [n.name for n in cluster.nodes
                   if any(lv == level and s.name == name for lv, s in n.fence_passwords)]
