@@ -49,7 +49,9 @@ def test_no_failed_actions(converged):
 
 def test_secrets_stay_out_of_the_cib_output_and_log(converged):
     values = [v for k, v in secrets().items()
-              if k in ("HACLUSTER_PASSWORD", "FENCE_PASSWORD") or k.startswith("FENCE_PASSWORD_")]
+              if k in ("HACLUSTER_PASSWORD", "FENCE_PASSWORD")
+              or k.startswith(("FENCE_PASSWORD_", "ALERT_TOKEN_"))]
+    assert any(k.startswith("ALERT_TOKEN_") for k in secrets())  # the lab's webhook token
     cib = run_in("node1", "cibadmin", "--query").stdout
     log_path = re.search(r"log (\S+\.log)", converged).group(1)
     log_text = open(log_path).read()
