@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import shlex
 from dataclasses import dataclass, field
 
@@ -127,6 +128,20 @@ def write_file(path, content, mode="0644", why="", label="", validator=None, own
                     *(validator or ("true",))),
                    why=why, stdin=content, stdin_label=label or f"contents of {path}",
                    shown=f"write-file {shlex.quote(path)} mode {mode}{check}")
+
+
+def content_digest(text):
+    """sha256 of a text as the node's sha256sum reports the file halb wrote from it."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def copy_file(source, path, mode, why=""):
+    """A file already on the node (a package's sample) copied to `path` through the same safe
+    write, its stdin being `source`."""
+    write = write_file(path, None, mode)
+    return dataclasses.replace(
+        write, argv=("sh", "-c", 'exec "$@" < "$0"', source, *write.argv), why=why,
+        shown=f"{write.shown} from {shlex.quote(source)}", stdin_label="")
 
 
 def write_group_file(path, content, group, why=""):

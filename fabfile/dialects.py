@@ -561,12 +561,6 @@ class Dialect:
         return run("cibadmin", "--delete", "--xpath", _alert_xpath(alert_id), why=why,
                    retry_transient=True)
 
-    def copy_packaged_file(self, source, path, mode, why):
-        """A file the node's packages ship (a sample), copied to `path` through the safe write."""
-        return run("sh", "-c", 'exec "$@" < "$0"', source, "sh", "-c", _WRITE_FILE, "sh", path,
-                   mode, "-", MANIFEST, "true", why=why,
-                   shown=f"write-file {shlex.quote(path)} mode {mode} from {shlex.quote(source)}")
-
     def fence_option(self, logical):
         """fence_ipmilan renamed its options: ipaddr/login/passwd_script became ip/username/..."""
         if self.legacy:

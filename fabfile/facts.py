@@ -48,6 +48,21 @@ def alert_token_file(alert_name):
     return f"/etc/halb/alert-{alert_name}.token"
 
 
+def alert_agent(alert):
+    """The agent an alert runs: Pacemaker's sample (copied) for a file, halb's for the rest."""
+    return ALERT_FILE_AGENT if alert.kind == "file" else ALERT_WEBHOOK_AGENT
+
+
+def alert_agents(cluster):
+    """The agents the configured alerts run, each once."""
+    return list(dict.fromkeys(alert_agent(a) for a in cluster.alerts))
+
+
+def alert_tokens(cluster):
+    """(alert, its token file) for every alert that sends a token (the webhooks)."""
+    return [(a, alert_token_file(a.name)) for a in cluster.alerts if a.token is not None]
+
+
 def fence_password_file(node_name, level=1):
     return f"{FENCE_SECRET_DIR}/{node_name}.password" if level == 1 else \
         f"{FENCE_SECRET_DIR}/{node_name}.level{level}.password"
@@ -155,12 +170,11 @@ def _units_wanted(probe):
 def _files_wanted(probe):
     if probe.is_arbiter:
         return [QNETD_DATABASE]
-    kinds = {a.kind for a in probe.cluster.alerts}
-    alert_agents = ([ALERT_WEBHOOK_AGENT] if kinds & {"webhook", "alertmanager"} else []) + (
-        [ALERT_FILE_SAMPLE, ALERT_FILE_AGENT] if "file" in kinds else [])
+    agents = alert_agents(probe.cluster)
+    agents += [ALERT_FILE_SAMPLE] if ALERT_FILE_AGENT in agents else []
     exporter = [EXPORTER_CONFIG] if probe.cluster.metrics.exporter_port else []
     return [OCF_AGENT_PATH] + [view.haproxy.config_path for view in probe.cluster.views()
-                               if view.haproxy] + alert_agents + exporter
+                               if view.haproxy] + agents + exporter
 
 
 # The node compares the password (on stdin) with hacluster's shadow entry through its own
@@ -203,7 +217,7 @@ def _secret_files_command(probe):
         return None
     files = [fence_password_file(n.name, level) for n in probe.cluster.nodes
              for level, _ in n.fence_passwords]
-    files += [alert_token_file(a.name) for a in probe.cluster.alerts if a.kind == "webhook"]
+    files += [path for _, path in alert_tokens(probe.cluster)]
     return run("sha256sum", "--", *files, accept_codes=ABSENT_OK) if files else None
 
 

@@ -12,20 +12,22 @@ files; any other alert is left alone.
 
 import xml.etree.ElementTree as ET
 
-from ..commands import remove_created_files, write_file, write_group_file
+from ..commands import content_digest, copy_file, remove_created_files, write_file, write_group_file
 from ..config.model import ALERT_EVENTS, ALERT_ID_PREFIX
 from ..facts import (
     ALERT_FILE_AGENT,
     ALERT_FILE_SAMPLE,
     ALERT_TOKEN_GLOB,
     ALERT_WEBHOOK_AGENT,
+    alert_agent,
+    alert_agents,
     alert_token_file,
+    alert_tokens,
 )
 from ..parsers import canonical_xml
 from ..render import webhook_agent_text
 from ..secret import secret_content_digest
 from . import Plan, require_cib
-from .haproxy import sha256
 
 # Pacemaker's CRM_alert_timestamp in a form receivers parse (%N: microseconds here).
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%06N%z"
@@ -35,8 +37,7 @@ TOKEN_GROUP = "haclient"
 
 def alert_element(cluster, alert):
     """The alert as the CIB holds it, in canonical XML."""
-    root = ET.Element("alert", id=alert.alert_id, path=ALERT_FILE_AGENT
-                      if alert.kind == "file" else ALERT_WEBHOOK_AGENT)
+    root = ET.Element("alert", id=alert.alert_id, path=alert_agent(alert))
     select = ET.SubElement(root, "select")
     for event in alert.events:
         ET.SubElement(select, ALERT_EVENTS[event])
@@ -57,7 +58,7 @@ def alert_element(cluster, alert):
 def plan(cluster, dialect, facts):
     plan = Plan("alerts")
     cib = require_cib(cluster, facts, plan.step)
-    stale = {node.name: _node_files(plan, cluster, dialect, node.name, facts[node.name])
+    stale = {node.name: _node_files(plan, cluster, node.name, facts[node.name])
              for node in cluster.nodes}
     primary = cluster.primary.name
     current = (cib.alerts if cib else None) or {}
@@ -92,32 +93,28 @@ def plan(cluster, dialect, facts):
     return plan
 
 
-def _node_files(plan, cluster, dialect, name, host):
+def _node_files(plan, cluster, name, host):
     """The agents the alerts use and the webhooks' token files on one node (phase 0, before the
     alerts that run them); returns what halb created there that no alert uses any more."""
-    kinds = {a.kind for a in cluster.alerts}
-    if kinds & {"webhook", "alertmanager"}:
+    agents = alert_agents(cluster)
+    if ALERT_WEBHOOK_AGENT in agents:
         text = webhook_agent_text()
-        if host.files.get(ALERT_WEBHOOK_AGENT) == sha256(text):
+        if host.files.get(ALERT_WEBHOOK_AGENT) == content_digest(text):
             plan.unchanged(name, f"{ALERT_WEBHOOK_AGENT} is current")
         else:
             plan.add(name, write_file(ALERT_WEBHOOK_AGENT, text, "0755",
                                       why="install halb's webhook alert agent",
                                       label="fabfile/agents/alert_webhook.py"), phase=0)
-    if "file" in kinds:
+    if ALERT_FILE_AGENT in agents:
         sample = host.files.get(ALERT_FILE_SAMPLE)
         if sample and host.files.get(ALERT_FILE_AGENT) == sample:
             plan.unchanged(name, f"{ALERT_FILE_AGENT} is Pacemaker's sample file agent")
         else:
-            plan.add(name, dialect.copy_packaged_file(
+            plan.add(name, copy_file(
                 ALERT_FILE_SAMPLE, ALERT_FILE_AGENT, "0755",
                 "install Pacemaker's sample file alert agent from its package"), phase=0)
-    wanted = set()
-    for alert in cluster.alerts:
-        if alert.kind != "webhook":
-            continue
-        path = alert_token_file(alert.name)
-        wanted.add(path)
+    tokens = alert_tokens(cluster)
+    for alert, path in tokens:
         if host.secret_files.get(path) == secret_content_digest(alert.token):
             plan.unchanged(name, f"{path} holds the current token of alert {alert.alert_id}")
         else:
@@ -125,7 +122,6 @@ def _node_files(plan, cluster, dialect, name, host):
                 path, alert.token, TOKEN_GROUP,
                 why=f"the token of alert {alert.alert_id}, readable by {TOKEN_GROUP} only "
                     "(the agent runs as hacluster)"), phase=0)
-    wanted |= {ALERT_WEBHOOK_AGENT} if kinds & {"webhook", "alertmanager"} else set()
-    wanted |= {ALERT_FILE_AGENT} if "file" in kinds else set()
+    wanted = set(agents) | {path for _, path in tokens}
     return sorted(p for kind, p in host.manifest if kind == "created" and p not in wanted
                   and (p in (ALERT_WEBHOOK_AGENT, ALERT_FILE_AGENT) or ALERT_TOKEN_GLOB.fullmatch(p)))

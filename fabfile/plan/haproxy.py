@@ -7,25 +7,19 @@ A service other than HAProxy (service.agent) is simply created in the group.
 """
 
 import dataclasses
-import hashlib
 import ipaddress
 import re
 import shutil
 import subprocess
 import tempfile
 
-from ..commands import write_file, write_validated_file
+from ..commands import content_digest, write_file, write_validated_file
 from ..errors import UserError
 from ..facts import OCF_AGENT_PATH
 from ..fencing import parameter_problem
 from ..render import agent_text, render_haproxy_config
 from . import Plan, require_cib
 from .resources import ensure_grouped_resource
-
-
-def sha256(text):
-    return hashlib.sha256(text.encode()).hexdigest()
-
 
 # An address reserved for documentation (RFC 5737): never routed, never resolved.
 UNRESOLVED_STAND_IN = "192.0.2.1"
@@ -66,7 +60,7 @@ def haproxy_options(cluster, config_text):
     options = [("conffile", hp.config_path), ("stats_socket", hp.stats_socket)]
     if hp.status_url:
         options.append(("status_url", hp.status_url))
-    options.append(("config_checksum", sha256(config_text)))
+    options.append(("config_checksum", content_digest(config_text)))
     return options + list(cluster.service.options)
 
 
@@ -101,7 +95,7 @@ def plan(cluster, dialect, facts, rollout_only=False):
     agent = agent_text()
     for phase, node in enumerate(cluster.busiest_last(cib.resource_nodes if cib else {})):
         host = facts[node.name]
-        if host.files.get(OCF_AGENT_PATH) == sha256(agent):
+        if host.files.get(OCF_AGENT_PATH) == content_digest(agent):
             plan.unchanged(node.name, f"{OCF_AGENT_PATH} is current")
         else:
             plan.add(node.name, write_file(OCF_AGENT_PATH, agent, "0755",
@@ -109,13 +103,13 @@ def plan(cluster, dialect, facts, rollout_only=False):
                                            label="fabfile/ocf/haproxy"), phase=phase)
         for view, config_text in configs:
             path = view.haproxy.config_path
-            if host.files.get(path) == sha256(config_text):
-                plan.unchanged(node.name, f"{path} is current (sha256 {sha256(config_text)[:12]})")
+            if host.files.get(path) == content_digest(config_text):
+                plan.unchanged(node.name, f"{path} is current (sha256 {content_digest(config_text)[:12]})")
             else:
                 plan.add(node.name, write_validated_file(
                     path, config_text, "0644", CHECK_COMMAND,
                     why="install the rendered HAProxy config once haproxy -c accepts it",
-                    label=f"templates/haproxy.cfg.j2 rendered, sha256 {sha256(config_text)[:12]}",
+                    label=f"templates/haproxy.cfg.j2 rendered, sha256 {content_digest(config_text)[:12]}",
                     owner="haproxy"), phase=phase)
         if not rollout_only:
             _reprobe_joined(plan, dialect, cib, service.resource_id, node, host, phase)

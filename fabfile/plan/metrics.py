@@ -7,10 +7,9 @@ restarted when they change. The install step masked the unit before the package 
 never listened anywhere else.
 """
 
-from ..commands import write_file
+from ..commands import content_digest, write_file
 from ..dialects import EXPORTER_CONFIG, EXPORTER_PACKAGES, EXPORTER_UNIT
 from . import Plan
-from .haproxy import sha256
 
 
 def exporter_settings(node, port):
@@ -36,7 +35,7 @@ def plan(cluster, dialect, facts):
     for node in cluster.nodes:
         host = facts[node.name]
         text = exporter_settings(node, port)
-        changed = host.files.get(EXPORTER_CONFIG) != sha256(text)
+        changed = host.files.get(EXPORTER_CONFIG) != content_digest(text)
         if changed:
             plan.add(node.name, write_file(
                 EXPORTER_CONFIG, text, "0644", why=f"the exporter listens on {node.address}:"

@@ -3,16 +3,15 @@
 from pathlib import Path
 
 from fabfile import facts as factlib
+from fabfile.commands import content_digest
 from fabfile.dialects import EXPORTER_CONFIG
 from fabfile.facts import (
     ALERT_FILE_AGENT,
     ALERT_FILE_SAMPLE,
     ALERT_WEBHOOK_AGENT,
     OCF_AGENT_PATH,
-    alert_token_file,
     fence_password_file,
 )
-from fabfile.plan.haproxy import sha256
 from fabfile.plan.install import pcsd_addresses
 from fabfile.plan.metrics import exporter_settings
 from fabfile.render import agent_text, render_haproxy_config, webhook_agent_text
@@ -28,7 +27,7 @@ def node_outputs(source, node):
 
 
 def current_checksum(cluster):
-    return sha256(render_haproxy_config(cluster)) if cluster.haproxy else ""
+    return content_digest(render_haproxy_config(cluster)) if cluster.haproxy else ""
 
 
 def raw_facts(cluster, name, edits=None, stale=()):
@@ -51,12 +50,12 @@ def raw_facts(cluster, name, edits=None, stale=()):
         if node.bmc is None:  # the quorum arbiter holds no agent, config or BMC password
             stale = (*stale, "files", "secret_files")
         if "files" not in stale:
-            texts["files"] = f"{sha256(agent_text())}  {OCF_AGENT_PATH}\n"
+            texts["files"] = f"{content_digest(agent_text())}  {OCF_AGENT_PATH}\n"
             if cluster.haproxy:
                 texts["files"] += f"{current_checksum(cluster)}  {cluster.haproxy.config_path}\n"
             texts["files"] += alert_files(cluster)
             if cluster.metrics.exporter_port:
-                texts["files"] += (f"{sha256(exporter_settings(node, cluster.metrics.exporter_port))}"
+                texts["files"] += (f"{content_digest(exporter_settings(node, cluster.metrics.exporter_port))}"
                                    f"  {EXPORTER_CONFIG}\n")
         base = {k: texts.get(k, "") for k in ("os_release", "pcs_version")}
         dialect = factlib.dialect_for(base, cluster.platform)
@@ -78,8 +77,8 @@ def raw_facts(cluster, name, edits=None, stale=()):
             texts["secret_files"] = "".join(
                 f"{secret_content_digest(n.fence_password)}  {fence_password_file(n.name)}\n"
                 for n in cluster.nodes) + "".join(
-                f"{secret_content_digest(a.token)}  {alert_token_file(a.name)}\n"
-                for a in cluster.alerts if a.kind == "webhook")
+                f"{secret_content_digest(a.token)}  {path}\n"
+                for a, path in factlib.alert_tokens(cluster))
         out[node.name] = factlib.assemble(base, texts, dialect)
     return out
 
@@ -90,19 +89,16 @@ SAMPLE_DIGEST = "5" * 64
 
 def alert_files(cluster):
     """The sha256sum lines of the alert agents on a converged node."""
-    kinds = {a.kind for a in cluster.alerts}
-    return (f"{sha256(webhook_agent_text())}  {ALERT_WEBHOOK_AGENT}\n"
-            if kinds & {"webhook", "alertmanager"}
-            else "") + (f"{SAMPLE_DIGEST}  {ALERT_FILE_SAMPLE}\n{SAMPLE_DIGEST}  {ALERT_FILE_AGENT}\n"
-                        if "file" in kinds else "")
+    agents = factlib.alert_agents(cluster)
+    return (f"{content_digest(webhook_agent_text())}  {ALERT_WEBHOOK_AGENT}\n"
+            if ALERT_WEBHOOK_AGENT in agents else "") + (
+        f"{SAMPLE_DIGEST}  {ALERT_FILE_SAMPLE}\n{SAMPLE_DIGEST}  {ALERT_FILE_AGENT}\n"
+        if ALERT_FILE_AGENT in agents else "")
 
 
 def alert_paths(cluster):
     """What the alerts step creates on a node, in its order."""
-    kinds = {a.kind for a in cluster.alerts}
-    return ([ALERT_WEBHOOK_AGENT] if kinds & {"webhook", "alertmanager"} else []) + (
-        [ALERT_FILE_AGENT] if "file" in kinds else []) + [
-        alert_token_file(a.name) for a in cluster.alerts if a.kind == "webhook"]
+    return factlib.alert_agents(cluster) + [path for _, path in factlib.alert_tokens(cluster)]
 
 
 def fresh_facts(cluster):
