@@ -39,6 +39,8 @@ CONNECT_ATTEMPTS = 5
 # failure reaches the user once, as this module's error message.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 TRANSIENT_ATTEMPTS = 6
+# A session that could not be opened never ran anything: tried again on new connections.
+CHANNEL_ATTEMPTS = 4
 
 
 @dataclass
@@ -68,6 +70,21 @@ class BulkStdinRemote(Remote):
             super()._write_proc_stdin(data)
         except OSError:
             pass
+
+
+class SessionNotOpened(Exception):
+    """No session could be opened on the connection: the command never started."""
+
+
+class SessionConnection(Connection):
+    """Fabric's connection, telling a session that never opened (sshd refused it, or the
+    connection died just before) from a command that failed while it ran."""
+
+    def create_session(self):
+        try:
+            return super().create_session()
+        except paramiko.SSHException as exc:  # ChannelException included
+            raise SessionNotOpened(str(exc) or type(exc).__name__) from exc
 
 
 class TransientFailure(Exception):
@@ -153,6 +170,7 @@ class Executor:
         self.connections = {}
         self.lock = threading.Lock()
         self.transient_wait = wait_exponential(multiplier=1, min=2, max=15)
+        self.channel_wait = 0.5
         self.connect_attempts = CONNECT_ATTEMPTS
 
     # --- connections ----------------------------------------------------------------------
@@ -176,7 +194,7 @@ class Executor:
             kwargs["key_filename"] = os.path.expanduser(ssh.identity_file)
         config = Config(overrides={"runners": {"remote": BulkStdinRemote},
                                    "load_ssh_configs": False})
-        conn = Connection(node.ssh_host, user=node.ssh_user, port=node.ssh_port, config=config,
+        conn = SessionConnection(node.ssh_host, user=node.ssh_user, port=node.ssh_port, config=config,
                           connect_timeout=ssh.connect_timeout, connect_kwargs=kwargs)
         client = conn.client
         known_hosts = os.path.expanduser(ssh.known_hosts or "~/.ssh/known_hosts")
@@ -282,13 +300,26 @@ class Executor:
             conn = self.connection(node)
         stdin = command.stdin_text()
         started = time.monotonic()
-        try:
-            result = conn.run(self.remote_line(command), hide=True, warn=True, pty=False,
-                              in_stream=io.StringIO(stdin or ""))
-        except (OSError, EOFError, paramiko.SSHException) as exc:
-            self.forget(node.name)
-            raise UserError(f"{node.name}: the SSH connection failed while running "
-                            f"{command.argv[0]}: {exc or type(exc).__name__}") from None
+        for attempt in range(1, CHANNEL_ATTEMPTS + 1):
+            try:
+                result = conn.run(self.remote_line(command), hide=True, warn=True, pty=False,
+                                  in_stream=io.StringIO(stdin or ""))
+                break
+            except SessionNotOpened as exc:
+                # The command never started, so running it on a new connection is safe
+                # whatever it does.
+                self.forget(node.name)
+                if attempt == CHANNEL_ATTEMPTS:
+                    raise UserError(f"{node.name}: no SSH session could be opened to run "
+                                    f"{command.argv[0]} ({attempt} connections): {exc}") from None
+                self._note(f"{node.name}: no SSH session could be opened ({exc}); "
+                           f"retry {attempt}/{CHANNEL_ATTEMPTS - 1} on a new connection")
+                time.sleep(self.channel_wait * attempt)
+                conn = self.connection(node)
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                self.forget(node.name)
+                raise UserError(f"{node.name}: the SSH connection failed while running "
+                                f"{command.argv[0]}: {exc or type(exc).__name__}") from None
         res = Result(result.stdout, result.stderr, result.exited, time.monotonic() - started)
         self.log.write(f"[{node.name}] $ {command.shell_line()}  -> exit {res.exited} "
                        f"({res.seconds:.1f}s)")

@@ -6,12 +6,14 @@ A stand-in connection replays recorded results; everything else is the real exec
 from pathlib import Path
 from types import SimpleNamespace
 
+import paramiko
 import pytest
 from tenacity import wait_none
 
 from fabfile.commands import Masker, run
 from fabfile.errors import StepFailed, UserError
-from fabfile.executor import TRANSIENT_ATTEMPTS, Executor, RunLog
+from fabfile.executor import (CHANNEL_ATTEMPTS, TRANSIENT_ATTEMPTS, Executor, RunLog,
+                              SessionConnection, SessionNotOpened)
 
 from .conftest import load_example
 
@@ -173,6 +175,43 @@ def test_a_connection_lost_mid_command_is_one_clear_error_and_is_dropped(executo
     with pytest.raises(UserError, match="node1: the SSH connection failed while running cat"):
         executor.run(executor.cluster.node("node1"), run("cat", "/proc/uptime"), "status")
     assert "node1" not in executor.connections
+
+
+def test_a_session_that_never_opened_is_run_again_on_a_new_connection(executor):
+    """A connection may die, or sshd refuse a session, just before a command ("Unable to open
+    channel."); the command never started, so halb opens a new connection and runs it there."""
+    executor.channel_wait = 0
+    refused = executor.connections["node1"] = ReplayConnection(
+        SessionNotOpened("Unable to open channel."))
+    fresh = ReplayConnection(("ok\n", "", 0))
+    opened = []
+    executor._open = lambda node: opened.append(node.name) or fresh
+    result = executor.run(executor.cluster.node("node1"), run("cibadmin", "--query"), "facts")
+    assert result.stdout == "ok\n"
+    assert opened == ["node1"] and len(refused.lines) == 1 and len(fresh.lines) == 1
+    assert "no SSH session could be opened" in executor.log.path.read_text()
+
+
+def test_sessions_that_never_open_end_in_one_clear_error(executor):
+    executor.channel_wait = 0
+    refusals = [ReplayConnection(SessionNotOpened("ChannelException(2, 'Connect failed')"))
+                for _ in range(CHANNEL_ATTEMPTS)]
+    executor.connections["node1"] = refusals[0]
+    executor._open = lambda node: refusals.pop(1)
+    with pytest.raises(UserError, match=f"node1: no SSH session could be opened to run cibadmin "
+                                        fr"\({CHANNEL_ATTEMPTS} connections\)"):
+        executor.run(executor.cluster.node("node1"), run("cibadmin", "--query"), "facts")
+    assert "node1" not in executor.connections
+
+
+def test_only_a_session_that_never_opened_counts_as_not_started():
+    def refuse():
+        raise paramiko.SSHException("Unable to open channel.")
+    conn = SessionConnection("node1.invalid")
+    conn.open = lambda: None
+    conn.transport = SimpleNamespace(open_session=refuse)
+    with pytest.raises(SessionNotOpened, match="Unable to open channel"):
+        conn.create_session()
 
 
 def test_known_hosts_with_markers_and_comments_is_read_not_rewritten(tmp_path):
