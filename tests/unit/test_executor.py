@@ -12,8 +12,14 @@ from tenacity import wait_none
 
 from fabfile.commands import Masker, run
 from fabfile.errors import StepFailed, UserError
-from fabfile.executor import (CHANNEL_ATTEMPTS, TRANSIENT_ATTEMPTS, Executor, RunLog,
-                              SessionConnection, SessionNotOpened)
+from fabfile.executor import (
+    CHANNEL_ATTEMPTS,
+    TRANSIENT_ATTEMPTS,
+    Executor,
+    RunLog,
+    SessionConnection,
+    SessionNotOpened,
+)
 
 from .conftest import load_example
 
