@@ -44,6 +44,23 @@ ALERT_FILE_AGENT = "/usr/lib/halb/alert_file.sh"
 ALERT_TOKEN_GLOB = re.compile(r"/etc/halb/alert-[A-Za-z0-9._-]+\.token")
 
 
+# Each node's own part of a group's HAProxy config (its Prometheus frontend on the node's
+# address), read after the shared file: /etc/halb/haproxy.node.cfg beside /etc/haproxy/haproxy.cfg.
+HAPROXY_NODE_CONFIG_GLOB = re.compile(r"/etc/halb/[A-Za-z0-9_][A-Za-z0-9_.-]*\.node\.cfg")
+
+
+def haproxy_node_config(haproxy):
+    """Where a node keeps its own part of `haproxy`'s config."""
+    stem = haproxy.config_path.rsplit("/", 1)[1].removesuffix(".cfg")
+    return f"/etc/halb/{stem}.node.cfg"
+
+
+def haproxy_node_configs(cluster):
+    """The node config of every HAProxy group whose metrics endpoint is on."""
+    return [haproxy_node_config(view.haproxy) for view in cluster.views()
+            if view.haproxy and view.haproxy.metrics_port]
+
+
 def alert_token_file(alert_name):
     return f"/etc/halb/alert-{alert_name}.token"
 
@@ -174,7 +191,8 @@ def _files_wanted(probe):
     agents += [ALERT_FILE_SAMPLE] if ALERT_FILE_AGENT in agents else []
     exporter = [EXPORTER_CONFIG] if probe.cluster.metrics.exporter_port else []
     return [OCF_AGENT_PATH] + [view.haproxy.config_path for view in probe.cluster.views()
-                               if view.haproxy] + agents + exporter
+                               if view.haproxy] + haproxy_node_configs(probe.cluster) + \
+        agents + exporter
 
 
 # The node compares the password (on stdin) with hacluster's shadow entry through its own

@@ -20,7 +20,7 @@ from .dialects import parse_pcs_version
 from .errors import StepFailed, UserError
 from .fencing import agent_stdin, device_options
 from .health import Check
-from .plan.haproxy import check_rendered_config, refusal_reason
+from .plan.haproxy import check_rendered_config, node_configs, refusal_reason
 from .render import render_haproxy_config
 
 # Skew above this breaks log correlation and qnetd's TLS certificates before it breaks anything
@@ -302,8 +302,11 @@ class Preflight:
             for view in views:
                 name = f"haproxy.cfg on {host.name}" + (f" ({view.group})" if len(views) > 1
                                                         else "")
+                # The shared file and this node's own part, read one after the other as the
+                # agent's two -f do: sections simply continue.
+                own = node_configs(view).get(host.name, "")
                 result = self.ask(host, run("haproxy", "-c", "-f", "/dev/stdin",
-                                            stdin=render_haproxy_config(view),
+                                            stdin=render_haproxy_config(view) + own,
                                             accept_codes=tuple(range(256))))
                 if result.exited == 0:
                     self.add(name, True, "haproxy -c accepts it")

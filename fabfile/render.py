@@ -29,6 +29,13 @@ def render_haproxy_config(cluster, template="haproxy.cfg.j2", directory=TEMPLATE
         cluster=cluster, vip=cluster.vip, haproxy=cluster.haproxy)
 
 
+def render_haproxy_node_config(cluster, node, template="haproxy-node.cfg.j2",
+                               directory=TEMPLATES):
+    """One node's own part of the HAProxy config: its metrics frontend on its address."""
+    return environment(directory).get_template(template).render(
+        node=node, haproxy=cluster.haproxy)
+
+
 def agent_text():
     return AGENT.read_text()
 

@@ -10,7 +10,7 @@ from .alerts import read_alerts
 from .cluster import TOP_FIELDS, read_cluster, read_install, read_platform, read_ssh
 from .fencing import read_failover, read_fencing
 from .groups import read_groups, read_single_group
-from .metrics import read_metrics
+from .metrics import read_metrics, with_haproxy_metrics
 from .model import Cluster
 from .nodes import read_nodes, read_quorum
 from .reader import Reader
@@ -62,6 +62,7 @@ def load(path, env=None, require_secrets=True):
         r.note(missing[0], "secret is not set: export it or put it in .env (see .env.example)")
     if r.problems:
         raise ConfigError.of(path, r.problems)
+    groups = with_haproxy_metrics(groups, metrics)
     first = groups[0]
     return Cluster(
         path=str(path), name=name, platform=platform, nodes=nodes, ssh=ssh[0], vip=first.vip,

@@ -290,6 +290,8 @@ class HAProxy:
     frontends: tuple[Frontend, ...]
     backends: tuple[Backend, ...]
     health_port: int | None  # a loopback frontend answering /healthz, checked by the agent
+    # HAProxy's Prometheus endpoint on each node's own address (metrics.haproxy_port; None: off)
+    metrics_port: int | None = None
 
     @property
     def status_url(self):
@@ -358,10 +360,12 @@ class Alert:
 
 @dataclass(frozen=True)
 class Metrics:
-    """Prometheus endpoints on every node: ClusterLabs' hacluster exporter on the node's
-    cluster address (None: not installed)."""
+    """Prometheus endpoints on every node, each on the node's cluster address: ClusterLabs'
+    hacluster exporter, and HAProxy's own exporter wherever a group's HAProxy runs (the first
+    HAProxy group on haproxy_port, the next on the port after it, ...). None: off."""
 
     exporter_port: int | None = None
+    haproxy_port: int | None = None
 
 
 def alert_token_variable(name):

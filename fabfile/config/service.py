@@ -88,6 +88,7 @@ def read_service(r, data, default_id="haproxy"):
 
 
 HEALTH_FRONTEND = "halb_health"
+METRICS_FRONTEND = "halb_metrics"
 
 
 # Where halb writes HAProxy's config and lets it put its socket: the folders the haproxy package
@@ -207,6 +208,6 @@ def read_frontends(r, raw, backend_names):
 
 
 def check_proxy_name(value):
-    if value == HEALTH_FRONTEND:
-        return f"{value!r} is the name of halb's own health frontend"
+    if value in (HEALTH_FRONTEND, METRICS_FRONTEND):
+        return f"{value!r} is the name of one of halb's own frontends"
     return check_name(value)

@@ -1,6 +1,6 @@
 """The lab's Prometheus and Alertmanager: Debian's packages, run by labd on the host, each on
 loopback only (127.0.0.1:9090, 127.0.0.1:9093). Prometheus scrapes every node's hacluster
-exporter over the lab bridge with halb's alert rules loaded (fabfile/monitoring/rules.yml) and
+exporter and HAProxy endpoint over the lab bridge with halb's alert rules loaded (fabfile/monitoring/rules.yml) and
 sends what fires to Alertmanager, which notifies labd's receiver. The nodes reach Alertmanager
 through labd (the alertmanager alert of configs/lab.yaml posts to labd on the bridge, which
 passes it on): nothing listens beyond loopback and the bridge.
@@ -34,12 +34,17 @@ INTERVAL = "2s"
 def prometheus_config(cluster):
     port = cluster.metrics.exporter_port
     targets = [f"{n.address}:{port}" for n in cluster.nodes] if port else []
+    # Each group's HAProxy on every node: only the node running it answers.
+    haproxy = [{"targets": [f"{n.address}:{view.haproxy.metrics_port}" for n in cluster.nodes],
+                "labels": {"group": view.group}}
+               for view in cluster.views() if view.haproxy and view.haproxy.metrics_port]
     return {
         "global": {"scrape_interval": INTERVAL, "evaluation_interval": INTERVAL,
                    "external_labels": {"cluster": cluster.name}},
         "rule_files": [str(RULES)],
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [ALERTMANAGER_ADDRESS]}]}]},
-        "scrape_configs": [{"job_name": "ha_cluster", "static_configs": [{"targets": targets}]}],
+        "scrape_configs": [{"job_name": "ha_cluster", "static_configs": [{"targets": targets}]}]
+        + ([{"job_name": "haproxy", "static_configs": haproxy}] if haproxy else []),
     }
 
 

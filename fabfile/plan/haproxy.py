@@ -3,6 +3,10 @@
 Files go to the standby node first and the active node last; the running HAProxy only picks
 the new config up when the cluster reloads it, which it does because the resource's
 config_checksum parameter changes (a reloadable parameter of the agent).
+Each node also gets its own part of the config, read after the shared file: the frontend of
+HAProxy's Prometheus endpoint, bound to that node's address (metrics.haproxy_port). It is a file
+of its own because the shared file is the same on every node, and the endpoint must never bind
+the VIP or every address.
 A service other than HAProxy (service.agent) is simply created in the group.
 """
 
@@ -13,11 +17,11 @@ import shutil
 import subprocess
 import tempfile
 
-from ..commands import content_digest, write_file, write_validated_file
+from ..commands import content_digest, remove_created_files, write_file, write_validated_file
 from ..errors import UserError
-from ..facts import OCF_AGENT_PATH
+from ..facts import HAPROXY_NODE_CONFIG_GLOB, OCF_AGENT_PATH, haproxy_node_config
 from ..fencing import parameter_problem
-from ..render import agent_text, render_haproxy_config
+from ..render import agent_text, render_haproxy_config, render_haproxy_node_config
 from . import Plan, require_cib
 from .resources import ensure_grouped_resource
 
@@ -55,12 +59,30 @@ def refusal_reason(output, limit=400):
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+def node_configs(cluster):
+    """{node name: its own part of the config} (empty when metrics.haproxy is off)."""
+    if not cluster.haproxy.metrics_port:
+        return {}
+    return {node.name: render_haproxy_node_config(cluster, node) for node in cluster.nodes}
+
+
+def config_checksum(config_text, per_node):
+    """What the resource's config_checksum says: the shared file and every node's part, so
+    that a change to either reloads HAProxy where it runs."""
+    if not per_node:
+        return content_digest(config_text)
+    return content_digest("".join([config_text, *(per_node[name] for name in sorted(per_node))]))
+
+
 def haproxy_options(cluster, config_text):
     hp = cluster.haproxy
+    per_node = node_configs(cluster)
     options = [("conffile", hp.config_path), ("stats_socket", hp.stats_socket)]
+    if per_node:
+        options.append(("node_conffile", haproxy_node_config(hp)))
     if hp.status_url:
         options.append(("status_url", hp.status_url))
-    options.append(("config_checksum", content_digest(config_text)))
+    options.append(("config_checksum", config_checksum(config_text, per_node)))
     return options + list(cluster.service.options)
 
 
@@ -92,6 +114,7 @@ def plan(cluster, dialect, facts, rollout_only=False):
             raise UserError(f"step '{plan.step}': resource {view.service.resource_id} does not "
                             "exist yet (run the 'haproxy' step first)")
     configs = [(view, render_haproxy_config(view)) for view in views]
+    per_node = [(view, node_configs(view)) for view in views]
     agent = agent_text()
     for phase, node in enumerate(cluster.busiest_last(cib.resource_nodes if cib else {})):
         host = facts[node.name]
@@ -111,6 +134,7 @@ def plan(cluster, dialect, facts, rollout_only=False):
                     why="install the rendered HAProxy config once haproxy -c accepts it",
                     label=f"templates/haproxy.cfg.j2 rendered, sha256 {content_digest(config_text)[:12]}",
                     owner="haproxy"), phase=phase)
+        _node_files(plan, node, host, per_node, phase)
         if not rollout_only:
             _reprobe_joined(plan, dialect, cib, service.resource_id, node, host, phase)
     for view, config_text in configs:
@@ -118,6 +142,30 @@ def plan(cluster, dialect, facts, rollout_only=False):
                                 view.service.resource_agent, haproxy_options(view, config_text),
                                 view.service.monitor_interval, phase=len(cluster.nodes))
     return plan
+
+
+def _node_files(plan, node, host, per_node, phase):
+    """This node's own parts of the configs, each checked by haproxy -c with the shared file
+    it follows; parts of a group whose endpoint is off (or gone) are removed."""
+    for view, texts in per_node:
+        if not texts:
+            continue
+        path, text = haproxy_node_config(view.haproxy), texts[node.name]
+        if host.files.get(path) == content_digest(text):
+            plan.unchanged(node.name, f"{path} is current ({node.address}:"
+                                      f"{view.haproxy.metrics_port})")
+        else:
+            plan.add(node.name, write_validated_file(
+                path, text, "0644", CHECK_COMMAND + (view.haproxy.config_path, "-f"),
+                why=f"HAProxy's Prometheus endpoint on {node.address}:"
+                    f"{view.haproxy.metrics_port} only",
+                label="templates/haproxy-node.cfg.j2 rendered"), phase=phase)
+    wanted = {haproxy_node_config(view.haproxy) for view, texts in per_node if texts}
+    stale = [path for kind, path in host.manifest if kind == "created"
+             and HAPROXY_NODE_CONFIG_GLOB.fullmatch(path) and path not in wanted]
+    if stale:
+        plan.add(node.name, remove_created_files(
+            stale, "no group's HAProxy serves metrics from it any more"), phase=phase)
 
 
 def _other_service(plan, cluster, dialect, facts, cib, rollout_only):

@@ -1,15 +1,17 @@
 """Watching the cluster between runs: every node's hacluster exporter serves on its cluster
-address only, the lab's Prometheus (loopback, on the host) scrapes them all with halb's rules
-loaded, and the Pacemaker alerts are in place as the config says (the crash test of
-test_3_failover sees them fire)."""
+address only, HAProxy's endpoint on the address of the node running it, the lab's Prometheus
+(loopback, on the host) scrapes them all with halb's rules loaded, a backend cut off raises an
+alert in Alertmanager, and the Pacemaker alerts are in place as the config says (the crash
+test of test_3_failover sees them fire)."""
 
 import time
+import urllib.request
 
 from fabfile.config import read_secrets
 from fabfile.lab import monitoring
 from fabfile.lab import settings as s
 
-from .conftest import TIMINGS, nodes, run_in, wait_for
+from .conftest import TIMINGS, crm_mon, nodes, run_in, wait_for
 
 
 def test_each_exporter_serves_on_its_node_address_only(converged):
@@ -54,3 +56,49 @@ def test_the_alerts_in_the_cib_are_the_configs(converged):
     for name in nodes():
         mode = run_in(name, "stat", "-c", "%a %U %G", "/etc/halb/alert-hook.token").stdout.split()
         assert mode == ["640", "root", "haclient"], mode
+
+
+def serving_node():
+    return crm_mon("node1")["resources"]["haproxy"]["nodes"][0]
+
+
+def test_haproxy_serves_metrics_on_its_nodes_address_only(converged):
+    """HAProxy's Prometheus endpoint: on the address of the node running it, never the VIP or
+    every address; nothing listens on the port where HAProxy does not run."""
+    cluster = s.lab_cluster()
+    port = cluster.haproxy.metrics_port
+    serving = serving_node()
+    for node in cluster.nodes:
+        listening = run_in(node.name, "ss", "-Hltn", f"sport = :{port}").stdout.split()
+        local = [word for word in listening if word.endswith(f":{port}")]
+        assert local == ([f"{node.address}:{port}"] if node.name == serving else []), listening
+    address = cluster.node(serving).address
+    with urllib.request.urlopen(f"http://{address}:{port}/metrics", timeout=5) as reply:
+        assert "haproxy_server_status" in reply.read().decode()
+    wanted = f"{address}:{port}"
+    wait_for(lambda: any(t["labels"]["instance"] == wanted and t["health"] == "up"
+                         for t in monitoring.targets()), 30, "the serving HAProxy scraped")
+    assert monitoring.query('max by (group) (up{job="haproxy"})')[0]["value"][1] == "1"
+
+
+def test_a_backend_server_cut_off_raises_an_alert_in_alertmanager(converged):
+    """The serving node loses its route to backend2: HAProxy's health checks fail, its
+    endpoint says so, and halb's rule raises HaproxyBackendServerDown in Alertmanager."""
+    serving = serving_node()
+    backend = next(b for b in s.BACKENDS if b[0] == "backend2")
+    run_in(serving, "ip", "route", "add", "prohibit", f"{backend[1]}/32")
+    started = time.monotonic()
+    try:
+        def raised():
+            return [a for a in monitoring.alerts()
+                    if a["labels"].get("alertname") == "HaproxyBackendServerDown"
+                    and a["labels"].get("server") == "backend2"]
+        wait_for(raised, 120, "HaproxyBackendServerDown for backend2 in Alertmanager", 2)
+        took = time.monotonic() - started
+        TIMINGS["backend2 cut off from the serving node, to HaproxyBackendServerDown in "
+                 "Alertmanager (the rule's for: 30s included)"] = f"{took:.1f}s"
+    finally:
+        run_in(serving, "ip", "route", "del", "prohibit", f"{backend[1]}/32", check=False)
+    wait_for(lambda: monitoring.query(
+        'ALERTS{alertname="HaproxyBackendServerDown", alertstate="firing"}') == [], 60,
+        "the alert resolved once backend2 is reachable again", 2)

@@ -11,7 +11,9 @@ from fabfile.facts import (
     ALERT_WEBHOOK_AGENT,
     OCF_AGENT_PATH,
     fence_password_file,
+    haproxy_node_config,
 )
+from fabfile.plan.haproxy import config_checksum, node_configs
 from fabfile.plan.install import pcsd_addresses
 from fabfile.plan.metrics import exporter_settings
 from fabfile.render import agent_text, render_haproxy_config, webhook_agent_text
@@ -27,7 +29,21 @@ def node_outputs(source, node):
 
 
 def current_checksum(cluster):
-    return content_digest(render_haproxy_config(cluster)) if cluster.haproxy else ""
+    """The haproxy resource's config_checksum as the config renders today."""
+    if not cluster.haproxy:
+        return ""
+    return config_checksum(render_haproxy_config(cluster), node_configs(cluster))
+
+
+def haproxy_files(cluster, node):
+    """The sha256sum lines of the (first) group's HAProxy config and this node's own part."""
+    hp = cluster.haproxy
+    if not hp:
+        return ""
+    out = f"{content_digest(render_haproxy_config(cluster))}  {hp.config_path}\n"
+    if hp.metrics_port:
+        out += f"{content_digest(node_configs(cluster)[node.name])}  {haproxy_node_config(hp)}\n"
+    return out
 
 
 def raw_facts(cluster, name, edits=None, stale=()):
@@ -51,8 +67,7 @@ def raw_facts(cluster, name, edits=None, stale=()):
             stale = (*stale, "files", "secret_files")
         if "files" not in stale:
             texts["files"] = f"{content_digest(agent_text())}  {OCF_AGENT_PATH}\n"
-            if cluster.haproxy:
-                texts["files"] += f"{current_checksum(cluster)}  {cluster.haproxy.config_path}\n"
+            texts["files"] += haproxy_files(cluster, node)
             texts["files"] += alert_files(cluster)
             if cluster.metrics.exporter_port:
                 texts["files"] += (f"{content_digest(exporter_settings(node, cluster.metrics.exporter_port))}"
@@ -65,7 +80,9 @@ def raw_facts(cluster, name, edits=None, stale=()):
             texts["manifest"] = f"created {OCF_AGENT_PATH}\n" + "".join(
                 f"created {fence_password_file(n.name)}\n" for n in cluster.nodes) + "".join(
                 f"created {path}\n" for path in alert_paths(cluster)) + (
-                f"replaced {cluster.haproxy.config_path}\n" if cluster.haproxy else "") + (
+                f"replaced {cluster.haproxy.config_path}\n" if cluster.haproxy else "") + "".join(
+                f"created {haproxy_node_config(cluster.haproxy)}\n"
+                for _ in [cluster.haproxy] if cluster.haproxy and cluster.haproxy.metrics_port) + (
                 f"replaced {dialect.pcsd_settings_file}\n") + (
                 f"replaced {EXPORTER_CONFIG}\n" if cluster.metrics.exporter_port else "")
         if "pcsd_settings" not in stale and "pcsd_settings" not in texts:

@@ -53,6 +53,8 @@ def test_the_labs_prometheus_and_alertmanager_configs_are_valid(tmp_path):
     config = monitoring.prometheus_config(cluster)
     assert config["scrape_configs"][0]["static_configs"][0]["targets"] == \
         ["192.168.56.11:9664", "192.168.56.12:9664"]
+    assert config["scrape_configs"][1] == {"job_name": "haproxy", "static_configs": [
+        {"targets": ["192.168.56.11:8405", "192.168.56.12:8405"], "labels": {"group": "halb"}}]}
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(monitoring.alertmanager_config()))
     for argv in (["promtool", "check", "config", str(tmp_path / "prometheus.yml")],

@@ -103,6 +103,15 @@ def test_an_alertmanager_alert_names_alertmanagers_api_and_needs_no_token(tmp_pa
     ({"exporter": True}, "el9", "metrics.exporter: platform el9 packages no hacluster exporter"),
     ({"exporter": "yes please"}, None, "metrics.exporter: must be true or false"),
     ({"port": 9100}, None, "metrics.port: unknown field"),
+    ({"haproxy_port": 80}, None, "metrics.haproxy_port: 80 is a HAProxy frontend's port"),
+    ({"haproxy_port": 8404}, None, "metrics.haproxy_port: 8404 is HAProxy's health port"),
+    ({"haproxy_port": 2224}, None, "metrics.haproxy_port: 2224 is pcsd's port"),
+    ({"haproxy_port": 9664}, None, "metrics.haproxy_port: 9664 is the metrics section's "
+                                   "exporter_port"),
+    ({"exporter_port": 8405}, None, "metrics.haproxy_port: 8405 is the metrics section's "
+                                    "exporter_port"),
+    ({"haproxy_port": 70000}, None, "metrics.haproxy_port: "),
+    ({"haproxy": "on"}, None, "metrics.haproxy: must be true or false"),
 ])
 def test_a_bad_metrics_section_is_refused(tmp_path, metrics, platform, words):
     data = yaml.safe_load((CONFIGS / "lab.yaml").read_text())
@@ -115,9 +124,27 @@ def test_a_bad_metrics_section_is_refused(tmp_path, metrics, platform, words):
         config.load(path, env=SECRETS)
 
 
+def test_each_haproxy_group_gets_its_own_metrics_port_and_a_clash_is_named(tmp_path):
+    two = config.load(CONFIGS / "lab-2vips.yaml", env=SECRETS)
+    assert [g.haproxy.metrics_port for g in two.groups] == [8405, 8406]
+    assert two.haproxy.metrics_port == 8405
+    data = yaml.safe_load((CONFIGS / "lab-2vips.yaml").read_text())
+    data["groups"][1]["haproxy"]["frontends"][0]["port"] = 8406
+    path = tmp_path / "clash.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=re.escape(
+            "metrics.haproxy_port: 8406 is a HAProxy frontend's port (group web-b)")):
+        config.load(path, env=SECRETS)
+    data["metrics"] = {"haproxy": False}
+    path.write_text(yaml.safe_dump(data))
+    assert [g.haproxy.metrics_port for g in config.load(path, env=SECRETS).groups] == [None, None]
+
+
 def test_the_exporter_is_on_by_default_where_the_platform_packages_it(tmp_path):
     assert config.load(CONFIGS / "lab.yaml", env=SECRETS).metrics.exporter_port == 9664
     assert config.load(CONFIGS / "example-el9.yaml", env=SECRETS).metrics.exporter_port is None
+    assert config.load(CONFIGS / "lab.yaml", env=SECRETS).haproxy.metrics_port == 8405
+    assert config.load(CONFIGS / "example-el9.yaml", env=SECRETS).metrics.haproxy_port is None
     data = yaml.safe_load((CONFIGS / "lab.yaml").read_text())
     data["metrics"] = {"exporter": False}
     path = tmp_path / "off.yaml"

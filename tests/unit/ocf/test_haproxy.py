@@ -109,6 +109,41 @@ def test_invalid_config(agent):
     assert agent("monitor")[0] == OCF_NOT_RUNNING
 
 
+def test_the_nodes_own_file_is_read_after_the_shared_one_at_start_and_reload(tmp_path):
+    """node_conffile: halb's per-node part (HAProxy's Prometheus endpoint on the node's own
+    address), rendered from the template halb ships."""
+    from types import SimpleNamespace
+
+    from fabfile.render import render_haproxy_node_config
+    node_file = tmp_path / "haproxy.node.cfg"
+    agent = Agent(tmp_path, node_conffile=str(node_file))
+    metrics = free_port()
+
+    def render(port):
+        view = SimpleNamespace(haproxy=SimpleNamespace(config_path=str(agent.conffile),
+                                                        metrics_port=port))
+        node_file.write_text(render_haproxy_node_config(
+            view, SimpleNamespace(name="node1", address="127.0.0.1")))
+
+    def scrape(port):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as reply:
+            return reply.read().decode()
+    try:
+        rc, out = agent("start")
+        assert rc == OCF_ERR_INSTALLED and "haproxy.node.cfg is missing" in out, out
+        render(metrics)
+        assert agent("start")[0] == OCF_SUCCESS
+        assert agent.get() == "v1" and "haproxy_process_" in scrape(metrics)
+        moved = free_port()
+        render(moved)
+        assert agent("reload")[0] == OCF_SUCCESS
+        assert "haproxy_process_" in scrape(moved)
+        with pytest.raises(OSError):
+            scrape(metrics)
+    finally:
+        agent("stop")
+
+
 def test_port_already_taken(agent):
     with socket.socket() as squatter:
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -6,8 +6,10 @@ import pytest
 import yaml
 
 from fabfile import config
+from fabfile.commands import content_digest
 from fabfile.errors import UserError
 from fabfile.plan.haproxy import rollout as haproxy_rollout
+from fabfile.render import render_haproxy_config
 from fabfile.runner import STEPS
 
 from ..conftest import CONFIGS, SECRETS
@@ -41,10 +43,13 @@ def test_plan_case(path):
         return
     plan = plan_step(case["step"], cluster, facts, planner)
     checksum = current_checksum(cluster)
-    # {group[NAME]}: the checksum of group NAME's rendered config (several groups).
+    # {group[NAME]}: group NAME's config_checksum; {group12[NAME]}, {checksum12}: the start of
+    # the sha256 of its rendered shared file (several groups).
     groups = {view.group: current_checksum(view) for view in cluster.views()}
-    expected = [e.format(checksum=checksum, checksum12=checksum[:12], group=groups,
-                         group12={g: c[:12] for g, c in groups.items()})
+    files = {view.group: content_digest(render_haproxy_config(view))[:12]
+             for view in cluster.views() if view.haproxy}
+    expected = [e.format(checksum=checksum, checksum12=files.get(cluster.group, ""),
+                         group=groups, group12=files)
                 for e in case["expect"]]
     assert lines(plan) == expected
     checks = [f"{host}: {cmd.display()}" for host, cmd in plan.checks]
