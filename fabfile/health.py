@@ -6,9 +6,12 @@ would change something on the live facts is a place where the cluster and the co
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import os
+import tempfile
 import time
 import urllib.request
 from dataclasses import asdict, dataclass
@@ -343,6 +346,50 @@ def table(checks, good=HEALTH_VERDICTS[0], bad=HEALTH_VERDICTS[1]):
     failed = sum(not c.ok for c in checks)
     lines.append(good if not failed else f"{bad}: {failed} check(s) failed")
     return "\n".join(lines)
+
+
+def _label(value):
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def as_prometheus(checks, cluster_name, now):
+    """The checks in Prometheus's text format, for a textfile collector (node_exporter's):
+    one halb_status_check per check (1 passed, 0 failed) and when they were read. A config
+    changed outside halb is halb_status_check{check="matches the config"} 0."""
+    cluster = _label(cluster_name)
+    lines = ["# HELP halb_status_check Whether a check of `inv status` passed (1) or failed (0).",
+             "# TYPE halb_status_check gauge"]
+    lines += [f'halb_status_check{{cluster="{cluster}",check="{_label(c.name)}"}} {int(c.ok)}'
+              for c in checks]
+    lines += ["# HELP halb_status_timestamp_seconds When `inv status` read the cluster.",
+              "# TYPE halb_status_timestamp_seconds gauge",
+              f'halb_status_timestamp_seconds{{cluster="{cluster}"}} {now:.0f}']
+    return "\n".join(lines) + "\n"
+
+
+def check_metrics_file(path):
+    """A textfile collector reads *.prom files in its folder: refuse anything else up front."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not path.endswith(".prom"):
+        raise UserError(f"--metrics-file {path}: the name must end in .prom (the textfile "
+                        "collector reads only those)")
+    if not os.path.isdir(folder):
+        raise UserError(f"--metrics-file {path}: folder {folder} does not exist")
+
+
+def write_metrics_file(path, text):
+    """Written beside, then renamed over: a collector never reads half a file."""
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".halb-status.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def as_json(checks, meta, verdict=HEALTH_VERDICTS[0]):

@@ -10,6 +10,7 @@ hand over to the modules that do the work.
 
 import inspect
 import sys
+import time
 
 from invoke import Collection, task
 from invoke.exceptions import Exit
@@ -168,23 +169,29 @@ CHECKS_HELP = {"config": COMMON_HELP["config"], "log_dir": COMMON_HELP["log_dir"
                "json": "print the checks as JSON instead of a table"}
 
 
-def _checks_task(config, json, log_dir, read, verdicts):
+def _checks_task(config, json, log_dir, read, verdicts, metrics_file=None):
     """Read-only checks through one session, printed as a table or JSON; exit 1 on a failure."""
     cluster = cfg.load(config, require_secrets=False)
+    if metrics_file:
+        health.check_metrics_file(metrics_file)
     with Session(cluster, log_dir=log_dir, out=lambda text: None) as session:
         checks = read(cluster, session)
+    if metrics_file:
+        health.write_metrics_file(metrics_file,
+                                  health.as_prometheus(checks, cluster.name, time.time()))
     print(health.as_json(checks, {"config": config, "cluster": cluster.name}, verdicts[0])
           if json else health.table(checks, *verdicts))
     if not all(check.ok for check in checks):
         raise Exit(code=1)
 
 
-@halb_task(help=CHECKS_HELP)
-def status(c, config=None, json=False, log_dir=None):
+@halb_task(help={**CHECKS_HELP, "metrics_file": "also write the checks for Prometheus (a .prom "
+                 "file in a textfile collector's folder, e.g. node_exporter's)"})
+def status(c, config=None, json=False, log_dir=None, metrics_file=None):
     """Health of the running cluster: nodes, quorum, fencing, VIP, backends, failures, drift."""
     _checks_task(config, json, log_dir,
                  lambda cluster, session: health.Health(cluster, session, STEPS).checks(),
-                 health.HEALTH_VERDICTS)
+                 health.HEALTH_VERDICTS, metrics_file)
 
 
 @halb_task(help=CHECKS_HELP)

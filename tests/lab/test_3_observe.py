@@ -11,7 +11,7 @@ from fabfile.config import read_secrets
 from fabfile.lab import monitoring
 from fabfile.lab import settings as s
 
-from .conftest import TIMINGS, crm_mon, nodes, run_in, wait_for
+from .conftest import TIMINGS, crm_mon, inv, nodes, run_in, wait_for
 
 
 def test_each_exporter_serves_on_its_node_address_only(converged):
@@ -56,6 +56,24 @@ def test_the_alerts_in_the_cib_are_the_configs(converged):
     for name in nodes():
         mode = run_in(name, "stat", "-c", "%a %U %G", "/etc/halb/alert-hook.token").stdout.split()
         assert mode == ["640", "root", "haclient"], mode
+
+
+def test_status_publishes_its_checks_and_the_drift_for_prometheus(converged, tmp_path):
+    """`inv status --metrics-file`: a change made by hand on a node is drift, 0 in the file a
+    textfile collector reads (HalbConfigDrift's input), and 1 again once it is undone."""
+    path = tmp_path / "halb.prom"
+    drift = 'halb_status_check{cluster="halb-lab",check="matches the config"}'
+    rc, out, _ = inv("status", "--metrics-file", str(path))
+    assert rc == 0 and f"{drift} 1\n" in path.read_text(), out
+    run_in("node2", "sh", "-c", "echo '# changed by hand' >> /etc/ha_cluster_exporter.yaml")
+    try:
+        rc, out, _ = inv("status", "--metrics-file", str(path))
+        assert rc == 1 and "metrics on node2" in out, out
+        assert f"{drift} 0\n" in path.read_text()
+    finally:
+        run_in("node2", "sed", "-i", "$d", "/etc/ha_cluster_exporter.yaml")
+    rc, out, _ = inv("status", "--metrics-file", str(path))
+    assert rc == 0 and f"{drift} 1\n" in path.read_text(), out
 
 
 def serving_node():

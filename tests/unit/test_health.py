@@ -64,3 +64,38 @@ def test_status_names_what_is_not_halbs_and_nothing_of_its_own():
     # With one group in the config, web-b (halb's agent) is a group the vip step deletes.
     assert not_halbs(SimpleNamespace(cluster=single, cib=cib)).detail == "old-fence, site, site-ip"
     assert not_halbs(SimpleNamespace(cluster=single, cib=None)) is None
+
+
+def test_the_checks_as_prometheus_text_pass_promtool_and_carry_the_drift(tmp_path):
+    import shutil
+    import subprocess
+
+    import pytest
+
+    from fabfile.errors import UserError
+    from fabfile.health import (
+        Check,
+        as_prometheus,
+        check_metrics_file,
+        write_metrics_file,
+    )
+    checks = [Check("nodes online", True, "node1, node2"),
+              Check("matches the config", False, "setup-cluster would change: metrics on node2"),
+              Check('a "quoted"\\ name', True, "")]
+    text = as_prometheus(checks, "halb-lab", 1764950000.4)
+    assert 'halb_status_check{cluster="halb-lab",check="matches the config"} 0\n' in text
+    assert 'halb_status_check{cluster="halb-lab",check="nodes online"} 1\n' in text
+    assert 'check="a \\"quoted\\"\\\\ name"} 1\n' in text
+    assert 'halb_status_timestamp_seconds{cluster="halb-lab"} 1764950000\n' in text
+    path = tmp_path / "halb.prom"
+    write_metrics_file(str(path), text)
+    assert path.read_text() == text and oct(path.stat().st_mode & 0o777) == "0o644"
+    assert [p.name for p in tmp_path.iterdir()] == ["halb.prom"]  # no temporary left
+    if shutil.which("promtool"):
+        lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                              text=True)
+        assert lint.returncode == 0, lint.stdout + lint.stderr
+    with pytest.raises(UserError, match="must end in .prom"):
+        check_metrics_file(str(tmp_path / "halb.txt"))
+    with pytest.raises(UserError, match="does not exist"):
+        check_metrics_file(str(tmp_path / "nowhere" / "halb.prom"))
