@@ -12,6 +12,7 @@ from fabfile.lab import monitoring
 from fabfile.lab import settings as s
 
 from .conftest import TIMINGS, crm_mon, inv, nodes, run_in, wait_for
+from .test_2_rollout import Load
 
 
 def test_each_exporter_serves_on_its_node_address_only(converged):
@@ -120,3 +121,30 @@ def test_a_backend_server_cut_off_raises_an_alert_in_alertmanager(converged):
     wait_for(lambda: monitoring.query(
         'ALERTS{alertname="HaproxyBackendServerDown", alertstate="firing"}') == [], 60,
         "the alert resolved once backend2 is reachable again", 2)
+
+
+def test_the_endpoint_turned_off_and_on_under_load_loses_no_request(converged, tmp_path):
+    """metrics.haproxy: false removes each node's part and the agent's node_conffile, true
+    puts them back; HAProxy reloads each time, and no request through the VIP fails."""
+    cluster = s.lab_cluster()
+    port = cluster.haproxy.metrics_port
+    off = s.config_variant(lambda d: d.setdefault("metrics", {}).update(haproxy=False),
+                           tmp_path / "lab-no-haproxy-metrics.yaml")
+    with Load() as load:
+        load.answers()
+        rc, out, took_off = inv("haproxy", "--config", str(off))
+        assert rc == 0, out
+        load.answers()
+        for name in nodes():
+            assert run_in(name, "ls", "/etc/halb/haproxy.node.cfg", check=False).returncode != 0
+        assert "node_conffile" not in run_in("node1", "cibadmin", "--query").stdout
+        address = cluster.node(serving_node()).address
+        assert run_in(serving_node(), "ss", "-Hltn", f"sport = :{port}").stdout.strip() == ""
+        rc, out, took_on = inv("haproxy", "--config", "configs/lab.yaml")
+        assert rc == 0, out
+        load.answers()
+    assert load.failed == [], load.failed[:5]
+    wait_for(lambda: urllib.request.urlopen(f"http://{address}:{port}/metrics", timeout=3).status
+             == 200, 30, "the endpoint back")
+    TIMINGS["HAProxy metrics endpoint off, then on again, under load"] = (
+        f"{took_off:.1f}s and {took_on:.1f}s; {load.ok} requests answered, 0 failed")

@@ -57,7 +57,8 @@ def test_converged_with_stonith_and_the_service_behind_the_vip(release):
 
 
 def test_the_exporter_serves_on_the_node_address_and_prometheus_scrapes_it(release):
-    """Each packaged exporter (1.2 on Debian 11, 1.4 on 13) reads the settings halb writes."""
+    """Each packaged exporter (1.2 on Debian 11, 1.4 on 13) reads the settings halb writes, and
+    each release's HAProxy serves its metrics from the node's own part of the config."""
     cluster = s.lab_cluster()
     port = cluster.metrics.exporter_port
     for node in cluster.nodes:
@@ -65,6 +66,12 @@ def test_the_exporter_serves_on_the_node_address_and_prometheus_scrapes_it(relea
         assert [w for w in listening if w.endswith(f":{port}")] == [f"{node.address}:{port}"]
     wait_for(lambda: len(monitoring.query('ha_cluster_pacemaker_nodes{status="online"} == 1'))
              == 2 * len(cluster.nodes), 60, "both nodes online in both exporters' metrics")
+    # HAProxy's own endpoint (2.2 on Debian 11, 3.0 on 13), read by halb's rules in both shapes.
+    wait_for(lambda: monitoring.query('max by (group) (up{job="haproxy"})')[0]["value"][1] == "1",
+             60, "the serving HAProxy's endpoint scraped")
+    servers = monitoring.query('haproxy_server_status{state="UP"} == 1 or '
+                               'haproxy_server_status{state=""} == 1')
+    assert {r["metric"]["server"] for r in servers} == {"backend1", "backend2"}, servers
 
 
 def test_a_rerun_changes_nothing(release):
