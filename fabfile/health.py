@@ -6,12 +6,10 @@ would change something on the live facts is a place where the cluster and the co
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import os
-import tempfile
 import time
 import urllib.request
 from dataclasses import asdict, dataclass
@@ -375,21 +373,6 @@ def check_metrics_file(path):
                         "collector reads only those)")
     if not os.path.isdir(folder):
         raise UserError(f"--metrics-file {path}: folder {folder} does not exist")
-
-
-def write_metrics_file(path, text):
-    """Written beside, then renamed over: a collector never reads half a file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".halb-status.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
 
 
 def as_json(checks, meta, verdict=HEALTH_VERDICTS[0]):

@@ -86,11 +86,11 @@ def one_line_text(text):
     return escaped(text, NOT_PRINTABLE_RE)
 
 
-def write_new_file(path, text, mode):
+def write_new_file(path, text, mode, option="--output"):
     """`text` into a new file that then takes `path`'s place: whatever was at `path` (a file of
     other permissions, a link, a device) is never written through or changed. A folder or a
     device at `path` is refused."""
-    where = f"--output {one_line_text(path)}"
+    where = f"{option} {one_line_text(path)}"
     try:
         info = os.lstat(path)
     except FileNotFoundError:
@@ -101,7 +101,7 @@ def write_new_file(path, text, mode):
         raise UserError(f"{where}: is not a regular file (a folder or a device): refused")
     folder = os.path.dirname(os.path.abspath(path))
     try:
-        fd, temporary = tempfile.mkstemp(dir=folder, prefix=".halb-runbook.")
+        fd, temporary = tempfile.mkstemp(dir=folder, prefix=".halb-new.")
     except OSError as exc:
         raise UserError(f"{where}: {exc.strerror or exc}") from None
     try:

@@ -177,8 +177,9 @@ def _checks_task(config, json, log_dir, read, verdicts, metrics_file=None):
     with Session(cluster, log_dir=log_dir, out=lambda text: None) as session:
         checks = read(cluster, session)
     if metrics_file:
-        health.write_metrics_file(metrics_file,
-                                  health.as_prometheus(checks, cluster.name, time.time()))
+        # A new file renamed over the old one: a collector never reads half of it.
+        runbooklib.write_new_file(metrics_file, health.as_prometheus(
+            checks, cluster.name, time.time()), 0o644, option="--metrics-file")
     print(health.as_json(checks, {"config": config, "cluster": cluster.name}, verdicts[0])
           if json else health.table(checks, *verdicts))
     if not all(check.ok for check in checks):

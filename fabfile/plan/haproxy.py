@@ -74,9 +74,9 @@ def config_checksum(config_text, per_node):
     return content_digest("".join([config_text, *(per_node[name] for name in sorted(per_node))]))
 
 
-def haproxy_options(cluster, config_text):
+def haproxy_options(cluster, config_text, per_node):
+    """The resource's parameters; `per_node` is node_configs(cluster)."""
     hp = cluster.haproxy
-    per_node = node_configs(cluster)
     options = [("conffile", hp.config_path), ("stats_socket", hp.stats_socket)]
     if per_node:
         options.append(("node_conffile", haproxy_node_config(hp)))
@@ -113,8 +113,8 @@ def plan(cluster, dialect, facts, rollout_only=False):
         if rollout_only and (cib is None or view.service.resource_id not in cib.primitives):
             raise UserError(f"step '{plan.step}': resource {view.service.resource_id} does not "
                             "exist yet (run the 'haproxy' step first)")
-    configs = [(view, render_haproxy_config(view)) for view in views]
-    per_node = [(view, node_configs(view)) for view in views]
+    # Each group: its view, its shared file, and every node's own part.
+    configs = [(view, render_haproxy_config(view), node_configs(view)) for view in views]
     agent = agent_text()
     for phase, node in enumerate(cluster.busiest_last(cib.resource_nodes if cib else {})):
         host = facts[node.name]
@@ -124,7 +124,7 @@ def plan(cluster, dialect, facts, rollout_only=False):
             plan.add(node.name, write_file(OCF_AGENT_PATH, agent, "0755",
                                            why="install the OCF agent ocf:halb:haproxy",
                                            label="fabfile/ocf/haproxy"), phase=phase)
-        for view, config_text in configs:
+        for view, config_text, _ in configs:
             path = view.haproxy.config_path
             if host.files.get(path) == content_digest(config_text):
                 plan.unchanged(node.name, f"{path} is current (sha256 {content_digest(config_text)[:12]})")
@@ -134,20 +134,21 @@ def plan(cluster, dialect, facts, rollout_only=False):
                     why="install the rendered HAProxy config once haproxy -c accepts it",
                     label=f"templates/haproxy.cfg.j2 rendered, sha256 {content_digest(config_text)[:12]}",
                     owner="haproxy"), phase=phase)
-        _node_files(plan, node, host, per_node, phase)
+        _node_files(plan, node, host, configs, phase)
         if not rollout_only:
             _reprobe_joined(plan, dialect, cib, service.resource_id, node, host, phase)
-    for view, config_text in configs:
+    for view, config_text, per_node in configs:
         ensure_grouped_resource(plan, view, dialect, cib, view.service.resource_id,
-                                view.service.resource_agent, haproxy_options(view, config_text),
+                                view.service.resource_agent,
+                                haproxy_options(view, config_text, per_node),
                                 view.service.monitor_interval, phase=len(cluster.nodes))
     return plan
 
 
-def _node_files(plan, node, host, per_node, phase):
+def _node_files(plan, node, host, configs, phase):
     """This node's own parts of the configs, each checked by haproxy -c with the shared file
     it follows; parts of a group whose endpoint is off (or gone) are removed."""
-    for view, texts in per_node:
+    for view, _, texts in configs:
         if not texts:
             continue
         path, text = haproxy_node_config(view.haproxy), texts[node.name]
@@ -160,7 +161,7 @@ def _node_files(plan, node, host, per_node, phase):
                 why=f"HAProxy's Prometheus endpoint on {node.address}:"
                     f"{view.haproxy.metrics_port} only",
                 label="templates/haproxy-node.cfg.j2 rendered"), phase=phase)
-    wanted = {haproxy_node_config(view.haproxy) for view, texts in per_node if texts}
+    wanted = {haproxy_node_config(view.haproxy) for view, _, texts in configs if texts}
     stale = [path for kind, path in host.manifest if kind == "created"
              and HAPROXY_NODE_CONFIG_GLOB.fullmatch(path) and path not in wanted]
     if stale:

@@ -73,12 +73,8 @@ def test_the_checks_as_prometheus_text_pass_promtool_and_carry_the_drift(tmp_pat
     import pytest
 
     from fabfile.errors import UserError
-    from fabfile.health import (
-        Check,
-        as_prometheus,
-        check_metrics_file,
-        write_metrics_file,
-    )
+    from fabfile.health import Check, as_prometheus, check_metrics_file
+    from fabfile.runbook import write_new_file
     checks = [Check("nodes online", True, "node1, node2"),
               Check("matches the config", False, "setup-cluster would change: metrics on node2"),
               Check('a "quoted"\\ name', True, "")]
@@ -88,7 +84,7 @@ def test_the_checks_as_prometheus_text_pass_promtool_and_carry_the_drift(tmp_pat
     assert 'check="a \\"quoted\\"\\\\ name"} 1\n' in text
     assert 'halb_status_timestamp_seconds{cluster="halb-lab"} 1764950000\n' in text
     path = tmp_path / "halb.prom"
-    write_metrics_file(str(path), text)
+    write_new_file(str(path), text, 0o644, option="--metrics-file")
     assert path.read_text() == text and oct(path.stat().st_mode & 0o777) == "0o644"
     assert [p.name for p in tmp_path.iterdir()] == ["halb.prom"]  # no temporary left
     if shutil.which("promtool"):
