@@ -66,6 +66,10 @@ def start(cluster, log):
         log("labd: prometheus or prometheus-alertmanager is not installed (make host-deps): "
             "the lab runs without them")
         return []
+    # Each lab's servers start empty: an earlier lab's last samples (its alerts among them)
+    # would otherwise read as current for Prometheus's five-minute lookback.
+    for data in ("prometheus-data", "alertmanager-data"):
+        shutil.rmtree(HOME / data, ignore_errors=True)
     HOME.mkdir(parents=True, exist_ok=True)
     (HOME / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config(cluster)))
     (HOME / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager_config()))

@@ -41,9 +41,12 @@ def test_prometheus_on_the_host_scrapes_every_node_with_halbs_rules(converged):
     wait_for(lambda: [r["value"][1] for r in monitoring.query(
         "ha_cluster_pacemaker_stonith_enabled")] == ["1"] * len(wanted), 30,
         "stonith-enabled in every node's metrics")
-    # halb's rules are loaded, and on a healthy cluster none but the informational fire.
-    rules = monitoring.query('ALERTS{alertstate="firing", severity!="info"}')
-    assert rules == [], rules
+    # halb's rules are loaded, and on a healthy cluster none but the informational fire (an
+    # earlier test's fault may take a scrape or two to resolve).
+    deadline = time.monotonic() + 90
+    while firing := monitoring.query('ALERTS{alertstate="firing", severity!="info"}'):
+        assert time.monotonic() < deadline, [r["metric"] for r in firing]
+        time.sleep(2)
     TIMINGS["Prometheus: every node's exporter up, ha_cluster_pacemaker_nodes answered"] = \
         f"{time.monotonic() - started:.1f}s"
 
