@@ -8,6 +8,7 @@ import time
 import urllib.request
 
 from fabfile.config import read_secrets
+from fabfile.facts import haproxy_node_config
 from fabfile.lab import monitoring
 from fabfile.lab import settings as s
 
@@ -138,11 +139,13 @@ def test_the_endpoint_turned_off_and_on_under_load_loses_no_request(converged, t
         rc, out, took_off = inv("haproxy", "--config", str(off))
         assert rc == 0, out
         load.answers()
+        node_part = haproxy_node_config(cluster.haproxy)
         for name in nodes():
-            assert run_in(name, "ls", "/etc/halb/haproxy.node.cfg", check=False).returncode != 0
+            assert run_in(name, "ls", node_part, check=False).returncode != 0
         assert "node_conffile" not in run_in("node1", "cibadmin", "--query").stdout
-        address = cluster.node(serving_node()).address
-        assert run_in(serving_node(), "ss", "-Hltn", f"sport = :{port}").stdout.strip() == ""
+        serving = serving_node()
+        address = cluster.node(serving).address
+        assert run_in(serving, "ss", "-Hltn", f"sport = :{port}").stdout.strip() == ""
         rc, out, took_on = inv("haproxy", "--config", "configs/lab.yaml")
         assert rc == 0, out
         load.answers()
