@@ -13,6 +13,7 @@ import sys
 import time
 
 from ..config import fence_password_source, read_secrets
+from ..dialects import Dialect
 from ..errors import UserError
 from . import hypervisor, image, monitoring, vagrantlab
 from . import settings as s
@@ -165,8 +166,12 @@ def _bridge():
 def _prepare_node(node):
     for sub in ("upper", "work", "root"):
         (node.dir / sub).mkdir(parents=True, exist_ok=True)
+    # A cluster node of a provisioned lab has the install step's packages under its disk.
+    lower = str(s.Image(s.running_release()).rootfs)
+    if s.node_layer() and node.bmc_address:
+        lower = f"{s.node_layer()}:{lower}"
     subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
-                    f"lowerdir={s.Image(s.running_release()).rootfs},upperdir={node.dir / 'upper'},workdir={node.dir / 'work'}",
+                    f"lowerdir={lower},upperdir={node.dir / 'upper'},workdir={node.dir / 'work'}",
                     str(node.root)], check=True)
     root = node.root
     (root / "etc/hostname").write_text(f"{node.name}\n")
@@ -217,9 +222,11 @@ def is_up():
     return labd_pid() is not None and all(node_init_pid(n) for n in s.lab_machines())
 
 
-def up(say=print, rebuild=False, release=None, nodes=2):
+def up(say=print, rebuild=False, release=None, nodes=2, provisioned=None):
     """Bring the lab up on `release` with `nodes` cluster nodes: reuse a healthy running lab of
-    that release and size, otherwise start fresh nodes (another lab is torn down first)."""
+    that release and size, otherwise start fresh nodes (another lab is torn down first).
+    `provisioned` (a config file): the cluster nodes boot with the packages that config's
+    install step puts on a node already installed, for tests whose subject is not the install."""
     release = s.wanted_release(release)
     config = s.config_for(nodes)
     preflight()
@@ -229,11 +236,17 @@ def up(say=print, rebuild=False, release=None, nodes=2):
                         "in .env; 'make demo' writes lab secrets there)")
     image.ensure_ssh_key()
     image.build(s.Image(release), say)
+    layer = ""
+    if provisioned:
+        cluster = s.lab_cluster(provisioned)
+        packages = Dialect.for_platform(s.Image(release).platform).node_packages(cluster)
+        layer = str(image.node_layer(s.Image(release), packages, say))
     # labd's secrets: the BMC passwords and the webhook receiver's alert token.
     bmc_secrets = {k: v for k, v in secrets.items() if k.startswith(("FENCE_PASSWORD",
                                                                      s.ALERT_TOKEN_VARIABLE))}
     running, running_config = s.running_release(), s.lab_config()
-    if is_up() and not rebuild and running == release and running_config == config:
+    if is_up() and not rebuild and running == release and running_config == config and \
+            str(s.node_layer() or "") == layer:
         if _secrets_digest(bmc_secrets, _read_salt()) == _read_digest():
             say(f"lab: already up ({release}: labd and every machine running); nothing to do")
             return False
@@ -251,6 +264,8 @@ def up(say=print, rebuild=False, release=None, nodes=2):
     s.RUN.mkdir(parents=True, mode=0o700)
     (s.RUN / "release").write_text(release + "\n")
     s.record_lab_config(config)
+    if layer:
+        s.NODE_LAYER.write_text(layer + "\n")
     _bridge()
     for node in s.lab_machines():
         _prepare_node(node)
@@ -309,7 +324,8 @@ def power_on(node, seconds=30):
 
 def replace_machine(node, seconds=60):
     """A powered-off node comes back as a new machine of the same name and address: a fresh
-    disk from the image (no packages, no cluster, a new SSH host key), booted."""
+    disk from the image (no cluster, a new SSH host key; no packages unless the lab is
+    provisioned), booted."""
     if node_init_pid(node) is not None:
         raise UserError(f"lab node {node.name} is running: power it off first")
     if _mounted(node.root):

@@ -142,3 +142,60 @@ def ensure_ssh_key():
     s.STATE.mkdir(parents=True, exist_ok=True)
     if not s.SSH_KEY.exists():
         sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "halb-lab", "-f", s.SSH_KEY)
+
+
+def node_layer(image, packages, say=print):
+    """An overlay layer on the release's image with `packages` installed from the lab's
+    mirror, as the install step installs them: for `lab.up --provisioned`, whose tests are not
+    about the install step. Built once per release and package set, then cached; returns the
+    layer's directory (an overlay lowerdir above the image's rootfs)."""
+    build(image, say)
+    key = hashlib.sha256(f"{recipe_id(image)} {sorted(packages)} v1".encode()).hexdigest()[:16]
+    layer = image.dir / "layers" / key
+    with open(s.IMAGES / f"{image.release}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one build per release at a time, as build()
+        if not (layer / "stamp").is_file():
+            started = time.monotonic()
+            say(f"lab: installing {len(packages)} packages into a {image.release} node layer")
+            _build_layer(image, layer, packages)
+            say(f"lab: {image.release} node layer built in {time.monotonic() - started:.0f}s")
+    return layer / "upper"
+
+
+def _build_layer(image, layer, packages):
+    if layer.exists():
+        shutil.rmtree(layer)
+    for sub in ("upper", "work", "root"):
+        (layer / sub).mkdir(parents=True)
+    root = layer / "root"
+    sh("mount", "-t", "overlay", "overlay", "-o", f"lowerdir={image.rootfs},"
+       f"upperdir={layer / 'upper'},workdir={layer / 'work'}", root)
+    mounts = [root]
+    try:
+        # The mirror from its folder (the lab's HTTP mirror need not run), /proc and /dev for
+        # the maintainer scripts, and no service started inside the build.
+        for source, target, how in ((image.repo, "mnt", "--bind"), ("/dev", "dev", "--bind"),
+                                    ("proc", "proc", "-tproc")):
+            sh("mount", how, source, root / target)
+            mounts.append(root / target)
+        sources = root / "etc/apt/sources.list"
+        own_sources = sources.read_text()
+        sources.write_text("deb [trusted=yes] file:/mnt ./\n")
+        policy = root / "usr/sbin/policy-rc.d"
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
+        layer_chroot = ("chroot", root)
+        sh(*layer_chroot, "apt-get", "update", "-q", env=CHROOT_ENV, stdout=subprocess.DEVNULL)
+        sh(*layer_chroot, "apt-get", "install", "-y", "-q", "--no-install-recommends",
+           *packages, env=CHROOT_ENV, stdout=subprocess.DEVNULL)
+        forget_package_lists(root)
+        sources.write_text(own_sources)
+        policy.unlink()
+        # Each node makes its own machine id at first boot, as from the bare image.
+        (root / "var/lib/dbus/machine-id").unlink(missing_ok=True)
+        (root / "etc/machine-id").write_text("")
+    finally:
+        for mount in reversed(mounts):
+            subprocess.run(["umount", str(mount)], check=False)
+    shutil.rmtree(layer / "work")
+    (layer / "stamp").write_text(" ".join(packages) + "\n")

@@ -118,6 +118,14 @@ def lab_config():
     return recorded if recorded.is_absolute() else ROOT / recorded
 
 
+NODE_LAYER = RUN / "node-layer"  # lab.up --provisioned: the nodes' package layer
+
+
+def node_layer():
+    """The package layer under the cluster nodes' disks (lab.up --provisioned), or None."""
+    return Path(NODE_LAYER.read_text().strip()) if NODE_LAYER.exists() else None
+
+
 def record_lab_config(config):
     config = Path(config)
     recorded = config.relative_to(ROOT) if config.is_relative_to(ROOT) else config

@@ -34,11 +34,15 @@ NODE_HELP = {"node": "lab machine name (node1, node2, or the arbiter when there 
             "release": f"Debian release of the nodes: {', '.join(s.RELEASES)} (default "
                        f"${s.RELEASE_VARIABLE}, else {s.DEFAULT_RELEASE})",
             "nodes": f"cluster nodes, {s.NODE_COUNTS[0]} to {s.NODE_COUNTS[-1]} (default 2: "
-                     "configs/lab.yaml; N: configs/lab-<N>nodes.yaml)"})
+                     "configs/lab.yaml; N: configs/lab-<N>nodes.yaml)",
+            "provisioned": "a config: its install step's packages are on the cluster nodes "
+                           "from the start (a cached layer), for work that is not about "
+                           "installing"})
 @user_errors_exit
-def up(c, fresh=False, release=None, nodes=2):
-    """Build (once per release) the node image and mirror, then boot bare nodes, BMCs and the arbiter."""
-    control.up(rebuild=fresh, release=release, nodes=nodes)
+def up(c, fresh=False, release=None, nodes=2, provisioned=None):
+    """Build (once per release) the node image and mirror, then boot the nodes (bare unless
+    --provisioned), their BMCs and the arbiter."""
+    control.up(rebuild=fresh, release=release, nodes=nodes, provisioned=provisioned)
 
 
 @task(iterable=["release"], help={

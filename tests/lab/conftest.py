@@ -23,6 +23,7 @@ from fabfile.lab import settings as s
 ROOT = Path(__file__).resolve().parents[2]
 INV = [sys.executable, "-m", "invoke"]
 TIMINGS = {}  # figures printed at the end of the run: what -> text
+FILE_SECONDS = {}  # test file -> seconds of setup, call and teardown: the suite's time budget
 
 pytestmark = pytest.mark.lab
 
@@ -292,6 +293,20 @@ def converged(bare_nodes):
     return out
 
 
+def pytest_runtest_logreport(report):
+    path = report.nodeid.split("::")[0]
+    FILE_SECONDS[path] = FILE_SECONDS.get(path, 0.0) + report.duration
+
+
+def budget_lines():
+    """Seconds per test file, slowest first, and the suite's total without the VM stage."""
+    total = sum(FILE_SECONDS.values())
+    vm = sum(took for path, took in FILE_SECONDS.items() if "vagrant" in path)
+    return [f"  {Path(path).name}: {took:.0f}s" for path, took in
+            sorted(FILE_SECONDS.items(), key=lambda item: -item[1])] + \
+        [f"  in all: {total:.0f}s; without the VM stage: {total - vm:.0f}s"]
+
+
 def pytest_terminal_summary(terminalreporter):
     """The figures, per release: '<release>: what' entries under their release, the others
     under the release the whole suite runs on."""
@@ -308,6 +323,7 @@ def pytest_terminal_summary(terminalreporter):
     for release in s.RELEASES:
         if release in by_release:
             lines += [f"{release} ({s.RELEASES[release]}):", *by_release[release]]
+    lines += ["time per test file:", *budget_lines()]
     for line in lines:
         terminalreporter.write_line(line)
     # The same figures as a file that says when, at which commit and where they were measured:
