@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import xml.etree.ElementTree as ET
@@ -232,6 +233,70 @@ def ipmi(node_name, *command):
                            "-p", str(node.bmc_port), "-U",
                            node.bmc_user, "-E", *command], capture_output=True, text=True,
                           env=env, timeout=30)
+
+
+# Config variants and clients under load: for the modules that change the config or watch the
+# service while it changes.
+def config_with(tmp_path, change, name):
+    return s.config_variant(change, tmp_path / name)
+
+
+def add_frontend(data):
+    data["haproxy"]["frontends"].append({"name": "alt", "port": 8081, "backend": "lab_backends"})
+
+
+class Load:
+    """Clients sending requests through the VIP, a new connection each, until stopped."""
+
+    def __init__(self, clients=4, pace=0.0, vip=None):
+        self.vip = vip or s.vip()
+        self.pace = pace  # seconds a client waits between requests: 0 sends them back to back
+        self.ok = 0
+        self.failed = []
+        self.failed_at = []  # time.monotonic() of each failure
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.client, daemon=True) for _ in range(clients)]
+
+    def client(self):
+        while not self.stop.is_set():
+            try:
+                with urllib.request.urlopen(f"http://{self.vip}/", timeout=5) as reply:
+                    reply.read()
+                    good = reply.status == 200
+            except Exception as exc:  # every failure is counted, whatever its kind
+                good, error = False, exc
+            with self.lock:
+                if good:
+                    self.ok += 1
+                else:
+                    self.failed.append(repr(error))
+                    self.failed_at.append(time.monotonic())
+            if self.pace:
+                self.stop.wait(self.pace)
+
+    def answers(self, count=20, seconds=30):
+        """Wait until `count` more requests have been answered: the load is running here, not
+        a fixed time."""
+        start = self.ok
+        deadline = time.monotonic() + seconds
+        while self.ok < start + count:
+            assert time.monotonic() < deadline, f"{self.ok - start} of {count} answers in {seconds}s"
+            time.sleep(0.05)
+
+    def outage(self):
+        """Seconds from the first failure to the last (0 when none failed)."""
+        return max(self.failed_at) - min(self.failed_at) if self.failed_at else 0.0
+
+    def __enter__(self):
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
 
 
 # What the session did to the lab, so that a module finds the state it asks for whatever ran

@@ -18,6 +18,7 @@ from .conftest import (
     INV,
     ROOT,
     TIMINGS,
+    Load,
     crm_mon,
     inv,
     node_report,
@@ -26,7 +27,6 @@ from .conftest import (
     vip_holders,
     wait_for,
 )
-from .test_2_rollout import Load
 
 CONFIG = ("--config", "configs/lab.yaml")
 NODES = ("node1", "node2")

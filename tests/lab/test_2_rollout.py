@@ -1,7 +1,5 @@
 """inv haproxy-config under steady HTTP load: zero lost requests; a bad config changes nothing."""
 
-import threading
-import time
 import urllib.request
 
 import pytest
@@ -10,15 +8,17 @@ from fabfile.facts import haproxy_node_config
 from fabfile.lab import settings as s
 from fabfile.plan.haproxy import config_checksum
 
-from .conftest import TIMINGS, crm_mon, http_via_vip, inv, run_in, vip_holders
-
-
-def config_with(tmp_path, change, name):
-    return s.config_variant(change, tmp_path / name)
-
-
-def add_frontend(data):
-    data["haproxy"]["frontends"].append({"name": "alt", "port": 8081, "backend": "lab_backends"})
+from .conftest import (
+    TIMINGS,
+    Load,
+    add_frontend,
+    config_with,
+    crm_mon,
+    http_via_vip,
+    inv,
+    run_in,
+    vip_holders,
+)
 
 
 def unresolvable_server(data):
@@ -26,58 +26,6 @@ def unresolvable_server(data):
     data["haproxy"]["backends"][0]["servers"][0]["address"] = "no-such-host.invalid"
 
 
-class Load:
-    """Clients sending requests through the VIP, a new connection each, until stopped."""
-
-    def __init__(self, clients=4, pace=0.0, vip=None):
-        self.vip = vip or s.vip()
-        self.pace = pace  # seconds a client waits between requests: 0 sends them back to back
-        self.ok = 0
-        self.failed = []
-        self.failed_at = []  # time.monotonic() of each failure
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self.client, daemon=True) for _ in range(clients)]
-
-    def client(self):
-        while not self.stop.is_set():
-            try:
-                with urllib.request.urlopen(f"http://{self.vip}/", timeout=5) as reply:
-                    reply.read()
-                    good = reply.status == 200
-            except Exception as exc:  # every failure is counted, whatever its kind
-                good, error = False, exc
-            with self.lock:
-                if good:
-                    self.ok += 1
-                else:
-                    self.failed.append(repr(error))
-                    self.failed_at.append(time.monotonic())
-            if self.pace:
-                self.stop.wait(self.pace)
-
-    def answers(self, count=20, seconds=30):
-        """Wait until `count` more requests have been answered: the load is running here, not
-        a fixed time."""
-        start = self.ok
-        deadline = time.monotonic() + seconds
-        while self.ok < start + count:
-            assert time.monotonic() < deadline, f"{self.ok - start} of {count} answers in {seconds}s"
-            time.sleep(0.05)
-
-    def outage(self):
-        """Seconds from the first failure to the last (0 when none failed)."""
-        return max(self.failed_at) - min(self.failed_at) if self.failed_at else 0.0
-
-    def __enter__(self):
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for thread in self.threads:
-            thread.join()
 
 
 def config_digests():

@@ -7,6 +7,7 @@ from fabfile.lab import control
 
 from .conftest import (
     TIMINGS,
+    Load,
     cluster_actions,
     crash_and_replace,
     crm_mon,
@@ -19,7 +20,6 @@ from .conftest import (
     vip_holders,
     wait_for,
 )
-from .test_2_rollout import Load
 
 CONFIG = ("--config", "configs/lab.yaml")
 

@@ -12,8 +12,15 @@ from fabfile.facts import haproxy_node_config
 from fabfile.lab import monitoring
 from fabfile.lab import settings as s
 
-from .conftest import TIMINGS, crm_mon, inv, nodes, run_in, wait_for
-from .test_2_rollout import Load
+from .conftest import (
+    TIMINGS,
+    Load,
+    crm_mon,
+    inv,
+    nodes,
+    run_in,
+    wait_for,
+)
 
 
 def test_each_exporter_serves_on_its_node_address_only(converged):

@@ -22,6 +22,7 @@ from fabfile.lab import settings as s
 
 from .conftest import (
     TIMINGS,
+    Load,
     cluster_actions,
     crash_and_replace,
     crm_mon,
@@ -36,7 +37,6 @@ from .conftest import (
     vip_holders,
     wait_for,
 )
-from .test_2_rollout import Load
 
 THREE = ("--config", "configs/lab-3nodes.yaml")
 FOUR = ("--config", "configs/lab-4nodes.yaml")

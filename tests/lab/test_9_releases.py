@@ -10,8 +10,19 @@ import pytest
 from fabfile.lab import monitoring
 from fabfile.lab import settings as s
 
-from .conftest import TIMINGS, crm_mon, drill, http_via_vip, inv, run_in, vip_holders, wait_for
-from .test_2_rollout import Load, add_frontend, config_with
+from .conftest import (
+    TIMINGS,
+    Load,
+    add_frontend,
+    config_with,
+    crm_mon,
+    drill,
+    http_via_vip,
+    inv,
+    run_in,
+    vip_holders,
+    wait_for,
+)
 
 OTHER_RELEASES = [r for r in s.RELEASES if r != s.DEFAULT_RELEASE]
 PCS_GENERATION = {"bullseye": "0.10.", "bookworm": "0.11.", "trixie": "0.12."}
