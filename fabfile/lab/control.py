@@ -236,11 +236,7 @@ def up(say=print, rebuild=False, release=None, nodes=2, provisioned=None):
                         "in .env; 'make demo' writes lab secrets there)")
     image.ensure_ssh_key()
     image.build(s.Image(release), say)
-    layer = ""
-    if provisioned:
-        cluster = s.lab_cluster(provisioned)
-        packages = Dialect.for_platform(s.Image(release).platform).node_packages(cluster)
-        layer = str(image.node_layer(s.Image(release), packages, say))
+    layer = _provisioned_layer(release, provisioned, say) if provisioned else ""
     # labd's secrets: the BMC passwords and the webhook receiver's alert token.
     bmc_secrets = {k: v for k, v in secrets.items() if k.startswith(("FENCE_PASSWORD",
                                                                      s.ALERT_TOKEN_VARIABLE))}
@@ -269,14 +265,24 @@ def up(say=print, rebuild=False, release=None, nodes=2, provisioned=None):
     _bridge()
     for node in s.lab_machines():
         _prepare_node(node)
-    env = {**os.environ, **bmc_secrets}
+    _start_labd(bmc_secrets)
+    for node in s.lab_machines():
+        wait_for_ssh(node)
+    say(f"lab: up ({release}): " + ", ".join(f"{n.name} {n.address}" + (f" (BMC {n.bmc_address}:{n.bmc_port})"
+                                                            if n.bmc_address else " (arbiter)")
+                                for n in s.lab_machines()))
+    return True
+
+
+def _start_labd(bmc_secrets):
+    """labd, with the BMC passwords and the alert token in its environment only."""
     salt = secrets_module.token_hex(16)
     (s.RUN / "bmc-secrets.salt").write_text(salt)
     (s.RUN / "bmc-secrets.sha256").write_text(_secrets_digest(bmc_secrets, salt))
     log = open(s.RUN / "labd.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "fabfile.lab.daemon"], cwd=s.ROOT, env=env,
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-m", "fabfile.lab.daemon"], cwd=s.ROOT,
+                            env={**os.environ, **bmc_secrets}, stdin=subprocess.DEVNULL,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     (s.RUN / "labd.pid").write_text(f"{proc.pid}\n")
     deadline = time.monotonic() + 30
     while not (s.RUN / "labd.ready").exists():
@@ -284,12 +290,13 @@ def up(say=print, rebuild=False, release=None, nodes=2, provisioned=None):
             raise UserError(f"labd did not start; see {s.RUN / 'labd.log'}:\n"
                             + (s.RUN / "labd.log").read_text()[-2000:])
         time.sleep(0.2)
-    for node in s.lab_machines():
-        wait_for_ssh(node)
-    say(f"lab: up ({release}): " + ", ".join(f"{n.name} {n.address}" + (f" (BMC {n.bmc_address}:{n.bmc_port})"
-                                                            if n.bmc_address else " (arbiter)")
-                                for n in s.lab_machines()))
-    return True
+
+
+def _provisioned_layer(release, config, say):
+    """The cached layer holding what `config`'s install step puts on a node of `release`."""
+    cluster = s.lab_cluster(config)
+    packages = Dialect.for_platform(s.Image(release).platform).node_packages(cluster)
+    return str(image.node_layer(s.Image(release), packages, say))
 
 
 def down(say=print):

@@ -40,8 +40,9 @@ NODE_HELP = {"node": "lab machine name (node1, node2, or the arbiter when there 
                            "installing"})
 @user_errors_exit
 def up(c, fresh=False, release=None, nodes=2, provisioned=None):
-    """Build (once per release) the node image and mirror, then boot the nodes (bare unless
-    --provisioned), their BMCs and the arbiter."""
+    """Build the node image and mirror (once per release), boot nodes, BMCs and the arbiter.
+
+    Nodes boot bare, or with --provisioned CONFIG, with that config's packages installed."""
     control.up(rebuild=fresh, release=release, nodes=nodes, provisioned=provisioned)
 
 
