@@ -163,12 +163,12 @@ def _bridge():
     _ip("link", "set", s.BRIDGE, "up")
 
 
-def _prepare_node(node):
+def _prepare_node(node, bare=False):
     for sub in ("upper", "work", "root"):
         (node.dir / sub).mkdir(parents=True, exist_ok=True)
     # A cluster node of a provisioned lab has the install step's packages under its disk.
     lower = str(s.Image(s.running_release()).rootfs)
-    if s.node_layer() and node.bmc_address:
+    if s.node_layer() and node.bmc_address and not bare:
         lower = f"{s.node_layer()}:{lower}"
     subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
                     f"lowerdir={lower},upperdir={node.dir / 'upper'},workdir={node.dir / 'work'}",
@@ -331,15 +331,15 @@ def power_on(node, seconds=30):
 
 def replace_machine(node, seconds=60):
     """A powered-off node comes back as a new machine of the same name and address: a fresh
-    disk from the image (no cluster, a new SSH host key; no packages unless the lab is
-    provisioned), booted."""
+    disk from the bare image (no packages, no cluster, a new SSH host key), booted, in a
+    provisioned lab too."""
     if node_init_pid(node) is not None:
         raise UserError(f"lab node {node.name} is running: power it off first")
     if _mounted(node.root):
         subprocess.run(["umount", str(node.root)], check=True)
     for sub in ("upper", "work"):
         shutil.rmtree(node.dir / sub, ignore_errors=True)
-    _prepare_node(node)
+    _prepare_node(node, bare=True)
     power_on(node)
     wait_for_ssh(node, seconds)
 

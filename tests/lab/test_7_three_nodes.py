@@ -8,8 +8,9 @@ the same name (bare disk, new host key): halb refuses its unknown key, then, wit
 removed, makes it a member again under load.
 
 The install step is not this module's subject (test_1_converge, test_5_runbook and
-test_9_releases install on bare nodes): its cluster nodes boot with the packages already
-installed (`lab.up --provisioned`), as from a site's golden image, which halves the setups."""
+test_9_releases install on bare nodes, as does the replaced machine here): its cluster nodes
+boot with the packages already installed (`lab.up --provisioned`), as from a site's golden
+image, which halves the first setup."""
 
 import os
 import re
@@ -30,6 +31,7 @@ from .conftest import (
     http_via_vip,
     inv,
     ipmi,
+    node_report,
     nodes,
     quorum_of,
     run_in,
@@ -195,7 +197,7 @@ def test_a_dead_node_replaced_by_a_new_machine_of_its_name_joins_again(three_nod
         started = time.time()
         rc, out, took = inv("setup-cluster", *THREE)
         load.answers()
-    assert rc == 0, out[-4000:]
+    assert rc == 0, out[-4000:] + "\n" + node_report(victim)
     assert f"pcs cluster node remove {victim}" in out and f"pcs cluster node add {victim}" in out
     assert load.failed == [] and load.ok > 20, (
         load.ok, load.failed[:5], cluster_actions(NODES, started))
