@@ -139,20 +139,14 @@ def build(box, say=print):
     subprocess.run(["cp", "-a", "--reflink=auto", str(box.image.rootfs), str(box.rootfs)],
                    check=True)
     root = box.rootfs
-    sources = root / "etc/apt/sources.list"
-    lab_sources = sources.read_text()
-    sources.write_text(f"deb {s.MIRROR} {box.release} main\n")
     shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")
-    # The kernel's postinst builds the initramfs; the image's policy is that no service starts
-    # in a chroot.
-    (root / "usr/sbin/policy-rc.d").write_text("#!/bin/sh\nexit 101\n")
-    (root / "usr/sbin/policy-rc.d").chmod(0o755)
+    # The kernel's postinst builds the initramfs; no service starts in the chroot.
     try:
-        _chroot(root, "apt-get", "update", "-q")
-        _chroot(root, "apt-get", "install", "-y", "-q", "--no-install-recommends", *VM_PACKAGES)
+        with node_image.installing_in(root, f"deb {s.MIRROR} {box.release} main"):
+            _chroot(root, "apt-get", "update", "-q")
+            _chroot(root, "apt-get", "install", "-y", "-q", "--no-install-recommends",
+                    *VM_PACKAGES)
     finally:
-        (root / "usr/sbin/policy-rc.d").unlink(missing_ok=True)
-        sources.write_text(lab_sources)
         (root / "etc/resolv.conf").write_text("")
     node_image.forget_package_lists(root)
     _configure(root)

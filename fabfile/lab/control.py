@@ -163,13 +163,14 @@ def _bridge():
     _ip("link", "set", s.BRIDGE, "up")
 
 
-def _prepare_node(node, bare=False):
+def _prepare_node(node, layer=""):
+    """The node's disk: an overlay on the release's image, and on `layer` when given (the
+    install step's packages, lab.up --provisioned)."""
     for sub in ("upper", "work", "root"):
         (node.dir / sub).mkdir(parents=True, exist_ok=True)
-    # A cluster node of a provisioned lab has the install step's packages under its disk.
     lower = str(s.Image(s.running_release()).rootfs)
-    if s.node_layer() and node.bmc_address and not bare:
-        lower = f"{s.node_layer()}:{lower}"
+    if layer:
+        lower = f"{layer}:{lower}"
     subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
                     f"lowerdir={lower},upperdir={node.dir / 'upper'},workdir={node.dir / 'work'}",
                     str(node.root)], check=True)
@@ -264,7 +265,7 @@ def up(say=print, rebuild=False, release=None, nodes=2, provisioned=None):
         s.NODE_LAYER.write_text(layer + "\n")
     _bridge()
     for node in s.lab_machines():
-        _prepare_node(node)
+        _prepare_node(node, layer if node.bmc_address else "")  # the arbiter stays bare
     _start_labd(bmc_secrets)
     for node in s.lab_machines():
         wait_for_ssh(node)
@@ -339,7 +340,7 @@ def replace_machine(node, seconds=60):
         subprocess.run(["umount", str(node.root)], check=True)
     for sub in ("upper", "work"):
         shutil.rmtree(node.dir / sub, ignore_errors=True)
-    _prepare_node(node, bare=True)
+    _prepare_node(node)
     power_on(node)
     wait_for_ssh(node, seconds)
 

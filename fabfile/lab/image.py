@@ -8,6 +8,7 @@ and points at the lab's own.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import shutil
@@ -46,14 +47,31 @@ CHROOT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/
               "LC_ALL": "C"}
 
 
-def chroot(image, *argv):
-    return sh("chroot", image.rootfs, *argv, env=CHROOT_ENV)
+def chroot(root, *argv, **kw):
+    return sh("chroot", root, *argv, env=CHROOT_ENV, **kw)
+
+
+@contextlib.contextmanager
+def installing_in(root, source):
+    """apt in a root being built: `source` its only package source, and no service started
+    by a package's scripts; the root's own sources back afterwards."""
+    sources = root / "etc/apt/sources.list"
+    own_sources = sources.read_text()
+    policy = root / "usr/sbin/policy-rc.d"
+    sources.write_text(source + "\n")
+    policy.write_text("#!/bin/sh\nexit 101\n")
+    policy.chmod(0o755)
+    try:
+        yield
+    finally:
+        policy.unlink(missing_ok=True)
+        sources.write_text(own_sources)
 
 
 def forget_package_lists(root):
     """Drop apt's downloaded archives and package lists: the built root points at the lab's
     mirror, and lists of another source would only be stale."""
-    subprocess.run(["chroot", str(root), "apt-get", "clean"], check=True, env=CHROOT_ENV)
+    chroot(root, "apt-get", "clean")
     for lists in (root / "var/lib/apt/lists").glob("*"):
         if lists.is_file():
             lists.unlink()
@@ -63,18 +81,25 @@ def build(image, say=print):
     """Build the release's image and mirror unless the cached ones match the recipe. One build
     per release at a time: a second one (lab.up while `inv lab.images` builds in the
     background) waits for the first and then finds the image current."""
-    s.IMAGES.mkdir(parents=True, exist_ok=True)
-    with open(s.IMAGES / f"{image.release}.lock", "w") as lock:
-        if is_current(image):
-            return False
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            say(f"lab: waiting for another build of the {image.release} image")
-            fcntl.flock(lock, fcntl.LOCK_EX)
+    if is_current(image):
+        return False
+    with release_lock(image, say):
         if is_current(image):
             return False
         return _build(image, say)
+
+
+@contextlib.contextmanager
+def release_lock(image, say):
+    """One build per release at a time (its image or a layer on it): a second waits, says so."""
+    s.IMAGES.mkdir(parents=True, exist_ok=True)
+    with open(s.IMAGES / f"{image.release}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"lab: waiting for another build on the {image.release} image")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _build(image, say):
@@ -88,8 +113,8 @@ def _build(image, say):
        image.release, image.rootfs, s.MIRROR, stdout=subprocess.DEVNULL)
     shutil.copy("/etc/resolv.conf", image.rootfs / "etc/resolv.conf")
     say("lab: resolving the cluster packages into the lab mirror")
-    chroot(image, "apt-get", "update", "-q")
-    chroot(image, "apt-get", "install", "-y", "-q", "--download-only", "--no-install-recommends",
+    chroot(image.rootfs, "apt-get", "update", "-q")
+    chroot(image.rootfs, "apt-get", "install", "-y", "-q", "--download-only", "--no-install-recommends",
            *mirror_packages(image))
     image.repo.mkdir()
     archives = image.rootfs / "var/cache/apt/archives"
@@ -124,7 +149,7 @@ def _configure_image(image):
                     "ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key\n\n"
                     "[Service]\nType=oneshot\nExecStart=/usr/bin/ssh-keygen -A\n\n"
                     "[Install]\nWantedBy=multi-user.target\n")
-    chroot(image, "systemctl", "enable", "halb-ssh-keygen.service", "systemd-networkd.service",
+    chroot(image.rootfs, "systemctl", "enable", "halb-ssh-keygen.service", "systemd-networkd.service",
            "ssh.service")
     # Lab nodes are thrown away, not power-cut mid-install and kept: dpkg need not fsync every
     # file it unpacks, and documentation nobody reads there need not be unpacked at all. The
@@ -135,7 +160,7 @@ def _configure_image(image):
                   ("doc", "man", "info", "locale", "lintian", "linda"))
         + "path-include=/usr/share/doc/*/copyright\n")
     # Lab nodes have no consoles to log in on; gettys would only wait for ttys that never come.
-    chroot(image, "systemctl", "mask", "console-getty.service", "getty@tty1.service")
+    chroot(image.rootfs, "systemctl", "mask", "console-getty.service", "getty@tty1.service")
 
 
 def ensure_ssh_key():
@@ -152,8 +177,7 @@ def node_layer(image, packages, say=print):
     build(image, say)
     key = hashlib.sha256(f"{recipe_id(image)} {sorted(packages)} v1".encode()).hexdigest()[:16]
     layer = image.dir / "layers" / key
-    with open(s.IMAGES / f"{image.release}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one build per release at a time, as build()
+    with release_lock(image, say):
         if not (layer / "stamp").is_file():
             started = time.monotonic()
             say(f"lab: installing {len(packages)} packages into a {image.release} node layer")
@@ -178,19 +202,11 @@ def _build_layer(image, layer, packages):
                                     ("proc", "proc", "-tproc")):
             sh("mount", how, source, root / target)
             mounts.append(root / target)
-        sources = root / "etc/apt/sources.list"
-        own_sources = sources.read_text()
-        sources.write_text("deb [trusted=yes] file:/mnt ./\n")
-        policy = root / "usr/sbin/policy-rc.d"
-        policy.write_text("#!/bin/sh\nexit 101\n")
-        policy.chmod(0o755)
-        layer_chroot = ("chroot", root)
-        sh(*layer_chroot, "apt-get", "update", "-q", env=CHROOT_ENV, stdout=subprocess.DEVNULL)
-        sh(*layer_chroot, "apt-get", "install", "-y", "-q", "--no-install-recommends",
-           *packages, env=CHROOT_ENV, stdout=subprocess.DEVNULL)
+        with installing_in(root, "deb [trusted=yes] file:/mnt ./"):
+            chroot(root, "apt-get", "update", "-q", stdout=subprocess.DEVNULL)
+            chroot(root, "apt-get", "install", "-y", "-q", "--no-install-recommends", *packages,
+                   stdout=subprocess.DEVNULL)
         forget_package_lists(root)
-        sources.write_text(own_sources)
-        policy.unlink()
         # Each node makes its own machine id at first boot, as from the bare image.
         (root / "var/lib/dbus/machine-id").unlink(missing_ok=True)
         (root / "etc/machine-id").write_text("")
