@@ -24,6 +24,9 @@ def preflight():
     if os.geteuid() != 0:
         problems.append("the lab needs root (it creates a bridge, mounts and containers): "
                         "run as root")
+    if s.LANE and s.same_network_namespace(1):
+        problems.append(f"{s.LANE_VARIABLE} is set but this runs in the host's network "
+                        "namespace, where the lab of the host is: start a lane with .ci/lane")
     for tool, package in (("systemd-nspawn", "systemd-container"), ("debootstrap", "debootstrap"),
                           ("apt-ftparchive", "apt-utils"), ("ip", "iproute2")):
         if not shutil.which(tool):
@@ -65,7 +68,8 @@ def _stray_nspawn_pids():
         except OSError:
             continue
         if argv and argv[0].endswith(b"systemd-nspawn") and any(
-                a.startswith(f"--directory={s.NODES}".encode()) for a in argv):
+                a.startswith(f"--directory={s.NODES}".encode()) for a in argv) and \
+                s.same_network_namespace(entry):
             found.append(int(entry))
     return found
 

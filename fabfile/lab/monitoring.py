@@ -96,7 +96,7 @@ def leftover_pids():
         except OSError:
             continue
         if argv[0].decode(errors="replace") in (PROMETHEUS, ALERTMANAGER) and \
-                any(str(HOME).encode() in a for a in argv):
+                any(str(HOME).encode() in a for a in argv) and s.same_network_namespace(proc.name):
             found.append(int(proc.name))
     return found
 

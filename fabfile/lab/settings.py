@@ -21,6 +21,12 @@ ROOT = Path(__file__).resolve().parents[2]
 LAB_CONFIG = ROOT / "configs" / "lab.yaml"
 NODE_COUNTS = range(2, 6)  # lab.up --nodes: every node has a BMC, and the host has 2 cores
 STATE = Path("/var/lib/halb-lab")
+# A second lab on the same host (`make test` runs two lanes at once, .ci/lane): it lives in a
+# network namespace of its own (same bridge name and addresses, no route out) and a mount
+# namespace where its own state folder is bind-mounted over STATE (the images shared). What the
+# two still share is named after the lane: the nodes' cgroups.
+LANE_VARIABLE = "HALB_LAB_LANE"
+LANE = os.environ.get(LANE_VARIABLE, "")
 IMAGES = STATE / "images"  # per release, cached: rootfs/ and repo/ (the lab's package mirror)
 NODES = STATE / "nodes"  # per node: upper/, work/, root/ (an overlay on the image)
 RUN = STATE / "run"  # pid files, logs, BMC power events
@@ -219,10 +225,22 @@ def cgroup_root():
     return None
 
 
+CGROUP = f"halb-lab-{LANE}" if LANE else "halb-lab"
+
+
 def node_cgroup(name):
     """Each node runs in a cgroup of its own, so that it can be frozen as a whole."""
     root = cgroup_root()
-    return root / "halb-lab" / name if root else None
+    return root / CGROUP / name if root else None
+
+
+def same_network_namespace(pid):
+    """The process runs in this process's network namespace: it belongs to this lab, not to a
+    lane's lab beside it (whose nodes' processes carry the same paths on their command lines)."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/net") == os.readlink("/proc/self/ns/net")
+    except OSError:
+        return False
 
 
 def record_power_event(node, what):

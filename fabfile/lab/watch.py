@@ -15,12 +15,15 @@ import struct
 import time
 from pathlib import Path
 
+from . import settings as s
+
 ETH_P_ARP = 0x0806
 BROADCAST = b"\xff" * 6
 # An ARP packet for IPv4 over Ethernet: htype 1, ptype 0x0800, hlen 6, plen 4, op.
 _ARP = struct.Struct("!HHBBH6s4s6s4s")
 _ETHER = struct.Struct("!6s6sH")
-CGROUP_NODE = re.compile(r"/halb-lab/([^/\s]+)(?:/|$)", re.M)
+# Anchored: a lane's lab beside this one has its nodes under a cgroup of another name.
+CGROUP_NODE = re.compile(rf"^0::/{re.escape(s.CGROUP)}/([^/\s]+)(?:/|$)", re.M)
 
 
 def mac_bytes(text):

@@ -394,9 +394,11 @@ def pytest_terminal_summary(terminalreporter):
     # The same figures as a file that says when, at which commit and where they were measured:
     # the docs quote such a file, not numbers copied by hand.
     started = datetime.now(UTC)
-    out = ROOT / "benchmarks" / "results" / f"lab-timings-{started:%Y%m%d-%H%M}.md"
+    lane = f"-lane-{s.LANE}" if s.LANE else ""
+    out = ROOT / "benchmarks" / "results" / f"lab-timings-{started:%Y%m%d-%H%M}{lane}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
+    where = f"lane {s.LANE} of `make test`" if s.LANE else "`make test`"
     out.write_text(f"Lab timings, {started:%Y-%m-%d %H:%M} UTC, commit {bench.commit()}, "
-                   f"{bench.machine()}; `make test` (tests/lab).\n\n```\n"
+                   f"{bench.machine()}; {where} (tests/lab).\n\n```\n"
                    + "\n".join(lines) + "\n```\n")
     terminalreporter.write_line(f"(written to {out.relative_to(ROOT)})")
