@@ -112,7 +112,11 @@ def haproxy_by_config(proc=Path("/proc")):
         node = CGROUP_NODE.search(cgroup)
         if node is None:
             continue  # not a lab node's (the host's own, if any)
-        args = [a.decode(errors="replace") for a in argv]
+        args = [a.decode(errors="replace") for a in argv if a]
+        # Not serving: an exited process not yet reaped (no command line left), or a config
+        # check (`haproxy -c`, as the agent's start and halb's plans run).
+        if not args or "-c" in args:
+            continue
         config = next((args[i + 1] for i, a in enumerate(args[:-1]) if a == "-f"), "?")
         found.setdefault(config, set()).add(node.group(1))
     return found

@@ -48,6 +48,9 @@ def test_each_haproxy_config_is_placed_on_the_nodes_that_run_it(tmp_path):
     process(tmp_path, 30, "sshd", ["sshd"], "/halb-lab/node2/payload")
     process(tmp_path, 40, "haproxy", web, "/system.slice/haproxy.service")  # the host's own
     process(tmp_path, 41, "haproxy", web, "/halb-lab-b/node2/payload")  # a lane's lab beside
+    process(tmp_path, 42, "haproxy", [], "/halb-lab/node2/payload")  # exited, not reaped yet
+    process(tmp_path, 43, "haproxy", ["/usr/sbin/haproxy", "-c", "-f", "/etc/haproxy/haproxy.cfg"],
+            "/halb-lab/node2/payload")  # a config check
     (tmp_path / "self").mkdir()
     assert haproxy_by_config(tmp_path) == {"/etc/haproxy/haproxy.cfg": {"node1"},
                                            "/etc/halb/web-b.cfg": {"node2"}}
