@@ -24,9 +24,8 @@ def preflight():
     if os.geteuid() != 0:
         problems.append("the lab needs root (it creates a bridge, mounts and containers): "
                         "run as root")
-    if s.LANE and s.same_network_namespace(1):
-        problems.append(f"{s.LANE_VARIABLE} is set but this runs in the host's network "
-                        "namespace, where the lab of the host is: start a lane with .ci/lane")
+    if s.lane_problem():
+        problems.append(s.lane_problem())
     for tool, package in (("systemd-nspawn", "systemd-container"), ("debootstrap", "debootstrap"),
                           ("apt-ftparchive", "apt-utils"), ("ip", "iproute2")):
         if not shutil.which(tool):
@@ -100,6 +99,8 @@ def _mounted(path):
 
 def clean(say=print):
     """Remove every trace of a lab: processes, mounts, the bridge. Safe to run at any time."""
+    if s.lane_problem():  # it would clean the host's lab instead
+        raise UserError(s.lane_problem())
     pid = labd_pid()
     if pid:
         os.kill(pid, signal.SIGTERM)

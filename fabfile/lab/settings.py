@@ -234,6 +234,25 @@ def node_cgroup(name):
     return root / CGROUP / name if root else None
 
 
+def lane_problem():
+    """Why this process cannot run the lane $HALB_LAB_LANE names, or None (no lane, or inside
+    it). Inside means in the lane's network namespace (/run/netns/halb-lane-NAME, made by
+    .ci/lane): elsewhere the lab would take over the host's lab of the same paths."""
+    if not LANE:
+        return None
+    if not (LANE.isascii() and LANE.isalnum() and LANE.islower()):
+        return f"{LANE_VARIABLE}={LANE!r}: a lane's name is lower-case letters and digits"
+    try:
+        ours, lanes = os.stat("/proc/self/ns/net"), os.stat(f"/run/netns/halb-lane-{LANE}")
+        inside = (ours.st_dev, ours.st_ino) == (lanes.st_dev, lanes.st_ino)
+    except OSError:
+        inside = False
+    if not inside:
+        return (f"{LANE_VARIABLE}={LANE} is set but this does not run in the lane's network "
+                f"namespace (halb-lane-{LANE}): start a lane with .ci/lane")
+    return None
+
+
 def same_network_namespace(pid):
     """The process runs in this process's network namespace: it belongs to this lab, not to a
     lane's lab beside it (whose nodes' processes carry the same paths on their command lines)."""
