@@ -135,22 +135,35 @@ _KILL_EMPTY_CLUSTER = ('systemctl stop --no-block pacemaker.service; '
 # Changing totem timings on a running cluster reloads corosync, and a reload can drop a node
 # out of the membership for a moment: with STONITH on, the peer fences it. So the change runs
 # in a window with resources held in place (maintenance-mode) and fencing off, waits until every
-# node has been a member for `settle` seconds in a row, then puts both properties back as they
-# were, whatever happened in between. Values arrive as positional parameters; "$@" is the
-# command that writes the new totem options on every node.
-_TOTEM_WINDOW = r"""stonith=$1; maintenance=$2; members=$3; settle=$4; shift 4
+# node has been joined for `settle` seconds in a row, then puts both properties back as they
+# were, whatever happened in between. A node counts once Pacemaker's controller has finished
+# its join (crm_mon: online, not pending), not merely once it is in corosync's membership: a
+# reload while a node is still joining has left that node pending, running nothing, for
+# minutes (Pacemaker 2.1.5). So the window opens only when every node has joined, and changes
+# nothing otherwise. Values arrive as positional parameters ($5: crm_mon's XML flag); "$@" is
+# the command that writes the new totem options on every node.
+_TOTEM_WINDOW = r"""stonith=$1; maintenance=$2; members=$3; settle=$4; xml=$5; shift 5
 trap '' HUP PIPE
+joined() { crm_mon -1 "$xml" 2>/dev/null | grep ' online="true"' | grep -c ' pending="false"'; }
+waited=0
+until [ "$(joined)" -ge "$members" ]; do
+  if [ "$waited" -ge 120 ]; then
+    echo "nothing changed: $members nodes were not all online and joined (crm_mon: a node offline or pending) within 120 s" >&2
+    exit 6
+  fi
+  sleep 1; waited=$((waited + 1))
+done
 pcs property set maintenance-mode=true || exit 1
 rc=1
 if pcs property set stonith-enabled=false && "$@" && pcs cluster reload corosync; then
   rc=5; stable=0; waited=0
   while [ "$waited" -lt 120 ]; do
-    if [ "$(crm_node -l 2>/dev/null | grep -c ' member$')" -ge "$members" ]; then
+    if [ "$(joined)" -ge "$members" ]; then
       stable=$((stable + 1)); else stable=0; fi
     if [ "$stable" -ge "$settle" ]; then rc=0; break; fi
     sleep 1; waited=$((waited + 1))
   done
-  [ "$rc" -eq 0 ] || echo "corosync reloaded, but $members nodes were not members for $settle s in a row within 120 s" >&2
+  [ "$rc" -eq 0 ] || echo "corosync reloaded, but $members nodes were not online and joined for $settle s in a row within 120 s" >&2
 fi
 if ! { pcs property set stonith-enabled="$stonith" && pcs property set maintenance-mode="$maintenance"; }; then
   echo "could not end the window: set stonith-enabled=$stonith and maintenance-mode=$maintenance by hand" >&2
@@ -420,10 +433,12 @@ class Dialect:
         stonith = properties.get("stonith-enabled", "true")
         maintenance = properties.get("maintenance-mode", "false")
         return run("sh", "-c", _TOTEM_WINDOW, "sh", stonith, maintenance, str(members), str(settle),
-                   *update, stdin=new_corosync_conf, stdin_label="the new corosync.conf",
+                   self._crm_mon_xml_flag, *update,
+                   stdin=new_corosync_conf, stdin_label="the new corosync.conf",
                    why=f"corosync token {failover.token_ms} ms, consensus {failover.consensus_ms} ms "
-                       f"({failover.profile} profile): resources held and fencing paused while "
-                       f"corosync reloads, until {members} nodes stay members for {settle} s",
+                       f"({failover.profile} profile), once {members} nodes have joined: "
+                       f"resources held and fencing paused while corosync reloads, until they "
+                       f"stay joined for {settle} s",
                    shown=f"totem-window stonith-enabled={stonith} maintenance-mode={maintenance} "
                          f"-- {' '.join(update[:2]) if self.legacy else ' '.join(update)}"
                          + (" (corosync.conf on stdin, pcs cluster sync)" if self.legacy else "")
@@ -636,9 +651,13 @@ class Dialect:
                    retry_transient=True)
 
     # --- status and drills (read-only, or the planned faults of `inv drill`) ---------------
-    def cluster_status_xml(self):
+    @property
+    def _crm_mon_xml_flag(self):
         # Pacemaker 1.1 (pcs 0.9) spells XML output --as-xml; 2.0 and later --output-as=xml.
-        flag = "--as-xml" if self.legacy else "--output-as=xml"
+        return "--as-xml" if self.legacy else "--output-as=xml"
+
+    def cluster_status_xml(self):
+        flag = self._crm_mon_xml_flag
         # 102/107: not connected, while Pacemaker is stopped or starting; the caller retries.
         return run("crm_mon", "-1", flag, accept_codes=(0, 1, 102, 107))
 

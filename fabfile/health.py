@@ -167,8 +167,12 @@ class Live:
 def nodes_online(live):
     status, names = live.status, [n.name for n in live.cluster.nodes]
     offline = [n for n in names if n not in status.online]
+    def state(name):
+        if name in status.online:
+            return "online"
+        return "JOINING (pending)" if name in status.pending else "OFFLINE"
     return Check("nodes online", not offline and not status.unclean,
-                 ", ".join(f"{n} {'online' if n in status.online else 'OFFLINE'}" for n in names)
+                 ", ".join(f"{n} {state(n)}" for n in names)
                  + (f"; unclean: {', '.join(sorted(status.unclean))}" if status.unclean else ""))
 
 

@@ -264,8 +264,11 @@ def parse_cib(text):
     for state in root.findall("./status/node_state"):
         uname = state.get("uname")
         # Pacemaker >= 2.1.7 writes join timestamps where older versions wrote online/true.
+        # A node whose controller has not finished joining (join pending) runs nothing yet:
+        # Pacemaker counts it as online only once join is "member".
         crmd, in_ccm = state.get("crmd", ""), state.get("in_ccm", "")
-        if (crmd == "online" or crmd.isdigit()) and (in_ccm == "true" or in_ccm.isdigit()):
+        if (crmd == "online" or crmd.isdigit()) and (in_ccm == "true" or in_ccm.isdigit()) \
+                and state.get("join") == "member":
             online.add(uname)
         if uname not in online:
             continue
@@ -320,11 +323,12 @@ def parse_files(text):
 
 @dataclass(frozen=True)
 class ClusterStatus:
-    online: frozenset
+    online: frozenset  # joined: a node still joining (pending) is not online
     standby: frozenset
     unclean: frozenset
     resources: dict  # resource id -> tuple of nodes it is active on
     failures: int
+    pending: frozenset = frozenset()  # in the membership, the controller's join not finished
 
     def runs_on(self, resource_ids):
         """The one node every one of the resources is active on, else None."""
@@ -341,12 +345,15 @@ def parse_crm_mon(text):
     nodes = root.find("nodes")
     if nodes is None:
         return None
-    online, standby, unclean = set(), set(), set()
+    online, standby, unclean, pending = set(), set(), set(), set()
     for node in nodes.findall("node"):
         name = node.get("name")
-        if node.get("online") == "true":
+        # crm_mon shows a joining node as online, pending and standby: it runs nothing yet.
+        if node.get("pending") == "true":
+            pending.add(name)
+        elif node.get("online") == "true":
             online.add(name)
-        if node.get("standby") == "true":
+        if node.get("standby") == "true" and name not in pending:
             standby.add(name)
         if node.get("unclean") == "true":
             unclean.add(name)
@@ -357,7 +364,7 @@ def parse_crm_mon(text):
         resources[rsc.get("id")] = running if rsc.get("active") == "true" else ()
     failures = len(list(root.iter("failure")))
     return ClusterStatus(frozenset(online), frozenset(standby), frozenset(unclean), resources,
-                         failures)
+                         failures, frozenset(pending))
 
 
 @dataclass(frozen=True)

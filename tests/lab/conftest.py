@@ -101,7 +101,9 @@ def crm_mon(node_name):
     """Cluster status as Pacemaker reports it, parsed from crm_mon's XML."""
     out = run_in(node_name, "crm_mon", "-1", "--output-as=xml").stdout
     root = ET.fromstring(out)
-    online = {n.get("name") for n in root.iter("node") if n.get("online") == "true"}
+    # A node still joining (pending) is shown online but runs nothing yet: it is not online here.
+    online = {n.get("name") for n in root.iter("node")
+              if n.get("online") == "true" and n.get("pending") != "true"}
     resources = {}
     for rsc in root.iter("resource"):
         resources[rsc.get("id")] = {

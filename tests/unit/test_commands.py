@@ -164,3 +164,53 @@ def test_pcsd_is_bound_to_the_cluster_address_keeping_the_package_settings(tmp_p
         [line for line in lines[:-2] if line]  # the package's settings kept, in order
     assert (tmp_path / "pcsd.halb-orig").read_text() == default
     assert manifest.read_text() == f"replaced {settings}\n"
+
+
+def _fake_cluster_tools(bin_dir, joined_after_polls):
+    """crm_mon answering with node2 pending for its first `joined_after_polls` calls, then
+    joined; pcs recording its arguments; sleep returning at once."""
+    bin_dir.mkdir()
+    node = ('<node name="{name}" id="1" online="true" standby="{pending}" pending="{pending}" '
+            'unclean="false" type="member"/>')
+    joined = node.format(name="node2", pending="false")
+    joining = node.format(name="node2", pending="true")
+    scripts = {
+        "crm_mon": f"""#!/bin/sh
+n=$(cat "{bin_dir}/polls" 2>/dev/null || echo 0); echo $((n + 1)) > "{bin_dir}/polls"
+echo '<crm_mon><nodes>'
+echo '{node.format(name="node1", pending="false")}'
+if [ "$n" -ge {joined_after_polls} ]; then echo '{joined}'; else echo '{joining}'; fi
+echo '</nodes></crm_mon>'
+""",
+        "pcs": f'#!/bin/sh\necho "$*" >> "{bin_dir}/pcs.log"\n',
+        "sleep": "#!/bin/sh\nexit 0\n",
+    }
+    for name, text in scripts.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+
+
+@pytest.mark.parametrize("joined_after_polls,changed", [(3, True), (10_000, False)])
+def test_the_totem_window_opens_only_once_every_node_has_joined(tmp_path, joined_after_polls,
+                                                                  changed):
+    """A node still joining (crm_mon: pending) must not see corosync reloaded under it: the
+    window waits for it, and gives up having changed nothing when it never joins."""
+    from types import SimpleNamespace
+    bin_dir = tmp_path / "bin"
+    _fake_cluster_tools(bin_dir, joined_after_polls)
+    failover = SimpleNamespace(token_ms=3000, consensus_ms=3600, profile="conservative")
+    cmd = Dialect.for_platform("debian12").change_totem(
+        failover, {"stonith-enabled": "true"}, members=2, settle=2)
+    result = subprocess.run(["sh", "-c", cmd.shell_line()], input=cmd.stdin_text(), text=True,
+                            capture_output=True, env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+    calls = (bin_dir / "pcs.log").read_text().splitlines() if changed else []
+    if changed:
+        assert result.returncode == 0, result.stderr
+        assert calls == ["property set maintenance-mode=true", "property set stonith-enabled=false",
+                         "cluster config update totem token=3000 consensus=3600",
+                         "cluster reload corosync", "property set stonith-enabled=true",
+                         "property set maintenance-mode=false"]
+    else:
+        assert result.returncode != 0
+        assert "nothing changed" in result.stderr and "pending" in result.stderr
+        assert not (bin_dir / "pcs.log").exists()

@@ -1,4 +1,7 @@
-"""Status checks' pure parts: credentials another tool left in the CIB."""
+"""Status checks' pure parts: credentials another tool left in the CIB, nodes still joining."""
+
+from pathlib import Path
+
 
 def test_status_names_plain_text_credentials_in_the_cib():
     from fabfile.health import plain_text_credentials
@@ -95,3 +98,33 @@ def test_the_checks_as_prometheus_text_pass_promtool_and_carry_the_drift(tmp_pat
         check_metrics_file(str(tmp_path / "halb.txt"))
     with pytest.raises(UserError, match="does not exist"):
         check_metrics_file(str(tmp_path / "nowhere" / "halb.prom"))
+
+
+def test_a_node_still_joining_is_not_online_anywhere_halb_looks():
+    """crm_mon and the CIB both show a node whose controller has not finished its join as in the
+    membership; Pacemaker runs nothing there until it has. halb counts it as not online, and the
+    health check says which state it is in."""
+    from types import SimpleNamespace
+
+    from fabfile import config
+    from fabfile.health import no_standby, nodes_online
+    from fabfile.parsers import parse_cib, parse_crm_mon
+
+    from .conftest import CONFIGS, SECRETS
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "facts"
+    # Recorded in the lab: node1 stayed pending (and DC) for minutes after a corosync reload.
+    status = parse_crm_mon((fixtures / "crm_mon" / "debian12-pending.txt").read_text())
+    assert (status.online, status.pending, status.standby) == ({"node2"}, {"node1"}, set())
+    live = SimpleNamespace(cluster=config.load(CONFIGS / "lab.yaml", env=SECRETS), status=status)
+    check = nodes_online(live)
+    assert not check.ok and check.detail == "node1 JOINING (pending), node2 online"
+    assert no_standby(live).ok  # crm_mon's standby="true" of a joining node is not a standby
+
+    cib = (fixtures / "cib" / "bullseye-converged-node1.txt").read_text()
+    assert parse_cib(cib).online_nodes == {"node1", "node2"}
+    joining = cib.replace('uname="node1" in_ccm="true" crmd="online" '
+                          'crm-debug-origin="do_state_transition" join="member"',
+                          'uname="node1" in_ccm="true" crmd="online" '
+                          'crm-debug-origin="do_state_transition" join="pending"')
+    assert joining != cib
+    assert parse_cib(joining).online_nodes == {"node2"}
