@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -240,7 +241,7 @@ def lane_problem():
     .ci/lane): elsewhere the lab would take over the host's lab of the same paths."""
     if not LANE:
         return None
-    if not (LANE.isascii() and LANE.isalnum() and LANE.islower()):
+    if not re.fullmatch(r"[a-z0-9]+", LANE):
         return f"{LANE_VARIABLE}={LANE!r}: a lane's name is lower-case letters and digits"
     try:
         ours, lanes = os.stat("/proc/self/ns/net"), os.stat(f"/run/netns/halb-lane-{LANE}")
