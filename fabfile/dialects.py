@@ -657,9 +657,8 @@ class Dialect:
         return "--as-xml" if self.legacy else "--output-as=xml"
 
     def cluster_status_xml(self):
-        flag = self._crm_mon_xml_flag
         # 102/107: not connected, while Pacemaker is stopped or starting; the caller retries.
-        return run("crm_mon", "-1", flag, accept_codes=(0, 1, 102, 107))
+        return run("crm_mon", "-1", self._crm_mon_xml_flag, accept_codes=(0, 1, 102, 107))
 
     def node_clock(self):
         return run("date", "+%s")
