@@ -335,17 +335,18 @@ def power_on(node, seconds=30):
     return True
 
 
-def replace_machine(node, seconds=60):
+def replace_machine(node, seconds=60, golden_image=None, say=print):
     """A powered-off node comes back as a new machine of the same name and address: a fresh
-    disk from the bare image (no packages, no cluster, a new SSH host key), booted, in a
-    provisioned lab too."""
+    disk (no cluster, a new SSH host key) from the bare image, in a provisioned lab too, or,
+    with `golden_image` (a config), from a site's golden image holding that config's packages."""
     if node_init_pid(node) is not None:
         raise UserError(f"lab node {node.name} is running: power it off first")
+    layer = _provisioned_layer(s.running_release(), golden_image, say) if golden_image else ""
     if _mounted(node.root):
         subprocess.run(["umount", str(node.root)], check=True)
     for sub in ("upper", "work"):
         shutil.rmtree(node.dir / sub, ignore_errors=True)
-    _prepare_node(node)
+    _prepare_node(node, layer)
     power_on(node)
     wait_for_ssh(node, seconds)
 

@@ -16,6 +16,7 @@ import subprocess
 import time
 
 from ..dialects import Dialect
+from ..errors import UserError
 from . import settings as s
 
 
@@ -86,6 +87,11 @@ def build(image, say=print):
     with release_lock(image, say):
         if is_current(image):
             return False
+        if s.LANE:
+            # A lane's network namespace has no route out to Debian's archive.
+            raise UserError(f"lab: the {image.release} image is not built, and lane {s.LANE} "
+                            "cannot build it (no route out): run inv lab.images outside the "
+                            "lane first")
         return _build(image, say)
 
 

@@ -23,6 +23,10 @@ from fabfile.lab import settings as s
 
 ROOT = Path(__file__).resolve().parents[2]
 INV = [sys.executable, "-m", "invoke"]
+# A site's golden image, for lab machines whose subject is not the install step: the packages
+# of a cluster without an arbiter (configs/lab-3nodes.yaml's install step), so that a two-node
+# cluster's install step still has the quorum device's package to add.
+GOLDEN_IMAGE = "configs/lab-3nodes.yaml"
 TIMINGS = {}  # figures printed at the end of the run: what -> text
 FILE_SECONDS = {}  # test file -> seconds of setup, call and teardown: the suite's time budget
 
@@ -207,13 +211,14 @@ def fenced(victim, seen_from):
     return node.get("online") == "false" and node.get("unclean") == "false"
 
 
-def crash_and_replace(victim, survivor, config):
-    """`victim` dies and is fenced; a new machine takes its name and address (bare disk, new
-    SSH host key). halb refuses the new key and changes nothing; the operator removes the old
-    key, as they would once the new one is checked."""
+def crash_and_replace(victim, survivor, config, golden_image=None):
+    """`victim` dies and is fenced; a new machine takes its name and address (a bare disk, or
+    one from the golden image holding `golden_image`'s packages; a new SSH host key). halb
+    refuses the new key and changes nothing; the operator removes the old key, as they would
+    once the new one is checked."""
     control.crash(nodes()[victim])
     wait_for(lambda: fenced(victim, survivor), 60, f"{victim} fenced")
-    control.replace_machine(nodes()[victim])
+    control.replace_machine(nodes()[victim], golden_image=golden_image)
     rc, out, _ = inv("setup-cluster", *config)
     assert rc != 0, out
     assert "host key is not the one recorded" in out and "ssh-keygen -R" in out, out[-2000:]

@@ -1,5 +1,6 @@
 """From bare nodes, setup-cluster converges to a fenced two-node HAProxy cluster."""
 
+import json
 import re
 
 from fabfile.lab import settings as s
@@ -9,6 +10,20 @@ from .conftest import TIMINGS, crm_mon, http_via_vip, inv, run_in, secrets, vip_
 
 def test_nodes_start_bare(bare_nodes):
     assert bare_nodes == {"node1": [], "node2": []}
+
+
+def test_preflight_on_bare_nodes_asks_the_bmcs_from_here_and_finds_the_vip_free(bare_nodes):
+    rc, out, took = inv("preflight", "--json", "--config", "configs/lab.yaml")
+    assert rc == 0, out
+    checks = {c["name"]: c for c in json.loads(out[out.index("{"):])["checks"]}
+    assert "pcs not installed" in checks["ssh node1"]["detail"]
+    # No fence agent on the peers yet: the BMCs are asked over IPMI from this machine.
+    assert "from this machine (ipmitool" in checks["bmc of node1"]["detail"]
+    assert "Chassis Power is on" in checks["bmc of node2"]["detail"]
+    assert checks["vip"]["detail"].endswith("is free (no ARP answer)")
+    assert "not listening yet" in checks["node1 -> node2:2224"]["detail"]
+    assert "needs 500 MB" in checks["disk node1"]["detail"]
+    TIMINGS["inv preflight on bare nodes"] = f"{took:.1f}s"
 
 
 def test_both_nodes_online(converged):

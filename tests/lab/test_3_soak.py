@@ -9,7 +9,7 @@ from fabfile.lab import settings as s
 from fabfile.lab.soak import Watcher
 from fabfile.lab.watch import haproxy_by_config
 
-from .conftest import TIMINGS, crm_mon, inv, nodes, run_in, vip_holders, wait_for
+from .conftest import ROOT, TIMINGS, crm_mon, inv, nodes, run_in, vip_holders, wait_for
 
 # Every fault type but the packet loss: 20% loss on the serving node can get the healthy idle
 # node fenced (the lossy side passes the heuristics: it serves; 2 of 10 such faults in the loss
@@ -51,8 +51,11 @@ def test_the_watch_sees_one_server_and_a_second_one_planted(converged):
     assert control.power_state(nodes()[other]) == "on"
 
 
-def test_a_short_soak_keeps_every_invariant(converged, tmp_path):
-    report_file = tmp_path / "soak.json"
+def test_a_short_soak_keeps_every_invariant(converged):
+    # Kept in logs/ beside the run's other logs: each fault's timeline, for a failure's reader.
+    report_file = ROOT / "logs" / "soak-short.json"
+    report_file.parent.mkdir(exist_ok=True)
+    report_file.unlink(missing_ok=True)
     rc, out, took = inv("lab.soak", *SHORT_SOAK, "--json", str(report_file), timeout=3600)
     assert report_file.exists(), out
     report = json.loads(report_file.read_text())

@@ -1,13 +1,16 @@
 """The runbook as a document is true, teardown undoes the runbook, and the service can be any
 service: on a fresh lab the shell form of `inv runbook` (run as an operator would, from this
-machine over SSH) converges bare nodes into the cluster setup-cluster would build, so that
+machine over SSH) converges the nodes into the cluster setup-cluster would build, so that
 setup-cluster then changes nothing; `inv teardown` removes it and setup-cluster builds it again
 from there; a second fencing level (fence_virsh through the lab's libvirt host) is added to the
 running cluster, takes over when IPMI fails, and is taken away again; then the lab is torn down
 once more and converged with nginx (systemd:nginx) in place of HAProxy, which serves through
-the VIP and survives a crash of its node."""
+the VIP and survives a crash of its node.
 
-import json
+The nodes boot from a golden image (`lab.up --provisioned`) that has the cluster's packages but
+not the quorum device's nor nginx: the script's install step and nginx's install it on these
+nodes; the whole install step on bare nodes is test_1_converge's and test_9_releases'."""
+
 import os
 import subprocess
 import time
@@ -18,6 +21,7 @@ from fabfile.lab import control
 from fabfile.lab import settings as s
 
 from .conftest import (
+    GOLDEN_IMAGE,
     ROOT,
     TIMINGS,
     crm_mon,
@@ -50,13 +54,21 @@ def package_config_is_back(node, package="haproxy", path="/etc/haproxy/haproxy.c
 
 
 @pytest.fixture(scope="module")
-def bare_lab():
+def provisioned_lab():
     if os.geteuid() != 0:
         pytest.skip("the lab needs root (systemd-nspawn, bridge, mounts)")
-    rc, out, took = inv("lab.up", "--fresh", "--release", s.DEFAULT_RELEASE)
+    rc, out, took = inv("lab.up", "--fresh", "--release", s.DEFAULT_RELEASE,
+                        "--provisioned", GOLDEN_IMAGE)
     assert rc == 0, out
-    bare = run_in("node1", "sh", "-c", "command -v pcs pacemakerd haproxy", check=False).stdout
-    assert bare == "", f"the nodes are not bare: {bare}"
+    for node in ("node1", "node2"):
+        assert installed(node, "pcs", "haproxy") == ["installed"] * 2, node
+        assert installed(node, "corosync-qdevice", "nginx") == [], node
+
+
+def installed(node, *packages):
+    """The packages' dpkg states on `node`, of those dpkg knows."""
+    return run_in(node, "dpkg-query", "-W", "-f", "${db:Status-Status}\\n", *packages,
+                  check=False).stdout.split()
 
 
 def present(node):
@@ -65,21 +77,7 @@ def present(node):
     return out.split()
 
 
-def test_preflight_on_bare_nodes_asks_the_bmcs_from_here_and_finds_the_vip_free(bare_lab):
-    rc, out, took = inv("preflight", "--json", *CONFIG)
-    assert rc == 0, out
-    checks = {c["name"]: c for c in json.loads(out[out.index("{"):])["checks"]}
-    assert "pcs not installed" in checks["ssh node1"]["detail"]
-    # No fence agent on the peers yet: the BMCs are asked over IPMI from this machine.
-    assert "from this machine (ipmitool" in checks["bmc of node1"]["detail"]
-    assert "Chassis Power is on" in checks["bmc of node2"]["detail"]
-    assert checks["vip"]["detail"].endswith("is free (no ARP answer)")
-    assert "not listening yet" in checks["node1 -> node2:2224"]["detail"]
-    assert "needs 500 MB" in checks["disk node1"]["detail"]
-    TIMINGS["inv preflight on bare nodes"] = f"{took:.1f}s"
-
-
-def test_the_runbook_script_converges_bare_nodes(bare_lab, tmp_path):
+def test_the_runbook_script_converges_the_nodes(provisioned_lab, tmp_path):
     script = tmp_path / "runbook.sh"
     rc, out, _ = inv("runbook", "--format", "sh", "--output", str(script), *CONFIG)
     assert rc == 0, out
@@ -95,7 +93,10 @@ def test_the_runbook_script_converges_bare_nodes(bare_lab, tmp_path):
                           text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "runbook done: cluster halb-lab" in done.stdout
-    TIMINGS["runbook script (sh) from bare nodes"] = f"{time.monotonic() - started:.1f}s"
+    TIMINGS["runbook script (sh) from provisioned nodes"] = f"{time.monotonic() - started:.1f}s"
+    # Its install step installed what the golden image lacks.
+    for node in ("node1", "node2"):
+        assert installed(node, "corosync-qdevice") == ["installed"], node
     wait_for(lambda: crm_mon("node1")["online"] == {"node1", "node2"}, 120, "both nodes online")
     assert wait_for(lambda: http_via_vip()[0] == 200, 60, "the service on the VIP")
     rc, out, took = inv("setup-cluster", *CONFIG)
@@ -104,7 +105,7 @@ def test_the_runbook_script_converges_bare_nodes(bare_lab, tmp_path):
     assert rc == 0, out
 
 
-def test_two_fencing_levels_fall_back_to_fence_virsh_when_ipmi_fails(bare_lab):
+def test_two_fencing_levels_fall_back_to_fence_virsh_when_ipmi_fails(provisioned_lab):
     """IPMI first, then the real fence_virsh over SSH to the lab's libvirt host (labd): the
     second level added to the running cluster, proven, and taken away again."""
     levels = ("--config", "configs/lab-topology.yaml")
@@ -162,7 +163,7 @@ def test_two_fencing_levels_fall_back_to_fence_virsh_when_ipmi_fails(bare_lab):
     assert "node1-fence2" not in status and "node2-fence2" not in status
 
 
-def test_teardown_removes_the_cluster_and_leaves_the_packages(bare_lab):
+def test_teardown_removes_the_cluster_and_leaves_the_packages(provisioned_lab):
     rc, out, _ = inv("teardown", *CONFIG)  # not a terminal, no --yes: refused
     assert rc == 1 and "pass --yes" in out
     assert crm_mon("node1")["online"] == {"node1", "node2"}
@@ -196,7 +197,7 @@ def test_teardown_removes_the_cluster_and_leaves_the_packages(bare_lab):
     # setup-cluster builds on these nodes again: the next test, with nginx as the service.
 
 
-def test_any_service_nginx_through_systemd_serves_and_fails_over(bare_lab):
+def test_any_service_nginx_through_systemd_serves_and_fails_over(provisioned_lab):
     """setup-cluster on nodes a teardown left (packages in, their configs their own again),
     with nginx in place of HAProxy."""
     rc, out, _ = inv("teardown", "--yes", *CONFIG)  # when the test before did not run
@@ -237,7 +238,7 @@ def nginx_serves_and_fails_over(nginx):
 
 
 @pytest.mark.parametrize("agent", ["fence_virsh", "fence_vbox"])
-def test_the_hypervisor_agents_switch_a_node_through_the_lab_host(bare_lab, agent):
+def test_the_hypervisor_agents_switch_a_node_through_the_lab_host(provisioned_lab, agent):
     """The real agents, run as Pacemaker runs them (options on stdin), from node1 against
     node2's VM on the lab's hypervisor host: status, off, status, on."""
     def agent_run(action):

@@ -7,8 +7,8 @@ and leaves again, and no request fails. Last, a node that died is replaced by a 
 the same name (bare disk, new host key): halb refuses its unknown key, then, with the old key
 removed, makes it a member again under load.
 
-The install step is not this module's subject (test_1_converge, test_5_runbook and
-test_9_releases install on bare nodes, as does the replaced machine here): its cluster nodes
+The install step is not this module's subject (test_1_converge and test_9_releases install
+on bare nodes, as does the replaced machine here): its cluster nodes
 boot with the packages already installed (`lab.up --provisioned`), as from a site's golden
 image, which halves the first setup."""
 
