@@ -22,7 +22,7 @@ from datetime import datetime
 from . import facts as factlib
 from .errors import NOT_PRINTABLE_RE, UserError, escaped
 from .fencing import password_kind
-from .plan import NotReady, install
+from .plan import NotReady, install, setup
 from .secret import Secret
 
 FORMATS = ("markdown", "sh")
@@ -70,6 +70,8 @@ def plan_all(cluster, session, steps):
         planned.append(Step(name, _about(planner), dialect, plan))
         if name == "install" and not plan.empty:
             facts = install.expected_after(cluster, dialect, facts)
+        elif name == "setup":
+            facts = setup.expected_after(cluster, facts)
     return planned
 
 

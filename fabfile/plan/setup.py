@@ -5,6 +5,7 @@ source's `no-quorum-policy=ignore` is only set when the config asks for it. STON
 until the enable-stonith step has seen every fence device answer.
 """
 
+import dataclasses
 import re
 
 from ..dialects import PACKAGED_CLUSTER_NAME
@@ -25,8 +26,7 @@ def plan(cluster, dialect, facts):
     ours = members_by_own_config(cluster, facts)
     anchor = _anchor(cluster, facts, ours)
     replaced = _replaced(cluster, facts, anchor, ours)
-    if anchor is None or (len(ours) < len(wanted) and not replaced and
-                          sorted(facts[anchor].corosync.nodes) == sorted(wanted)):
+    if creates_cluster(cluster, facts):
         _create(plan, cluster, dialect)
         created = True
     else:
@@ -70,6 +70,26 @@ def plan(cluster, dialect, facts):
     elif not created:
         plan.unchanged(primary, "no-quorum-policy as configured")
     return plan
+
+
+def creates_cluster(cluster, facts):
+    """Whether this step creates the cluster: no member holds it yet, or a first setup was
+    interrupted before every node had its config."""
+    wanted = sorted(n.name for n in cluster.nodes)
+    ours = members_by_own_config(cluster, facts)
+    anchor = _anchor(cluster, facts, ours)
+    return anchor is None or (len(ours) < len(wanted) and not _replaced(cluster, facts, anchor, ours)
+                              and sorted(facts[anchor].corosync.nodes) == wanted)
+
+
+def expected_after(cluster, facts):
+    """The hosts as this step leaves them, for planning the later steps before it has run (a
+    runbook, a dry run): a step that creates the cluster leaves no CIB the hosts hold now (a
+    package's one-node cluster's, whose stonith-enabled is true by default), and the new
+    cluster's is not known until it runs."""
+    if not creates_cluster(cluster, facts):
+        return facts
+    return {name: dataclasses.replace(host_facts, cib=None) for name, host_facts in facts.items()}
 
 
 def members_by_own_config(cluster, facts):

@@ -18,6 +18,7 @@ from fabfile import config, runbook
 from fabfile.runner import STEPS, Runner
 
 from .conftest import CONFIGS, SECRETS, load_example
+from .planning import lab_cluster, raw_facts
 
 EXAMPLES = ["example-centos7.yaml", "example-debian12.yaml", "example-el9.yaml"]
 
@@ -251,3 +252,38 @@ def test_output_is_a_new_file_and_never_a_device_or_folder(tmp_path):
         with pytest.raises(runbook.UserError, match="not a regular file"):
             runbook.write_new_file(str(path), "x\n", 0o644)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "other-name", "runbook.sh"]
+
+
+class RecordedSession:
+    """A session whose hosts answer with recorded facts."""
+
+    def __init__(self, facts):
+        self.facts = facts
+
+    def gather(self):
+        return self.facts
+
+
+def test_steps_after_a_new_cluster_are_planned_for_it_not_for_the_packaged_one():
+    """Nodes with the packages in already (a golden image): Debian's one-node cluster runs, and
+    its CIB has no stonith-enabled (true by default). The setup step makes the cluster anew,
+    STONITH off, so the runbook's later steps plan for that cluster: fence devices created, and
+    STONITH turned on at the end, not "already true" from the CIB setup destroys."""
+    cluster = lab_cluster()
+    facts = raw_facts(cluster, "debian12-packaged", stale=("files", "secret_files", "hacluster"))
+    assert facts["node1"].cib is not None and "stonith-enabled" not in facts["node1"].cib.properties
+    planned = {step.name: step for step in runbook.plan_all(cluster, RecordedSession(facts), STEPS)}
+    assert ("pcs", "cluster", "destroy") in [c.argv[-3:] for _, c in runbook._commands(planned["setup"])]
+    fence = [" ".join(c.argv) for _, c in runbook._commands(planned["fence"])]
+    assert any("stonith create node1-fence" in line for line in fence), fence
+    enable = [c.argv for _, c in runbook._commands(planned["enable-stonith"])]
+    assert ("pcs", "property", "set", "stonith-enabled=true") in [tuple(a[-4:]) for a in enable], enable
+
+
+def test_a_running_cluster_of_its_own_is_planned_from_its_cib():
+    """The same rule does not forget a CIB the setup step keeps: on a converged cluster, every
+    later step plans nothing."""
+    cluster = lab_cluster()
+    facts = raw_facts(cluster, "debian12-converged")
+    planned = runbook.plan_all(cluster, RecordedSession(facts), STEPS)
+    assert [step.name for step in planned if not step.plan.empty] == []

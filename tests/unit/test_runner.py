@@ -7,7 +7,7 @@ import yaml
 
 from fabfile import config
 from fabfile.errors import UserError
-from fabfile.runner import STEP_NAMES, Runner, select_steps
+from fabfile.runner import STEP_NAMES, STEPS, Runner, select_steps
 
 from .conftest import CONFIGS, SECRETS, load_example
 
@@ -151,3 +151,22 @@ def test_unresolvable_node_address_stops_before_connecting(write_config, tmp_pat
         runner.run(["install"])
     assert info.value.field == "nodes[1].address" and "does not resolve" in str(info.value)
     assert runner.executor.connections == {}
+
+
+def test_a_dry_run_plans_the_steps_after_a_new_cluster_for_it(tmp_path, write_config):
+    """Live facts of nodes whose packages run Debian's one-node cluster (its CIB has no
+    stonith-enabled, true by default): after the setup step that makes the cluster anew, the
+    dry run shows STONITH turned on at the end, as the real run will do."""
+    from .planning import raw_facts
+
+    cluster = config.load(write_config(lambda d: d.update(platform="debian12")), env=SECRETS)
+    lines = []
+    runner = Runner(cluster, dry_run=True, log_dir=tmp_path / "logs", out=lines.append)
+    runner.offline = False  # the recorded facts stand for the nodes' answers
+    runner.facts = raw_facts(cluster, "debian12-packaged", stale=("files", "secret_files", "hacluster"))
+    for step in ("setup", "enable-stonith"):
+        runner.run_step(step, STEPS[step])
+    output = "\n".join(lines)
+    assert "pcs cluster destroy" in output
+    assert "stonith-enabled is already true" not in output
+    assert "cannot plan yet" in output.split("== enable-stonith")[1], output
