@@ -23,9 +23,7 @@ def plan(cluster, dialect, facts):
     wanted = [n.name for n in cluster.nodes]
     created = False
     _remove_packaged_clusters(plan, cluster, dialect, facts)
-    ours = members_by_own_config(cluster, facts)
-    anchor = _anchor(cluster, facts, ours)
-    replaced = _replaced(cluster, facts, anchor, ours)
+    anchor, replaced = membership(cluster, facts)
     if creates_cluster(cluster, facts):
         _create(plan, cluster, dialect)
         created = True
@@ -76,10 +74,9 @@ def creates_cluster(cluster, facts):
     """Whether this step creates the cluster: no member holds it yet, or a first setup was
     interrupted before every node had its config."""
     wanted = sorted(n.name for n in cluster.nodes)
-    ours = members_by_own_config(cluster, facts)
-    anchor = _anchor(cluster, facts, ours)
-    return anchor is None or (len(ours) < len(wanted) and not _replaced(cluster, facts, anchor, ours)
-                              and sorted(facts[anchor].corosync.nodes) == wanted)
+    anchor, replaced = membership(cluster, facts)
+    return anchor is None or (len(members_by_own_config(cluster, facts)) < len(wanted)
+                              and not replaced and sorted(facts[anchor].corosync.nodes) == wanted)
 
 
 def expected_after(cluster, facts):

@@ -189,9 +189,7 @@ def test_teardown_removes_the_cluster_and_leaves_the_packages(provisioned_lab):
         state = run_in(node, "systemctl", "is-active", "corosync", "pacemaker", check=False).stdout
         assert state.split() == ["inactive", "inactive"]
         # The packages stay.
-        installed = run_in(node, "dpkg-query", "-W", "-f", "${db:Status-Status}\\n", "pcs",
-                           "pacemaker", "corosync", "haproxy").stdout.split()
-        assert installed == ["installed"] * 4
+        assert installed(node, "pcs", "pacemaker", "corosync", "haproxy") == ["installed"] * 4
     rc, out, _ = inv("teardown", "--yes", *CONFIG)  # again: nothing left to do
     assert rc == 0 and "0 change(s) made" in out, out
     # setup-cluster builds on these nodes again: the next test, with nginx as the service.

@@ -205,10 +205,11 @@ def test_the_totem_window_opens_only_once_every_node_has_joined(tmp_path, joined
                             capture_output=True, env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
     if changed:
         assert result.returncode == 0, result.stderr
-        assert (bin_dir / "pcs.log").read_text().splitlines() == ["property set maintenance-mode=true", "property set stonith-enabled=false",
-                         "cluster config update totem token=3000 consensus=3600",
-                         "cluster reload corosync", "property set stonith-enabled=true",
-                         "property set maintenance-mode=false"]
+        assert (bin_dir / "pcs.log").read_text().splitlines() == [
+            "property set maintenance-mode=true", "property set stonith-enabled=false",
+            "cluster config update totem token=3000 consensus=3600",
+            "cluster reload corosync", "property set stonith-enabled=true",
+            "property set maintenance-mode=false"]
     else:
         assert result.returncode != 0
         assert "nothing changed" in result.stderr and "pending" in result.stderr
