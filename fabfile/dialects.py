@@ -527,13 +527,14 @@ class Dialect:
                        "on every node", retry_transient=True)
 
     @staticmethod
-    def service_heuristics(resource_id):
-        """qdevice heuristics that pass on the node running `resource_id`: crm_resource runs
-        the resource's own monitor there with its CIB parameters (0: running, 7: not). They run
-        at each membership change only (mode sync), and a check that hangs fails after 2 s
-        rather than hold up the vote."""
+    def service_heuristics(script, resource_id, arbiter, vip):
+        """qdevice heuristics that pass on the side that should keep the service: halb's
+        script (fabfile/agents/quorum_heuristic.py) checks where `resource_id` runs and pings
+        `arbiter` and `vip` to tell a lossy link from a cut one. They run at each membership
+        change only (mode sync), and a check that hangs fails after 2 s rather than hold up
+        the vote. qdevice splits the command on blanks: none of its words has one."""
         return {"mode": "sync", "sync_timeout": "2000",
-                "exec_serving": f"/usr/sbin/crm_resource --force-check --resource {resource_id}"}
+                "exec_serving": f"{script} {resource_id} {arbiter} {vip}"}
 
     def update_quorum_device_heuristics(self, heuristics, stale=()):
         # pcs removes an option given an empty value.

@@ -43,6 +43,14 @@ ALERT_FILE_SAMPLE = "/usr/share/pacemaker/alerts/alert_file.sh.sample"
 ALERT_FILE_AGENT = "/usr/lib/halb/alert_file.sh"
 ALERT_TOKEN_GLOB = re.compile(r"/etc/halb/alert-[A-Za-z0-9._-]+\.token")
 
+# halb's quorum heuristic (plan/quorum.py), which corosync-qdevice runs on every cluster node.
+QUORUM_HEURISTIC = "/usr/lib/halb/quorum_heuristic"
+
+
+def uses_quorum_heuristic(cluster):
+    device = cluster.quorum_device
+    return device is not None and device.heuristics == "service"
+
 
 # Each node's own part of a group's HAProxy config (its Prometheus frontend on the node's
 # address), read after the shared file: /etc/halb/haproxy.node.cfg beside /etc/haproxy/haproxy.cfg.
@@ -190,9 +198,10 @@ def _files_wanted(probe):
     agents = alert_agents(probe.cluster)
     agents += [ALERT_FILE_SAMPLE] if ALERT_FILE_AGENT in agents else []
     exporter = [EXPORTER_CONFIG] if probe.cluster.metrics.exporter_port else []
+    heuristic = [QUORUM_HEURISTIC] if uses_quorum_heuristic(probe.cluster) else []
     return [OCF_AGENT_PATH] + [view.haproxy.config_path for view in probe.cluster.views()
                                if view.haproxy] + haproxy_node_configs(probe.cluster) + \
-        agents + exporter
+        agents + exporter + heuristic
 
 
 # The node compares the password (on stdin) with hacluster's shadow entry through its own

@@ -12,6 +12,7 @@ PACKAGE = Path(__file__).resolve().parent
 TEMPLATES = PACKAGE / "templates" if (PACKAGE / "templates").is_dir() else PACKAGE.parent / "templates"
 AGENT = PACKAGE / "ocf" / "haproxy"
 WEBHOOK_AGENT = PACKAGE / "agents" / "alert_webhook.py"
+QUORUM_HEURISTIC_SCRIPT = PACKAGE / "agents" / "quorum_heuristic.py"
 
 
 def environment(directory=TEMPLATES):
@@ -42,3 +43,7 @@ def agent_text():
 
 def webhook_agent_text():
     return WEBHOOK_AGENT.read_text()
+
+
+def quorum_heuristic_text():
+    return QUORUM_HEURISTIC_SCRIPT.read_text()

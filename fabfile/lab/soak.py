@@ -60,8 +60,9 @@ FAULTS = {f.name: f for f in (
           leaves_failures="victim"),
     Fault("flap-short", "the node's link down for 0.2 s", 60, False),
     Fault("flap-long", "the node's link down for 2 s", 120, True),
-    Fault("loss", "20% of the node's packets lost for 10 s, both ways (iptables' random "
-                  "statistic: this kernel has no netem)", 120, True),
+    Fault("loss", "20% (or --loss) of the packets on the node's link lost for 10 s, both ways "
+                  "(iptables' random statistic: this kernel has no netem); monitors that go over "
+                  "that link may fail on it", 120, True, leaves_failures="victim"),
 )}
 # Faults the container lab cannot make: its nodes share the host's kernel and clock.
 NOT_IN_CONTAINERS = {"clock-jump": "the nodes share the host's clock (the Vagrant lab's VMs "
@@ -138,9 +139,10 @@ class Watcher(threading.Thread):
 
 
 class Soak:
-    def __init__(self, faults, seed, config, only=None, stress=0, say=print):
+    def __init__(self, faults, seed, config, only=None, stress=0, loss_percent=20, say=print):
         self.count, self.seed, self.config, self.say = faults, seed, config, say
         self.stress = stress  # busy loops on the host, competing with the nodes for its CPUs
+        self.loss_percent = loss_percent
         self.cluster = s.lab_cluster(s.ROOT / config)
         self.kinds = sorted(only or FAULTS)
         self.pick = random.Random(seed)
@@ -247,9 +249,11 @@ class Soak:
             time.sleep(0.2 if fault == "flap-short" else 2.0)
             control.set_link(node, up=True)
         elif fault == "loss":
-            for chain in ("INPUT", "OUTPUT"):
-                self._rule(victim, chain, "-m", "statistic", "--mode", "random",
-                           "--probability", "0.2", "-j", "DROP")
+            # On the node's link only, as netem on it would: its loopback (the agent's own
+            # check of HAProxy) is not the network.
+            for chain, side in (("INPUT", "-i"), ("OUTPUT", "-o")):
+                self._rule(victim, chain, side, "host0", "-m", "statistic", "--mode", "random",
+                           "--probability", f"{self.loss_percent / 100:.2f}", "-j", "DROP")
             time.sleep(10)
             self.heal()
 
@@ -428,7 +432,7 @@ class Soak:
         return {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "seed": self.seed,
                 "commit": bench.commit(), "machine": bench.machine(),
                 "faults": self.count, "done": len(outcomes), "kinds": self.kinds,
-                "config": self.config, "stress": self.stress,
+                "config": self.config, "stress": self.stress, "loss_percent": self.loss_percent,
                 "release": s.running_release(), "watch_checks": checks,
                 "took_s": round(time.monotonic() - began, 1),
                 "not_in_this_lab": NOT_IN_CONTAINERS,
@@ -523,6 +527,8 @@ def summarise(outcomes):
 
 def table(report):
     stress = f", {report['stress']} CPU hog(s) on the host" if report["stress"] else ""
+    if report.get("loss_percent", 20) != 20 and "loss" in report["kinds"]:
+        stress += f", loss faults drop {report['loss_percent']}%"
     done = "" if report["done"] == report["faults"] else f" (cut short after {report['done']})"
     lines = [f"soak: {report['faults']} faults{done}, seed {report['seed']}, {report['release']}, "
              f"{report['date']}, commit {report['commit']}, {report['machine']}; "

@@ -228,19 +228,22 @@ def interrupt(c, rounds="20", seed="1", longest="60", ways=ALL_WAYS, json=None):
                     + ", ".join(soaklib.FAULTS) + ")",
             "stress": "CPU-bound busy loops on the host for the whole soak (default 0): do the "
                       "failover timings hold when the nodes are starved?",
+            "loss": "percent of the packets a loss fault drops on the node's link (default 20)",
             "json": "write the report here (default benchmarks/results/soak-<date>.json)"})
 @user_errors_exit
-def soak(c, faults="20", seed="1", only=None, stress="0", json=None):
+def soak(c, faults="20", seed="1", only=None, stress="0", loss="20", json=None):
     """Random faults under load through every VIP, split-brain invariants watched throughout;
     each fault must end in `inv status` exit 0 within its bound. Exit 1 on any violation."""
     count = whole_number("--faults", faults, 1, 10000)
     seed_n = whole_number("--seed", seed, 0, 2**31)
     hogs = whole_number("--stress", stress, 0, 64)
+    loss_percent = whole_number("--loss", loss, 1, 100)
     kinds = _choices("--only", only, soaklib.FAULTS) if only else None
     config = str(s.lab_config().relative_to(s.ROOT))
     path = json or f"benchmarks/results/soak-{time.strftime('%Y%m%d-%H%M', time.gmtime())}.json"
     try:
-        report = soaklib.Soak(count, seed_n, config, only=kinds, stress=hogs).run(
+        report = soaklib.Soak(count, seed_n, config, only=kinds, stress=hogs,
+                              loss_percent=loss_percent).run(
             progress=lambda so_far: soaklib.write(so_far, path))
     except RuntimeError as exc:
         raise UserError(str(exc)) from None

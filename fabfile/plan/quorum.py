@@ -6,13 +6,17 @@ the arbiter sides with keeps quorum and fences; the other side loses quorum and 
 so a crash of either node is fenced at once. pcs drops corosync's two_node when it adds the
 device, since the third vote replaces it.
 
-qnetd's tie-breaker is a fixed node: a split caused by the node that does not serve (packet loss
-on its link) could cost the serving node its quorum and get it fenced. With heuristics, each
-side tells qnetd whether it runs the service, and an even split goes to the side that does;
-the tie-breaker decides only when neither or both do.
+qnetd's tie-breaker is a fixed node: a split caused by packet loss on one node's link could go
+to the lossy side and get the healthy node fenced. With heuristics, each node runs halb's script
+(fabfile/agents/quorum_heuristic.py) at every membership change and tells qnetd whether its side
+should win: the side that runs the service, unless the serving node's own link is the lossy one
+(its pings to the arbiter go unanswered now and then, while the other node's do not and the VIP
+answers that node only now and then). The tie-breaker decides only when neither or both pass.
 """
 
-from ..facts import QNETD_DATABASE
+from ..commands import content_digest, remove_created_files, write_file
+from ..facts import QNETD_DATABASE, QUORUM_HEURISTIC, uses_quorum_heuristic
+from ..render import quorum_heuristic_text
 from . import NotReady, Plan
 
 MODEL = "net"
@@ -25,6 +29,13 @@ def tie_breaker(cluster):
 
 
 def plan(cluster, dialect, facts):
+    plan = _plan_device(cluster, dialect, facts)
+    if not uses_quorum_heuristic(cluster):
+        _remove_heuristic(plan, cluster, facts)
+    return plan
+
+
+def _plan_device(cluster, dialect, facts):
     plan = Plan("quorum")
     primary = cluster.primary.name
     conf = facts[primary].corosync
@@ -52,8 +63,11 @@ def plan(cluster, dialect, facts):
         plan.add(arbiter, dialect.setup_qnetd(), phase=0)
 
     timeout = str(cluster.failover.qdevice_timeout_ms)
-    heuristics = (dialect.service_heuristics(cluster.vip.resource_id)
-                  if device.heuristics == "service" else None)
+    heuristics = None
+    if uses_quorum_heuristic(cluster):
+        _install_heuristic(plan, cluster, facts)
+        heuristics = dialect.service_heuristics(QUORUM_HEURISTIC, cluster.vip.resource_id,
+                                                device.arbiter.address, cluster.vip.ip)
     wanted = {"model": MODEL, "timeout": timeout, "host": arbiter, "algorithm": device.algorithm,
               "tie_breaker": tie_breaker(cluster), "heuristics": heuristics}
     if current == wanted:
@@ -79,6 +93,27 @@ def plan(cluster, dialect, facts):
     plan.add(primary, dialect.add_quorum_device(arbiter, device.algorithm, wanted["tie_breaker"],
                                                 timeout, heuristics), phase=2)
     return plan
+
+
+def _install_heuristic(plan, cluster, facts):
+    """halb's heuristic on every cluster node (phase 0), before qdevice is told to run it."""
+    text = quorum_heuristic_text()
+    for node in cluster.nodes:
+        if facts[node.name].files.get(QUORUM_HEURISTIC) == content_digest(text):
+            plan.unchanged(node.name, f"{QUORUM_HEURISTIC} is current")
+        else:
+            plan.add(node.name, write_file(QUORUM_HEURISTIC, text, "0755",
+                                           why="install halb's quorum heuristic",
+                                           label="fabfile/agents/quorum_heuristic.py"), phase=0)
+
+
+def _remove_heuristic(plan, cluster, facts):
+    """Once qdevice no longer runs it (the last phase), halb's heuristic leaves the nodes."""
+    last = len(plan.phases)
+    for node in cluster.nodes:
+        if ("created", QUORUM_HEURISTIC) in facts[node.name].manifest:
+            plan.add(node.name, remove_created_files(
+                [QUORUM_HEURISTIC], "no quorum heuristic is configured"), phase=last)
 
 
 def _describe(device):

@@ -11,11 +11,9 @@ from fabfile.lab.watch import haproxy_by_config
 
 from .conftest import ROOT, TIMINGS, crm_mon, inv, nodes, run_in, vip_holders, wait_for
 
-# Every fault type but the packet loss: 20% loss on the serving node can get the healthy idle
-# node fenced (the lossy side passes the heuristics: it serves; 2 of 10 such faults in the loss
-# soak of 2026-12-05), an open finding the long soak reports, not a regression guard.
+# Every fault type the container lab can make, packet loss included.
 SOAK_FAULTS = ("crash,freeze,split,standby,restart,haproxy-kill,pcsd-stop,corosync-kill,"
-               "flap-short,flap-long")
+               "flap-short,flap-long,loss")
 SHORT_SOAK = ("--faults", "20", "--seed", "5", "--only", SOAK_FAULTS)
 
 

@@ -10,13 +10,15 @@ from fabfile.facts import (
     ALERT_FILE_SAMPLE,
     ALERT_WEBHOOK_AGENT,
     OCF_AGENT_PATH,
+    QUORUM_HEURISTIC,
     fence_password_file,
     haproxy_node_config,
+    uses_quorum_heuristic,
 )
 from fabfile.plan.haproxy import config_checksum, node_configs
 from fabfile.plan.install import pcsd_addresses
 from fabfile.plan.metrics import exporter_settings
-from fabfile.render import agent_text, render_haproxy_config, webhook_agent_text
+from fabfile.render import agent_text, quorum_heuristic_text, render_haproxy_config, webhook_agent_text
 from fabfile.runner import STEPS
 from fabfile.secret import secret_content_digest
 
@@ -72,6 +74,8 @@ def raw_facts(cluster, name, edits=None, stale=()):
             if cluster.metrics.exporter_port:
                 texts["files"] += (f"{content_digest(exporter_settings(node, cluster.metrics.exporter_port))}"
                                    f"  {EXPORTER_CONFIG}\n")
+            if uses_quorum_heuristic(cluster):
+                texts["files"] += f"{content_digest(quorum_heuristic_text())}  {QUORUM_HEURISTIC}\n"
         base = {k: texts.get(k, "") for k in ("os_release", "pcs_version")}
         dialect = factlib.dialect_for(base, cluster.platform)
         if "files" not in stale and "manifest" not in texts:
@@ -84,7 +88,8 @@ def raw_facts(cluster, name, edits=None, stale=()):
                 f"created {haproxy_node_config(cluster.haproxy)}\n"
                 for _ in [cluster.haproxy] if cluster.haproxy and cluster.haproxy.metrics_port) + (
                 f"replaced {dialect.pcsd_settings_file}\n") + (
-                f"replaced {EXPORTER_CONFIG}\n" if cluster.metrics.exporter_port else "")
+                f"replaced {EXPORTER_CONFIG}\n" if cluster.metrics.exporter_port else "") + (
+                f"created {QUORUM_HEURISTIC}\n" if uses_quorum_heuristic(cluster) else "")
         if "pcsd_settings" not in stale and "pcsd_settings" not in texts:
             # A converged host's pcsd is bound to its cluster address and loopback.
             addresses = pcsd_addresses(node)

@@ -318,7 +318,7 @@ CHANGES = st.lists(st.sampled_from(sorted(FIELDS, key=str)), min_size=1, max_siz
                        for f in fields]))
 HALB_WRITES = re.compile(r"/usr/lib/ocf/resource\.d/halb/haproxy|/etc/halb/fence/[A-Za-z0-9._-]+"
                          r"\.password|/etc/haproxy/[A-Za-z0-9_][A-Za-z0-9_.-]*\.cfg|"
-                         r"/usr/lib/halb/alert_(webhook|file\.sh)|/etc/halb/alert-[A-Za-z0-9._-]+\.token|"
+                         r"/usr/lib/halb/alert_(webhook|file\.sh)|/usr/lib/halb/quorum_heuristic|/etc/halb/alert-[A-Za-z0-9._-]+\.token|"
                          r"/etc/ha_cluster_exporter\.yaml|/etc/halb/[A-Za-z0-9_][A-Za-z0-9_.-]*\.node\.cfg")
 HAPROXY_KEYWORDS = {"global", "defaults", "frontend", "backend", "bind", "default_backend",
                     "server", "balance", "option", "http-check", "log", "maxconn", "stats",

@@ -87,3 +87,8 @@ def test_only_the_failures_a_fault_causes_on_its_victim_are_expected():
     assert soak.expected_failure(corosync, "node1", ("node2-fence", "monitor", "node1"), cluster)
     assert not soak.expected_failure(corosync, "node1", ("vip", "stop", "node2"), cluster)
     assert not soak.expected_failure(crash, "node1", ("vip", "stop", "node1"), cluster)
+    # Packet loss on a node's link can fail the monitors that go over it there (its fence
+    # device's, through the BMC), and nowhere else.
+    loss = soak.FAULTS["loss"]
+    assert soak.expected_failure(loss, "node1", ("node2-fence", "monitor", "node1"), cluster)
+    assert not soak.expected_failure(loss, "node1", ("node1-fence", "monitor", "node2"), cluster)

@@ -100,3 +100,15 @@ def test_rollout_goes_to_the_active_node_last(serving, idle):
     # The idle node's writes (and its re-probe: its agent was missing) all come first.
     assert hosts == [idle] * hosts.count(idle) + [serving] * hosts.count(serving)
     assert hosts.count(idle) >= 2 and hosts.count(serving) >= 2
+
+
+def test_an_outdated_quorum_heuristic_is_written_again_on_its_node_only():
+    """A node whose heuristic script differs from the one this halb ships (an upgrade, a hand
+    edit) gets it again, before anything else; the device and its heuristics stay as they are."""
+    cluster = load_cluster("lab.yaml")
+    facts = raw_facts(cluster, "debian12-converged")
+    facts["node2"].files["/usr/lib/halb/quorum_heuristic"] = "0" * 64
+    plan = plan_step("quorum", cluster, facts)
+    assert lines(plan) == ["node2: write-file /usr/lib/halb/quorum_heuristic mode 0755  "
+                           "<stdin: fabfile/agents/quorum_heuristic.py>"]
+    assert plan.phases[0] and len(plan.phases) == 1

@@ -31,7 +31,8 @@ def test_teardown_of_a_converged_cluster_destroys_it_once_and_removes_halbs_file
     assert set(created.split()) == {
         "/usr/lib/ocf/resource.d/halb/haproxy", "/etc/halb/fence/node1.password",
         "/etc/halb/fence/node2.password", "/usr/lib/halb/alert_webhook",
-        "/usr/lib/halb/alert_file.sh", "/etc/halb/alert-hook.token"}
+        "/usr/lib/halb/alert_file.sh", "/etc/halb/alert-hook.token",
+        "/usr/lib/halb/quorum_heuristic"}
     assert set(replaced.split(") ")) == {
         "/etc/haproxy/haproxy.cfg (from /etc/haproxy/haproxy.cfg.halb-orig",
         "/etc/default/pcsd (from /etc/default/pcsd.halb-orig",
