@@ -27,6 +27,7 @@ import socket
 import struct
 import subprocess
 import sys
+import syslog
 import time
 
 CRM_RESOURCE = "/usr/sbin/crm_resource"
@@ -145,9 +146,13 @@ def main(argv):
     ping([arbiter, vip])
     serving = check is not None and check.wait() == 0
     verdict = passes(serving, len(arbiter.answered), len(vip.answered))
-    print(f"quorum_heuristic: {'pass' if verdict else 'fail'}: "
-          f"{'runs' if serving else 'does not run'} {resource}; arbiter {arbiter_host} answered "
-          f"{len(arbiter.answered)}/{PINGS}, VIP {vip_host} {len(vip.answered)}/{PINGS}")
+    said = (f"{'pass' if verdict else 'fail'}: {'runs' if serving else 'does not run'} "
+            f"{resource}; arbiter {arbiter_host} answered {len(arbiter.answered)}/{PINGS}, "
+            f"VIP {vip_host} {len(vip.answered)}/{PINGS}")
+    print(f"quorum_heuristic: {said}")
+    # In the journal: why this side won or lost a split, for whoever reads it afterwards.
+    syslog.openlog("halb-quorum-heuristic", 0, syslog.LOG_DAEMON)
+    syslog.syslog(syslog.LOG_NOTICE, said)
     return 0 if verdict else 1
 
 
