@@ -193,7 +193,8 @@ def read_quorum(r, data, nodes, ssh_defaults):
                       default="ffsplit" if len(nodes) <= 2 else "lms",
                       check=one_of(QUORUM_ALGORITHMS, "a qnetd algorithm"))
     # In an even split qnetd scores each side by its nodes' heuristics before its tie-breaker:
-    # with "service" the side that runs the service passes and keeps it. lms scores
+    # with "service" the side that runs the service passes and keeps it, unless its own link
+    # is the lossy one (fabfile/agents/quorum_heuristic.py). lms scores
     # heuristics before the sizes of the sides, so a lone serving node would beat a majority.
     heuristics = r.get(device, "heuristics", where, str,
                        default="service" if algorithm == "ffsplit" else "none",
