@@ -170,7 +170,10 @@ def nodes_online(live):
     def state(name):
         if name in status.online:
             return "online"
-        return "JOINING (pending)" if name in status.pending else "OFFLINE"
+        # The others follow a DC that is not online: nothing is started until it is back or
+        # gone from their view (docs/limits.md: a restart of its, or their, cluster stack).
+        dc = ", the DC the others wait for" if name == status.dc else ""
+        return f"JOINING (pending{dc})" if name in status.pending else f"OFFLINE{dc}"
     return Check("nodes online", not offline and not status.unclean,
                  ", ".join(f"{n} {state(n)}" for n in names)
                  + (f"; unclean: {', '.join(sorted(status.unclean))}" if status.unclean else ""))

@@ -329,6 +329,7 @@ class ClusterStatus:
     resources: dict  # resource id -> tuple of nodes it is active on
     failures: int
     pending: frozenset = frozenset()  # in the membership, the controller's join not finished
+    dc: str | None = None  # the node whose controller the others follow (None: no DC yet)
 
     def runs_on(self, resource_ids):
         """The one node every one of the resources is active on, else None."""
@@ -363,8 +364,10 @@ def parse_crm_mon(text):
         running = tuple(n.get("name") for n in rsc.findall("node"))
         resources[rsc.get("id")] = running if rsc.get("active") == "true" else ()
     failures = len(list(root.iter("failure")))
+    dc = root.find("summary/current_dc")
     return ClusterStatus(frozenset(online), frozenset(standby), frozenset(unclean), resources,
-                         failures, frozenset(pending))
+                         failures, frozenset(pending),
+                         dc.get("name") if dc is not None and dc.get("present") == "true" else None)
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,9 @@ def test_a_node_still_joining_is_not_online_anywhere_halb_looks():
     assert (status.online, status.pending, status.standby) == ({"node2"}, {"node1"}, set())
     live = SimpleNamespace(cluster=config.load(CONFIGS / "lab.yaml", env=SECRETS), status=status)
     check = nodes_online(live)
-    assert not check.ok and check.detail == "node1 JOINING (pending), node2 online"
+    assert status.dc == "node1"
+    assert not check.ok and check.detail == \
+        "node1 JOINING (pending, the DC the others wait for), node2 online"
     assert no_standby(live).ok  # crm_mon's standby="true" of a joining node is not a standby
 
     cib = (fixtures / "cib" / "bullseye-converged-node1.txt").read_text()
