@@ -34,8 +34,9 @@ CRM_RESOURCE = "/usr/sbin/crm_resource"
 PINGS = 30
 INTERVAL_S = 0.004
 LOSSY_AT = 3  # unanswered of PINGS: 10%, well above a healthy link's, well below 20% loss
-# After the last request: how long to wait for a target that has not answered at all (its first
-# request went out PINGS * INTERVAL_S before: an arbiter beyond 0.14 s counts as silent), and at most.
+# After the last request: how long to wait for a target that has not answered at all (its
+# first request went out PINGS * INTERVAL_S before: an arbiter beyond 0.14 s counts as
+# silent), and how long at most.
 SILENT_AFTER_S = 0.02
 WAIT_AT_MOST_S = 0.3
 
@@ -78,7 +79,6 @@ class Target:
                 self.answered.add(seq)
                 if self.first_reply_s is None:
                     self.first_reply_s = time.monotonic() - started
-
 
 
 def lossy(answered):
