@@ -68,6 +68,7 @@ FAULTS = {f.name: f for f in (
 NOT_IN_CONTAINERS = {"clock-jump": "the nodes share the host's clock (the Vagrant lab's VMs "
                                    "have their own)"}
 WATCH_EVERY_S = 0.3
+LOSS_PERCENT = 20  # what the loss fault drops unless told otherwise
 # The earliest a fault's recovery is checked: a fault the cluster has not noticed yet
 # (a corosync just killed) must not pass for one it recovered from.
 SETTLE_S = 3.0
@@ -139,7 +140,8 @@ class Watcher(threading.Thread):
 
 
 class Soak:
-    def __init__(self, faults, seed, config, only=None, stress=0, loss_percent=20, say=print):
+    def __init__(self, faults, seed, config, only=None, stress=0, loss_percent=LOSS_PERCENT,
+                 say=print):
         self.count, self.seed, self.config, self.say = faults, seed, config, say
         self.stress = stress  # busy loops on the host, competing with the nodes for its CPUs
         self.loss_percent = loss_percent
@@ -527,7 +529,7 @@ def summarise(outcomes):
 
 def table(report):
     stress = f", {report['stress']} CPU hog(s) on the host" if report["stress"] else ""
-    if report.get("loss_percent", 20) != 20 and "loss" in report["kinds"]:
+    if report.get("loss_percent", LOSS_PERCENT) != LOSS_PERCENT and "loss" in report["kinds"]:
         stress += f", loss faults drop {report['loss_percent']}%"
     done = "" if report["done"] == report["faults"] else f" (cut short after {report['done']})"
     lines = [f"soak: {report['faults']} faults{done}, seed {report['seed']}, {report['release']}, "

@@ -228,10 +228,12 @@ def interrupt(c, rounds="20", seed="1", longest="60", ways=ALL_WAYS, json=None):
                     + ", ".join(soaklib.FAULTS) + ")",
             "stress": "CPU-bound busy loops on the host for the whole soak (default 0): do the "
                       "failover timings hold when the nodes are starved?",
-            "loss": "percent of the packets a loss fault drops on the node's link (default 20)",
+            "loss": "percent of the packets a loss fault drops on the node's link (default "
+                    f"{soaklib.LOSS_PERCENT})",
             "json": "write the report here (default benchmarks/results/soak-<date>.json)"})
 @user_errors_exit
-def soak(c, faults="20", seed="1", only=None, stress="0", loss="20", json=None):
+def soak(c, faults="20", seed="1", only=None, stress="0", loss=str(soaklib.LOSS_PERCENT),
+         json=None):
     """Random faults under load through every VIP, split-brain invariants watched throughout;
     each fault must end in `inv status` exit 0 within its bound. Exit 1 on any violation."""
     count = whole_number("--faults", faults, 1, 10000)

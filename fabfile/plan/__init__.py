@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..commands import content_digest, write_file
 from ..errors import UserError
 
 
@@ -36,6 +37,14 @@ class Plan:
 
     def unchanged(self, host, reason):
         self.reasons.append((host, reason))
+
+    def ship(self, host, host_facts, path, text, why, label, phase):
+        """A program halb ships (agent, script) at `path` on `host`, written unless its
+        sha256 there is already that of `text`."""
+        if host_facts.files.get(path) == content_digest(text):
+            self.unchanged(host, f"{path} is current")
+        else:
+            self.add(host, write_file(path, text, "0755", why=why, label=label), phase=phase)
 
     @property
     def empty(self):

@@ -12,7 +12,7 @@ files; any other alert is left alone.
 
 import xml.etree.ElementTree as ET
 
-from ..commands import content_digest, copy_file, remove_created_files, write_file, write_group_file
+from ..commands import copy_file, remove_created_files, write_group_file
 from ..config.model import ALERT_EVENTS, ALERT_ID_PREFIX
 from ..facts import (
     ALERT_FILE_AGENT,
@@ -98,13 +98,8 @@ def _node_files(plan, cluster, name, host):
     alerts that run them); returns what halb created there that no alert uses any more."""
     agents = alert_agents(cluster)
     if ALERT_WEBHOOK_AGENT in agents:
-        text = webhook_agent_text()
-        if host.files.get(ALERT_WEBHOOK_AGENT) == content_digest(text):
-            plan.unchanged(name, f"{ALERT_WEBHOOK_AGENT} is current")
-        else:
-            plan.add(name, write_file(ALERT_WEBHOOK_AGENT, text, "0755",
-                                      why="install halb's webhook alert agent",
-                                      label="fabfile/agents/alert_webhook.py"), phase=0)
+        plan.ship(name, host, ALERT_WEBHOOK_AGENT, webhook_agent_text(),
+                  "install halb's webhook alert agent", "fabfile/agents/alert_webhook.py", 0)
     if ALERT_FILE_AGENT in agents:
         sample = host.files.get(ALERT_FILE_SAMPLE)
         if sample and host.files.get(ALERT_FILE_AGENT) == sample:

@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import tempfile
 
-from ..commands import content_digest, remove_created_files, write_file, write_validated_file
+from ..commands import content_digest, remove_created_files, write_validated_file
 from ..errors import UserError
 from ..facts import HAPROXY_NODE_CONFIG_GLOB, OCF_AGENT_PATH, haproxy_node_config
 from ..fencing import parameter_problem
@@ -118,12 +118,8 @@ def plan(cluster, dialect, facts, rollout_only=False):
     agent = agent_text()
     for phase, node in enumerate(cluster.busiest_last(cib.resource_nodes if cib else {})):
         host = facts[node.name]
-        if host.files.get(OCF_AGENT_PATH) == content_digest(agent):
-            plan.unchanged(node.name, f"{OCF_AGENT_PATH} is current")
-        else:
-            plan.add(node.name, write_file(OCF_AGENT_PATH, agent, "0755",
-                                           why="install the OCF agent ocf:halb:haproxy",
-                                           label="fabfile/ocf/haproxy"), phase=phase)
+        plan.ship(node.name, host, OCF_AGENT_PATH, agent, "install the OCF agent ocf:halb:haproxy",
+                  "fabfile/ocf/haproxy", phase)
         for view, config_text, _ in configs:
             path = view.haproxy.config_path
             if host.files.get(path) == content_digest(config_text):

@@ -14,7 +14,7 @@ should win: the side that runs the service, unless the serving node's own link i
 answers that node only now and then). The tie-breaker decides only when neither or both pass.
 """
 
-from ..commands import content_digest, remove_created_files, write_file
+from ..commands import remove_created_files
 from ..facts import QNETD_DATABASE, QUORUM_HEURISTIC, uses_quorum_heuristic
 from ..render import quorum_heuristic_text
 from . import NotReady, Plan
@@ -99,12 +99,8 @@ def _install_heuristic(plan, cluster, facts):
     """halb's heuristic on every cluster node (phase 0), before qdevice is told to run it."""
     text = quorum_heuristic_text()
     for node in cluster.nodes:
-        if facts[node.name].files.get(QUORUM_HEURISTIC) == content_digest(text):
-            plan.unchanged(node.name, f"{QUORUM_HEURISTIC} is current")
-        else:
-            plan.add(node.name, write_file(QUORUM_HEURISTIC, text, "0755",
-                                           why="install halb's quorum heuristic",
-                                           label="fabfile/agents/quorum_heuristic.py"), phase=0)
+        plan.ship(node.name, facts[node.name], QUORUM_HEURISTIC, text,
+                  "install halb's quorum heuristic", "fabfile/agents/quorum_heuristic.py", 0)
 
 
 def _remove_heuristic(plan, cluster, facts):
